@@ -1,0 +1,57 @@
+//! `cargo xtask`: the project's automation, written in Rust so it needs nothing installed first.
+//!
+//! Each command lives in its own module with a `run` function; processes are started through
+//! `duct` with arguments passed separately (never a shell string), from the workspace root.
+
+mod bench;
+mod ci;
+mod crds;
+mod util;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// MCP Runtime project automation.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Write the CustomResourceDefinitions to deploy/base/crds from the Rust types.
+    Crds(crds::Args),
+    /// Run every check CI runs: fmt, clippy, generated-file drift, all tests.
+    Ci(ci::Args),
+    /// Measure performance and write docs/benchmarks.md.
+    Bench(bench::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Crds(args) => crds::run(&args),
+        Cmd::Ci(args) => ci::run(&args),
+        Cmd::Bench(args) => bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,35 @@
+//! Helpers shared by xtask commands.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+/// The workspace root (the parent of `xtask/`).
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Makes `path` hold exactly `contents`.
+///
+/// With `check`, nothing is written: a missing or different file is an error that names the
+/// command to run. Line endings are normalised before comparing.
+pub fn ensure_file_contents(path: &Path, contents: &str, check: bool, command: &str) -> Result<()> {
+    let current = std::fs::read_to_string(path).ok().map(|s| s.replace("\r\n", "\n"));
+    if current.as_deref() == Some(contents) {
+        return Ok(());
+    }
+    let shown = path.strip_prefix(project_root()).unwrap_or(path).display().to_string();
+    if check {
+        let what = if current.is_some() { "is stale" } else { "is missing" };
+        bail!("{shown} {what}; run `{command}` and commit the result");
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
+    }
+    std::fs::write(path, contents).with_context(|| format!("write {shown}"))?;
+    eprintln!("updated {shown}");
+    Ok(())
+}
