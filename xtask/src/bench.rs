@@ -38,7 +38,8 @@ fn policy() -> Result<()> {
         .env("MCP_BENCH_OUT", &out)
         .run()
         .context("bench policy: cargo bench")?;
-    let text = std::fs::read_to_string(&out).with_context(|| format!("bench policy: read {}", out.display()))?;
+    let text =
+        std::fs::read_to_string(&out).with_context(|| format!("bench policy: read {}", out.display()))?;
     let _ = std::fs::remove_file(&out);
     let report: Value = serde_json::from_str(&text).context("bench policy: parse results")?;
     let section = policy_section(&report)?;
@@ -106,7 +107,9 @@ always read them against the same-run baseline next to them.\n"
     });
     let block = format!("{start}\n{body}{end}\n");
     let updated = match (current.find(&start), current.find(&end)) {
-        (Some(a), Some(b)) if a < b => format!("{}{}{}", &current[..a], block, &current[b + end.len()..].trim_start_matches('\n')),
+        (Some(a), Some(b)) if a < b => {
+            format!("{}{}{}", &current[..a], block, &current[b + end.len()..].trim_start_matches('\n'))
+        }
         (None, None) => format!("{}\n{}", current.trim_end_matches('\n').to_string() + "\n", block),
         _ => bail!("{} has a malformed bench:{name} section", path.display()),
     };

@@ -30,13 +30,12 @@ pub use enums::{
 pub use grant::{AccessStatus, ArgumentConstraint, MCPAccessGrant, MCPAccessGrantSpec, ToolRule};
 pub use server::{
     AnalyticsConfig, AuthConfig, EnvVar, GatewayConfig, InventoryItem, MCPServer, MCPServerSpec,
-    MCPServerStatus, PolicyConfig, ResourceList, ResourceRequirements, RolloutConfig,
-    SecretEnvVar, SessionConfig, ToolConfig,
+    MCPServerStatus, PolicyConfig, ResourceList, ResourceRequirements, RolloutConfig, SecretEnvVar,
+    SessionConfig, ToolConfig,
 };
 pub use session::{MCPAgentSession, MCPAgentSessionSpec};
 pub use validate::{
-    FieldError, Findings, MAX_TEAM_ID_LEN, parse_rfc3339, validate_grant, validate_server,
-    validate_session,
+    FieldError, Findings, MAX_TEAM_ID_LEN, parse_rfc3339, validate_grant, validate_server, validate_session,
 };
 
 /// API group of every MCP Runtime resource.

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::SecretKeyRef;
 use crate::enums::{
-    AuthMode, Phase, PolicyDecision, PolicyMode, RiskLevel, RolloutStrategy, SideEffect,
-    ToolDriftAction, TrustLevel,
+    AuthMode, Phase, PolicyDecision, PolicyMode, RiskLevel, RolloutStrategy, SideEffect, ToolDriftAction,
+    TrustLevel,
 };
 
 /// Desired state of an MCP server: the app image, how it is routed, and the governance

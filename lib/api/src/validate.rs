@@ -95,7 +95,11 @@ pub fn validate_server(spec: &MCPServerSpec, at: &str) -> Findings {
     }
     if let Some(team) = &spec.team_id {
         if team.chars().count() > MAX_TEAM_ID_LEN {
-            f.error(format!("{at}.teamID"), format!("must be at most {MAX_TEAM_ID_LEN} characters"), Some(team));
+            f.error(
+                format!("{at}.teamID"),
+                format!("must be at most {MAX_TEAM_ID_LEN} characters"),
+                Some(team),
+            );
         } else if team.trim() != team || team.chars().any(char::is_whitespace) {
             f.error(format!("{at}.teamID"), "must not contain whitespace", Some(team));
         }
@@ -105,16 +109,16 @@ pub fn validate_server(spec: &MCPServerSpec, at: &str) -> Findings {
     match &spec.public_path_prefix {
         Some(prefix) if !prefix.is_empty() => {
             if prefix.trim().trim_matches('/').is_empty() {
-                f.error(format!("{at}.publicPathPrefix"), "must contain a character other than '/'", Some(prefix));
+                f.error(
+                    format!("{at}.publicPathPrefix"),
+                    "must contain a character other than '/'",
+                    Some(prefix),
+                );
             }
         }
         _ => {
             if non_blank(&spec.ingress_path).is_none() {
-                f.error(
-                    format!("{at}.ingressPath"),
-                    "is required when publicPathPrefix is not set",
-                    None,
-                );
+                f.error(format!("{at}.ingressPath"), "is required when publicPathPrefix is not set", None);
             }
             if non_blank(&spec.ingress_host).is_none() {
                 f.error(
@@ -173,7 +177,11 @@ pub fn validate_server(spec: &MCPServerSpec, at: &str) -> Findings {
         }
         if let Some(audience) = non_blank(&auth.audience) {
             if !audience.contains("://") || audience.contains('#') {
-                f.error(format!("{at}.auth.audience"), "must be an absolute URI without a fragment", Some(audience));
+                f.error(
+                    format!("{at}.auth.audience"),
+                    "must be an absolute URI without a fragment",
+                    Some(audience),
+                );
             }
         }
         if !gateway_enabled && auth.mode.is_some() {
@@ -226,7 +234,8 @@ pub fn validate_server(spec: &MCPServerSpec, at: &str) -> Findings {
                 Some(_) => {}
             }
         }
-        for (field, value) in [("maxUnavailable", &rollout.max_unavailable), ("maxSurge", &rollout.max_surge)] {
+        for (field, value) in [("maxUnavailable", &rollout.max_unavailable), ("maxSurge", &rollout.max_surge)]
+        {
             if let Some(v) = value {
                 if !is_int_or_percent(v) {
                     let shown = match v {
@@ -259,7 +268,9 @@ pub fn validate_server(spec: &MCPServerSpec, at: &str) -> Findings {
     if spec.tools.is_empty() && gateway_enabled {
         f.warn(format!("{at}.tools"), "no tools declared: every tool call will be denied", None);
     }
-    for (list, items) in [("prompts", &spec.prompts), ("mcpResources", &spec.mcp_resources), ("tasks", &spec.tasks)] {
+    for (list, items) in
+        [("prompts", &spec.prompts), ("mcpResources", &spec.mcp_resources), ("tasks", &spec.tasks)]
+    {
         for (i, item) in items.iter().enumerate() {
             if item.name.trim().is_empty() {
                 f.error(format!("{at}.{list}[{i}].name"), "is required", None);
@@ -301,7 +312,11 @@ pub fn validate_grant(spec: &MCPAccessGrantSpec, at: &str) -> Findings {
         }
     }
     if spec.allowed_side_effects.is_empty() {
-        f.warn(format!("{at}.allowedSideEffects"), "is empty: the grant permits no side effect, so it allows no tool", None);
+        f.warn(
+            format!("{at}.allowedSideEffects"),
+            "is empty: the grant permits no side effect, so it allows no tool",
+            None,
+        );
     }
     let mut names = BTreeSet::new();
     for (i, rule) in spec.tool_rules.iter().enumerate() {
@@ -313,11 +328,9 @@ pub fn validate_grant(spec: &MCPAccessGrantSpec, at: &str) -> Findings {
         }
         match rule.decision {
             None => f.error(format!("{path}.decision"), "is required (allow or deny)", None),
-            Some(PolicyDecision::Deny) if !rule.arguments.is_empty() => f.error(
-                format!("{path}.arguments"),
-                "argument constraints apply only to allow rules",
-                None,
-            ),
+            Some(PolicyDecision::Deny) if !rule.arguments.is_empty() => {
+                f.error(format!("{path}.arguments"), "argument constraints apply only to allow rules", None)
+            }
             Some(_) => {}
         }
         for (arg, constraint) in &rule.arguments {
@@ -390,7 +403,11 @@ fn check_constraint(f: &mut Findings, at: &str, c: &ArgumentConstraint) {
     if let Some(pattern) = &c.pattern {
         if let Err(err) = Regex::new(pattern) {
             let first_line = err.to_string().lines().last().unwrap_or_default().trim().to_string();
-            f.error(format!("{at}.pattern"), format!("is not a valid regular expression ({first_line})"), Some(pattern));
+            f.error(
+                format!("{at}.pattern"),
+                format!("is not a valid regular expression ({first_line})"),
+                Some(pattern),
+            );
         }
     }
     for (name, bound) in [("minimum", c.minimum), ("maximum", c.maximum)] {
@@ -400,7 +417,11 @@ fn check_constraint(f: &mut Findings, at: &str, c: &ArgumentConstraint) {
     }
     if let (Some(min), Some(max)) = (c.minimum, c.maximum) {
         if min > max {
-            f.error(format!("{at}.minimum"), format!("must not exceed maximum ({max})"), Some(&min.to_string()));
+            f.error(
+                format!("{at}.minimum"),
+                format!("must not exceed maximum ({max})"),
+                Some(&min.to_string()),
+            );
         }
     }
 }
