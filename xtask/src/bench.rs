@@ -41,7 +41,11 @@ fn policy() -> Result<()> {
     let text =
         std::fs::read_to_string(&out).with_context(|| format!("bench policy: read {}", out.display()))?;
     let _ = std::fs::remove_file(&out);
-    let report: Value = serde_json::from_str(&text).context("bench policy: parse results")?;
+    let mut report: Value = serde_json::from_str(&text).context("bench policy: parse results")?;
+    report["date"] = Value::from(cmd!("date", "-u", "+%Y-%m-%d").read().unwrap_or_else(|_| "?".into()));
+    report["rustc"] = Value::from(cmd!("rustc", "--version").read().unwrap_or_else(|_| "?".into()));
+    report["cpu"] = Value::from(cpu_model());
+    report["cores"] = Value::from(std::thread::available_parallelism().map_or(0, |n| n.get()));
     let section = policy_section(&report)?;
     write_section(&root.join("docs/benchmarks.md"), "policy", &section)
 }
@@ -54,7 +58,7 @@ fn policy_section(report: &Value) -> Result<String> {
     let mut s = String::new();
     s.push_str("## Policy decision cost (`cargo xtask bench policy`)\n\n");
     s.push_str(&format!(
-        "Measured {} on {} ({} cores, rustc {}), release build. One decision = `Snapshot::evaluate` \
+        "Measured {} on {} ({} cores, {}), release build. One decision = `Snapshot::evaluate` \
 for a `tools/call` that is allowed after the full check sequence (grant match, tool rule, argument \
 constraints, side effect, trust, session). Each case times {} single decisions after a warm-up; \
 the other grants in the document belong to unrelated subjects, so the index must skip them. \
@@ -89,6 +93,19 @@ Baseline: the 10-grant document, measured in the same run.\n\n",
         if worst_p99 <= 5_000.0 { "met" } else { "NOT met" }
     ));
     Ok(s)
+}
+
+/// The processor's model name, from /proc/cpuinfo.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_string())
 }
 
 fn ns(v: f64) -> String {

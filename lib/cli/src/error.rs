@@ -1,0 +1,186 @@
+//! The crate's one error type and its exit-code convention.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Everything a command can fail with.
+///
+/// Messages are lower case without a final period and never repeat their source; the top level
+/// prints the whole chain on one line (`error: cannot read x: No such file or directory`).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A file could not be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The file, as the user named it.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
+    /// A file or directory could not be written or created.
+    #[error("cannot write {}", path.display())]
+    Write {
+        /// The file or directory, as the user named it.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: io::Error,
+    },
+    /// Writing to standard output or standard error failed.
+    #[error("cannot write output")]
+    Output(#[source] io::Error),
+    /// The working directory could not be determined.
+    #[error("cannot determine the current directory")]
+    CurrentDir(#[source] io::Error),
+    /// A file is not well-formed YAML.
+    #[error("{}: invalid YAML", file.display())]
+    Syntax {
+        /// The file, as the user named it.
+        file: PathBuf,
+        /// The parser's message, with line and column.
+        #[source]
+        source: serde_yaml::Error,
+    },
+    /// A YAML document does not have the expected shape (wrong type, unknown variant or field,
+    /// missing field, unknown kind or apiVersion).
+    #[error("{}", located(file, *document, field, message, value.as_deref()))]
+    Decode {
+        /// The file, as the user named it.
+        file: PathBuf,
+        /// Zero-based index of the document, when the file holds more than one.
+        document: Option<usize>,
+        /// Path of the offending field, e.g. `spec.toolRules[0].decision`; empty for the root.
+        field: String,
+        /// What is wrong.
+        message: String,
+        /// The offending value, when it is not already part of `message`.
+        value: Option<String>,
+    },
+    /// A value could not be turned into YAML (a bug: our types always serialize).
+    #[error("cannot serialize {what}")]
+    Serialize {
+        /// What was being serialized.
+        what: String,
+        /// The serializer's message.
+        #[source]
+        source: serde_yaml::Error,
+    },
+    /// No metadata was found where the command looked.
+    #[error("no server metadata in {} (run `mcp-runtime server init` first)", path.display())]
+    NoMetadata {
+        /// The directory or file looked at.
+        path: PathBuf,
+    },
+    /// `server init` found a server of that name and `--force` was not given.
+    #[error("server {name:?} already exists in {} (use --force to replace it)", file.display())]
+    ServerExists {
+        /// The server name.
+        name: String,
+        /// The metadata file holding it.
+        file: PathBuf,
+    },
+    /// The output file exists and `--force` was not given.
+    #[error("{} already exists (use --force to overwrite it)", path.display())]
+    OutputExists {
+        /// The output file.
+        path: PathBuf,
+    },
+    /// A command-line value is well-formed but unusable.
+    #[error("invalid value {value:?} for {flag}: {reason}")]
+    InvalidArgument {
+        /// The flag or argument, e.g. `--tool-risk` or `NAME`.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// Validation found errors; they have been printed, one line each.
+    #[error("{what}: {} (nothing written)", count(*errors, "error"))]
+    Invalid {
+        /// What was validated, e.g. `server "github"`.
+        what: String,
+        /// How many errors were printed.
+        errors: usize,
+    },
+    /// `server validate` found errors; they have been printed, one line each.
+    #[error("validation failed with {}", count(*errors, "error"))]
+    ValidationFailed {
+        /// How many errors were printed.
+        errors: usize,
+    },
+}
+
+impl CliError {
+    /// The process exit code for this error: 1 when validation found problems in the input, 2
+    /// for usage, I/O and parse errors.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Invalid { .. } | CliError::ValidationFailed { .. } => 1,
+            _ => 2,
+        }
+    }
+
+    pub(crate) fn read(path: &Path, source: io::Error) -> Self {
+        CliError::Read { path: path.to_path_buf(), source }
+    }
+
+    pub(crate) fn write(path: &Path, source: io::Error) -> Self {
+        CliError::Write { path: path.to_path_buf(), source }
+    }
+}
+
+impl From<io::Error> for CliError {
+    /// Only for writes to the command's output streams.
+    fn from(source: io::Error) -> Self {
+        CliError::Output(source)
+    }
+}
+
+/// `file[ (document N)]: field: message[: "value"]`, the shape of every located problem.
+pub(crate) fn located(
+    file: &Path,
+    document: Option<usize>,
+    field: &str,
+    message: &str,
+    value: Option<&str>,
+) -> String {
+    let mut s = source_label(file, document);
+    if !field.is_empty() {
+        s.push_str(": ");
+        s.push_str(field);
+    }
+    s.push_str(": ");
+    s.push_str(message);
+    if let Some(value) = value {
+        s.push_str(&format!(": {value:?}"));
+    }
+    s
+}
+
+/// How a file (and a document inside it) is named in messages. Documents are numbered from 1
+/// for people; [`crate::manifests::Loaded::index`] stays zero-based.
+pub(crate) fn source_label(file: &Path, document: Option<usize>) -> String {
+    match document {
+        Some(index) => format!("{} (document {})", file.display(), index + 1),
+        None => file.display().to_string(),
+    }
+}
+
+/// `1 error`, `2 errors`.
+pub(crate) fn count(n: usize, noun: &str) -> String {
+    if n == 1 { format!("{n} {noun}") } else { format!("{n} {noun}s") }
+}
+
+/// The error and all its sources on one line, joined by `: `.
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+    let mut s = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        s.push_str(": ");
+        s.push_str(&e.to_string());
+        source = e.source();
+    }
+    s.replace('\n', " ")
+}

@@ -1,0 +1,558 @@
+//! The evaluator: an immutable, indexed [`Snapshot`] of a validated document, and the ordered
+//! checks that turn a request into a [`Decision`].
+//!
+//! Check order for a tool call (first failing check decides):
+//! 1. `observe` mode → allow.
+//! 2. no human, agent or team → `missing_identity`.
+//! 3. session: required and absent → `missing_session`; presented and revoked →
+//!    `session_revoked`; presented and expired → `session_expired` (both whether or not sessions
+//!    are required); required and unknown → `session_not_found`.
+//! 4. tool drifted from its pin under `onToolDrift: deny` → `tool_definition_changed`.
+//! 5. no grant matches the caller → default decision, `no_matching_grant`.
+//! 6. a `deny` rule in an enabled, unexpired matching grant → `tool_denied`.
+//! 7. no enabled, unexpired grant allows the tool → `argument_not_allowed` if an argument
+//!    constraint refused it, else `grant_expired` if only expired grants would have, else the
+//!    default decision with `tool_not_granted`.
+//! 8. undeclared tool → `tool_side_effect_unknown`; side effect not permitted by an allowing grant
+//!    → `side_effect_not_allowed`.
+//! 9. min(grant trust, consented trust) below the required trust → `trust_too_low`.
+//! 10. grant or session budget → `budget_exhausted` / `rate_limited`; else `allowed`.
+
+use std::collections::{BTreeSet, HashMap};
+
+use jiff::Timestamp;
+use mcp_api::{PolicyDecision, PolicyMode, RiskLevel, SideEffect, ToolDriftAction, TrustLevel, parse_rfc3339};
+use serde_json::Value;
+
+use crate::args::CompiledConstraint;
+use crate::budget::{BudgetKey, BudgetRefusal, Budgets, Charge};
+use crate::document::{Document, Grant, Session};
+use crate::error::InvalidDocument;
+use crate::reason::Reason;
+
+/// Who is calling, as established by the gateway's identity stage. Empty strings are unset.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// Human the agent acts for.
+    pub human: String,
+    /// Agent.
+    pub agent: String,
+    /// Caller's team.
+    pub team: String,
+    /// Presented session name.
+    pub session: String,
+}
+
+/// What is being called.
+#[derive(Clone, Copy, Debug)]
+pub enum Call<'a> {
+    /// A `tools/call` (or legacy `call_tool`).
+    Tool {
+        /// Tool name (`params.name`).
+        name: &'a str,
+        /// `params.arguments`, when present.
+        arguments: Option<&'a Value>,
+        /// The gateway saw this tool's definition drift from its pinned hash.
+        drifted: bool,
+    },
+    /// Any other JSON-RPC method (discovery, notifications, ping…): not governed.
+    Method(&'a str),
+    /// A request that could not be read as JSON-RPC.
+    Indeterminate,
+}
+
+/// One decision request.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    /// The caller.
+    pub identity: &'a Identity,
+    /// The call.
+    pub call: Call<'a>,
+    /// The time the decision is made at.
+    pub now: Timestamp,
+}
+
+/// A namespaced object name, for attribution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectRef {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+/// The argument constraint a call broke.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArgumentViolation {
+    /// The grant whose rule holds the constraint.
+    pub grant: ObjectRef,
+    /// The argument's name.
+    pub argument: String,
+    /// The broken rule, `keyword: value` (e.g. `maximum: 1000`).
+    pub rule: String,
+}
+
+/// The outcome of one request, with everything audit needs to attribute it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the call may proceed.
+    pub allowed: bool,
+    /// Why.
+    pub reason: Reason,
+    /// Trust the tool requires (tool calls).
+    pub required_trust: Option<TrustLevel>,
+    /// The tool's side effect, when declared.
+    pub required_side_effect: Option<SideEffect>,
+    /// The tool's risk (declared or derived).
+    pub risk_level: Option<RiskLevel>,
+    /// Highest trust conferred by the allowing grants.
+    pub admin_trust: Option<TrustLevel>,
+    /// Trust consented in the session (or the grant's, without a session).
+    pub consented_trust: Option<TrustLevel>,
+    /// min(admin, consented).
+    pub effective_trust: Option<TrustLevel>,
+    /// The grant that decided.
+    pub matched_grant: Option<ObjectRef>,
+    /// The session used.
+    pub matched_session: Option<ObjectRef>,
+    /// Policy version of the deciding grant (else the document's).
+    pub policy_version: String,
+    /// The broken argument constraint, for `argument_not_allowed`.
+    pub argument: Option<ArgumentViolation>,
+    /// The refusing budget, for `budget_exhausted` and `rate_limited`.
+    pub budget: Option<BudgetRefusal>,
+}
+
+impl Decision {
+    fn new(allowed: bool, reason: Reason) -> Decision {
+        Decision {
+            allowed,
+            reason,
+            required_trust: None,
+            required_side_effect: None,
+            risk_level: None,
+            admin_trust: None,
+            consented_trust: None,
+            effective_trust: None,
+            matched_grant: None,
+            matched_session: None,
+            policy_version: String::new(),
+            argument: None,
+            budget: None,
+        }
+    }
+
+    /// A denial with no attribution (identity failures, missing policy, unreadable requests).
+    pub fn deny(reason: Reason) -> Decision {
+        Decision::new(false, reason)
+    }
+
+    /// The fail-closed starting point of every request: denied, `undecided`.
+    pub fn undecided() -> Decision {
+        Decision::deny(Reason::Undecided)
+    }
+
+    /// The HTTP status: 200 (pass-through) when allowed, else the reason's status.
+    pub fn http_status(&self) -> u16 {
+        if self.allowed { 200 } else { self.reason.http_status() }
+    }
+}
+
+/// Which tools a caller may see in `tools/list`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ToolVisibility {
+    /// Discovery is not filtered.
+    All,
+    /// Only these tools.
+    Only(BTreeSet<String>),
+}
+
+impl ToolVisibility {
+    /// Whether `tool` may be listed.
+    pub fn allows(&self, tool: &str) -> bool {
+        match self {
+            ToolVisibility::All => true,
+            ToolVisibility::Only(set) => set.contains(tool),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Expiry {
+    Never,
+    At(Timestamp),
+    /// Unreadable: treated as already expired.
+    Invalid,
+}
+
+impl Expiry {
+    fn parse(value: Option<&str>) -> Expiry {
+        match value {
+            None => Expiry::Never,
+            Some(v) => parse_rfc3339(v).map_or(Expiry::Invalid, Expiry::At),
+        }
+    }
+
+    fn is_expired(self, now: Timestamp) -> bool {
+        match self {
+            Expiry::Never => false,
+            Expiry::At(t) => now >= t,
+            Expiry::Invalid => true,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct CompiledGrant {
+    expiry: Expiry,
+    /// Tool rule index by tool name.
+    rules: HashMap<String, usize>,
+    /// Compiled argument constraints per rule, parallel to `tool_rules`.
+    constraints: Vec<Vec<(String, CompiledConstraint)>>,
+}
+
+/// A validated document with its indexes. Immutable: build a new one on reload.
+#[derive(Debug)]
+pub struct Snapshot {
+    doc: Document,
+    tools: HashMap<String, usize>,
+    grants: Vec<CompiledGrant>,
+    /// Grant positions keyed by the most selective non-empty subject field (human, else agent,
+    /// else team). Every grant sits in exactly one list; lists are in (namespace, name) order.
+    by_human: HashMap<String, Vec<u32>>,
+    by_agent: HashMap<String, Vec<u32>>,
+    by_team: HashMap<String, Vec<u32>>,
+    sessions_by_name: HashMap<String, Vec<u32>>,
+    session_expiry: Vec<Expiry>,
+}
+
+fn subject_matches(human: &str, agent: &str, team: &str, id: &Identity) -> bool {
+    let any = !human.is_empty() || !agent.is_empty() || !team.is_empty();
+    any && (human.is_empty() || human == id.human)
+        && (agent.is_empty() || agent == id.agent)
+        && (team.is_empty() || team == id.team)
+}
+
+fn grant_matches(g: &Grant, id: &Identity) -> bool {
+    subject_matches(&g.human_id, &g.agent_id, &g.team_id, id)
+}
+
+fn session_matches(s: &Session, id: &Identity) -> bool {
+    subject_matches(&s.human_id, &s.agent_id, &s.team_id, id)
+}
+
+fn object_ref(namespace: &str, name: &str) -> ObjectRef {
+    ObjectRef { namespace: namespace.to_string(), name: name.to_string() }
+}
+
+/// Options of the internal decision procedure.
+struct Mode<'b> {
+    check_arguments: bool,
+    budgets: Option<&'b dyn Budgets>,
+}
+
+impl Snapshot {
+    /// Validates `doc` (revision included) and builds its indexes.
+    pub fn new(doc: Document) -> Result<Snapshot, InvalidDocument> {
+        doc.validate()?;
+        Ok(Snapshot::build(doc))
+    }
+
+    /// Parses, verifies and indexes a `policy.json`.
+    pub fn from_json(bytes: &[u8]) -> Result<Snapshot, InvalidDocument> {
+        Ok(Snapshot::build(Document::from_json(bytes)?))
+    }
+
+    fn build(mut doc: Document) -> Snapshot {
+        doc.grants.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        let tools = doc.tools.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
+        let mut by_human: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut by_agent: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut by_team: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut grants = Vec::with_capacity(doc.grants.len());
+        for (i, g) in doc.grants.iter().enumerate() {
+            let pos = i as u32;
+            if !g.human_id.is_empty() {
+                by_human.entry(g.human_id.clone()).or_default().push(pos);
+            } else if !g.agent_id.is_empty() {
+                by_agent.entry(g.agent_id.clone()).or_default().push(pos);
+            } else if !g.team_id.is_empty() {
+                by_team.entry(g.team_id.clone()).or_default().push(pos);
+            }
+            let constraints = g
+                .tool_rules
+                .iter()
+                .map(|r| {
+                    r.arguments
+                        .iter()
+                        // Validation already compiled every constraint successfully.
+                        .filter_map(|(arg, c)| CompiledConstraint::compile(c).ok().map(|c| (arg.clone(), c)))
+                        .collect()
+                })
+                .collect();
+            grants.push(CompiledGrant {
+                expiry: Expiry::parse(g.expires_at.as_deref()),
+                rules: g.tool_rules.iter().enumerate().map(|(j, r)| (r.name.clone(), j)).collect(),
+                constraints,
+            });
+        }
+        let mut sessions_by_name: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, s) in doc.sessions.iter().enumerate() {
+            sessions_by_name.entry(s.name.clone()).or_default().push(i as u32);
+        }
+        let session_expiry = doc.sessions.iter().map(|s| Expiry::parse(s.expires_at.as_deref())).collect();
+        Snapshot { doc, tools, grants, by_human, by_agent, by_team, sessions_by_name, session_expiry }
+    }
+
+    /// The document this snapshot was built from.
+    pub fn document(&self) -> &Document {
+        &self.doc
+    }
+
+    /// Decides one request. `budgets` counts allowed tool calls against `maxCalls` and
+    /// `ratePerMinute` of the deciding grant and the session.
+    pub fn evaluate(&self, req: &Request<'_>, budgets: &dyn Budgets) -> Decision {
+        self.decide(req, &Mode { check_arguments: true, budgets: Some(budgets) })
+    }
+
+    /// The tools `identity` may call (argument constraints and budgets aside), for filtering
+    /// `tools/list`. `All` when discovery filtering is off or the policy only observes.
+    pub fn visible_tools(&self, identity: &Identity, now: Timestamp) -> ToolVisibility {
+        if !self.doc.policy.filter_discovery || self.doc.policy.mode == PolicyMode::Observe {
+            return ToolVisibility::All;
+        }
+        let mode = Mode { check_arguments: false, budgets: None };
+        let visible = self
+            .doc
+            .tools
+            .iter()
+            .filter(|tool| {
+                let call = Call::Tool { name: &tool.name, arguments: None, drifted: false };
+                self.decide(&Request { identity, call, now }, &mode).allowed
+            })
+            .map(|tool| tool.name.clone())
+            .collect();
+        ToolVisibility::Only(visible)
+    }
+
+    /// Positions of the grants whose subject matches `id`, in (namespace, name) order.
+    fn matching_grants(&self, id: &Identity) -> Vec<u32> {
+        let mut out = Vec::new();
+        for (index, key) in [(&self.by_human, &id.human), (&self.by_agent, &id.agent), (&self.by_team, &id.team)] {
+            if key.is_empty() {
+                continue;
+            }
+            if let Some(list) = index.get(key.as_str()) {
+                out.extend(list.iter().copied().filter(|&i| grant_matches(&self.doc.grants[i as usize], id)));
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    fn find_session(&self, id: &Identity) -> Option<usize> {
+        self.sessions_by_name
+            .get(id.session.as_str())?
+            .iter()
+            .map(|&i| i as usize)
+            .find(|&i| session_matches(&self.doc.sessions[i], id))
+    }
+
+    fn decide(&self, req: &Request<'_>, mode: &Mode<'_>) -> Decision {
+        let policy = &self.doc.policy;
+        let (tool_name, arguments, drifted) = match req.call {
+            Call::Method(_) => {
+                let mut d = Decision::new(true, Reason::Allowed);
+                d.policy_version = policy.policy_version.clone();
+                return d;
+            }
+            Call::Indeterminate => {
+                let mut d = Decision::deny(Reason::RpcInspectionFailed);
+                d.policy_version = policy.policy_version.clone();
+                return d;
+            }
+            Call::Tool { name, arguments, drifted } => (name, arguments, drifted),
+        };
+
+        // Tool metadata first, so every decision (observe mode included) carries it.
+        let tool = self.tools.get(tool_name).map(|&i| &self.doc.tools[i]);
+        let mut required = tool.map_or(TrustLevel::Low, |t| t.required_trust);
+        let side_effect = tool.and_then(|t| t.side_effect);
+        let risk = tool.and_then(|t| t.risk_level).unwrap_or_else(|| RiskLevel::derive(side_effect, required));
+        let mut d = Decision::new(false, Reason::Undecided);
+        d.required_side_effect = side_effect;
+        d.risk_level = Some(risk);
+        d.policy_version = policy.policy_version.clone();
+        let finish = |mut d: Decision, allowed: bool, reason: Reason, required: TrustLevel| {
+            d.allowed = allowed;
+            d.reason = reason;
+            d.required_trust = Some(required);
+            d
+        };
+
+        if policy.mode == PolicyMode::Observe {
+            return finish(d, true, Reason::Allowed, required);
+        }
+
+        let id = req.identity;
+        if id.human.is_empty() && id.agent.is_empty() && id.team.is_empty() {
+            return finish(d, false, Reason::MissingIdentity, required);
+        }
+
+        let session_required = self.doc.session.required;
+        let mut session: Option<&Session> = None;
+        if id.session.is_empty() {
+            if session_required {
+                return finish(d, false, Reason::MissingSession, required);
+            }
+        } else {
+            match self.find_session(id) {
+                Some(i) => {
+                    let s = &self.doc.sessions[i];
+                    d.matched_session = Some(object_ref(&s.namespace, &s.name));
+                    if s.revoked {
+                        return finish(d, false, Reason::SessionRevoked, required);
+                    }
+                    if self.session_expiry[i].is_expired(req.now) {
+                        return finish(d, false, Reason::SessionExpired, required);
+                    }
+                    session = Some(s);
+                }
+                None if session_required => return finish(d, false, Reason::SessionNotFound, required),
+                None => {}
+            }
+        }
+
+        if drifted && policy.on_tool_drift == ToolDriftAction::Deny {
+            return finish(d, false, Reason::ToolDefinitionChanged, required);
+        }
+
+        let default_allows = policy.default_decision == PolicyDecision::Allow;
+        let matching = self.matching_grants(id);
+        if matching.is_empty() {
+            return finish(d, default_allows, Reason::NoMatchingGrant, required);
+        }
+
+        let mut allowed_by: Option<usize> = None; // first grant that allows the tool
+        let mut decisive: Option<usize> = None; // grant with the highest trust permitting the side effect
+        let mut admin: Option<TrustLevel> = None;
+        let mut expired_would_allow = false;
+        let mut violation: Option<ArgumentViolation> = None;
+        for &pos in &matching {
+            let gi = pos as usize;
+            let grant = &self.doc.grants[gi];
+            if grant.disabled {
+                continue;
+            }
+            let compiled = &self.grants[gi];
+            let rule = compiled.rules.get(tool_name).map(|&j| (j, &grant.tool_rules[j]));
+            if compiled.expiry.is_expired(req.now) {
+                let would_allow = match rule {
+                    None => grant.tool_rules.is_empty(),
+                    Some((_, r)) => r.decision == PolicyDecision::Allow,
+                };
+                expired_would_allow |= would_allow;
+                continue;
+            }
+            let rule_trust = match rule {
+                Some((_, r)) if r.decision == PolicyDecision::Deny => {
+                    d.matched_grant = Some(object_ref(&grant.namespace, &grant.name));
+                    if !grant.policy_version.is_empty() {
+                        d.policy_version = grant.policy_version.clone();
+                    }
+                    return finish(d, false, Reason::ToolDenied, required);
+                }
+                Some((j, r)) => {
+                    if mode.check_arguments {
+                        let args = arguments.and_then(Value::as_object);
+                        let broken = compiled.constraints[j].iter().find_map(|(arg, c)| {
+                            c.check(args.and_then(|a| a.get(arg))).err().map(|b| (arg, b))
+                        });
+                        if let Some((arg, b)) = broken {
+                            violation.get_or_insert_with(|| ArgumentViolation {
+                                grant: object_ref(&grant.namespace, &grant.name),
+                                argument: arg.clone(),
+                                rule: b.rule,
+                            });
+                            continue;
+                        }
+                    }
+                    Some(r.required_trust)
+                }
+                None if grant.tool_rules.is_empty() => None,
+                None => continue,
+            };
+            allowed_by.get_or_insert(gi);
+            if side_effect.is_some_and(|se| grant.allowed_side_effects.contains(&se)) {
+                if admin.is_none_or(|a| grant.max_trust > a) {
+                    admin = Some(grant.max_trust);
+                    decisive = Some(gi);
+                }
+                if let Some(t) = rule_trust.filter(|t| *t > required) {
+                    required = t;
+                }
+            }
+        }
+
+        let Some(first_allowing) = allowed_by else {
+            if let Some(v) = violation {
+                d.matched_grant = Some(v.grant.clone());
+                d.argument = Some(v);
+                return finish(d, false, Reason::ArgumentNotAllowed, required);
+            }
+            if expired_would_allow {
+                return finish(d, false, Reason::GrantExpired, required);
+            }
+            return finish(d, default_allows, Reason::ToolNotGranted, required);
+        };
+
+        let attributed = &self.doc.grants[decisive.unwrap_or(first_allowing)];
+        d.matched_grant = Some(object_ref(&attributed.namespace, &attributed.name));
+        if !attributed.policy_version.is_empty() {
+            d.policy_version = attributed.policy_version.clone();
+        }
+        if side_effect.is_none() {
+            return finish(d, false, Reason::ToolSideEffectUnknown, required);
+        }
+        let Some(admin) = admin else {
+            return finish(d, false, Reason::SideEffectNotAllowed, required);
+        };
+        let consented = session.map_or(admin, |s| s.consented_trust);
+        let effective = admin.min(consented);
+        d.admin_trust = Some(admin);
+        d.consented_trust = Some(consented);
+        d.effective_trust = Some(effective);
+        if effective < required {
+            return finish(d, false, Reason::TrustTooLow, required);
+        }
+
+        if let Some(budgets) = mode.budgets {
+            let mut charges = Vec::new();
+            if attributed.max_calls.is_some() || attributed.rate_per_minute.is_some() {
+                charges.push(Charge {
+                    key: BudgetKey::Grant { namespace: attributed.namespace.clone(), name: attributed.name.clone() },
+                    max_calls: attributed.max_calls,
+                    rate_per_minute: attributed.rate_per_minute,
+                });
+            }
+            if let Some(s) = session.filter(|s| s.max_calls.is_some() || s.rate_per_minute.is_some()) {
+                charges.push(Charge {
+                    key: BudgetKey::Session { namespace: s.namespace.clone(), name: s.name.clone() },
+                    max_calls: s.max_calls,
+                    rate_per_minute: s.rate_per_minute,
+                });
+            }
+            if !charges.is_empty() {
+                if let Err(refusal) = budgets.admit(&charges, req.now) {
+                    let reason = match refusal {
+                        BudgetRefusal::Exhausted { .. } => Reason::BudgetExhausted,
+                        BudgetRefusal::RateLimited { .. } => Reason::RateLimited,
+                    };
+                    d.budget = Some(refusal);
+                    return finish(d, false, reason, required);
+                }
+            }
+        }
+        finish(d, true, Reason::Allowed, required)
+    }
+}
