@@ -82,10 +82,11 @@ pub fn default_server(name: &str, spec: &MCPServerSpec, opts: &DefaultingOptions
     let has_prefix = s.public_path_prefix.as_deref().is_some_and(|p| !p.trim().is_empty());
     let has_host = s.ingress_host.as_deref().is_some_and(|h| !h.trim().is_empty());
     let has_path = s.ingress_path.as_deref().is_some_and(|p| !p.trim().is_empty());
-    if !has_prefix && !has_host {
-        if let Some(host) = opts.default_ingress_host.as_deref().filter(|h| !h.trim().is_empty()) {
-            s.ingress_host = Some(host.to_string());
-        }
+    if !has_prefix
+        && !has_host
+        && let Some(host) = opts.default_ingress_host.as_deref().filter(|h| !h.trim().is_empty())
+    {
+        s.ingress_host = Some(host.to_string());
     }
     if !has_prefix && !has_path {
         s.public_path_prefix = Some(name.to_string());

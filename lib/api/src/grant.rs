@@ -1,4 +1,6 @@
 //! The `MCPAccessGrant` resource: what a subject may call on one server.
+// The kube derive repeats `type_ = ...` across printcolumns; clippy reads that as a duplicate.
+#![allow(clippy::duplicated_attributes)]
 
 use std::collections::BTreeMap;
 

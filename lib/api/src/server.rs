@@ -1,4 +1,6 @@
 //! The `MCPServer` resource: one MCP server, its governance metadata and how it is exposed.
+// The kube derive repeats `type_ = ...` across printcolumns; clippy reads that as a duplicate.
+#![allow(clippy::duplicated_attributes)]
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,6 @@
 //! The `MCPAgentSession` resource: one agent's consented, revocable session on one server.
+// The kube derive repeats `type_ = ...` across printcolumns; clippy reads that as a duplicate.
+#![allow(clippy::duplicated_attributes)]
 
 use kube::CustomResource;
 use schemars::JsonSchema;

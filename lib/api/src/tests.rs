@@ -8,7 +8,11 @@ use crate::*;
 fn spec() -> MCPServerSpec {
     MCPServerSpec {
         image: "registry.local/echo".into(),
-        tools: vec![ToolConfig { name: "echo".into(), side_effect: Some(SideEffect::Read), ..Default::default() }],
+        tools: vec![ToolConfig {
+            name: "echo".into(),
+            side_effect: Some(SideEffect::Read),
+            ..Default::default()
+        }],
         ..Default::default()
     }
 }
@@ -67,7 +71,8 @@ fn image_tag_is_not_added_to_tagged_or_digested_images() {
 
 #[test]
 fn operator_default_host_applies_only_without_host_and_prefix() {
-    let opts = DefaultingOptions { default_ingress_host: Some("mcp.example.com".into()), ..Default::default() };
+    let opts =
+        DefaultingOptions { default_ingress_host: Some("mcp.example.com".into()), ..Default::default() };
     let d = default_server("echo", &spec(), &opts);
     assert_eq!(d.ingress_host.as_deref(), Some("mcp.example.com"));
     let mut s = spec();
@@ -104,7 +109,10 @@ fn rule_2_route() {
     s.public_path_prefix = None;
     s.ingress_path = Some("/echo/mcp".into());
     let errs: Vec<String> = validate_server(&s, "spec").errors.iter().map(ToString::to_string).collect();
-    assert!(errs.iter().any(|e| e.contains("spec.ingressHost") && e.contains("MCP_DEFAULT_INGRESS_HOST")), "{errs:?}");
+    assert!(
+        errs.iter().any(|e| e.contains("spec.ingressHost") && e.contains("MCP_DEFAULT_INGRESS_HOST")),
+        "{errs:?}"
+    );
     s.ingress_host = Some("mcp.example.com".into());
     assert!(validate_server(&s, "spec").is_valid());
     s.ingress_path = None;
@@ -201,7 +209,11 @@ fn rule_8_rollout_bounds() {
 #[test]
 fn rule_9_tools_and_secret_refs() {
     let mut s = spec();
-    s.tools.push(ToolConfig { name: "echo".into(), side_effect: Some(SideEffect::Read), ..Default::default() });
+    s.tools.push(ToolConfig {
+        name: "echo".into(),
+        side_effect: Some(SideEffect::Read),
+        ..Default::default()
+    });
     s.tools.push(ToolConfig { name: "".into(), side_effect: Some(SideEffect::Read), ..Default::default() });
     s.tools.push(ToolConfig { name: "wipe".into(), ..Default::default() });
     let errs = errors(&s);
@@ -281,8 +293,10 @@ fn grant_validation() {
 #[test]
 fn grant_argument_constraints_are_checked() {
     let mut g = grant();
-    let mut rule = ToolRule { name: "pay".into(), decision: Some(PolicyDecision::Allow), ..Default::default() };
-    rule.arguments.insert("currency".into(), ArgumentConstraint { pattern: Some("(".into()), ..Default::default() });
+    let mut rule =
+        ToolRule { name: "pay".into(), decision: Some(PolicyDecision::Allow), ..Default::default() };
+    rule.arguments
+        .insert("currency".into(), ArgumentConstraint { pattern: Some("(".into()), ..Default::default() });
     rule.arguments.insert(
         "amount".into(),
         ArgumentConstraint { minimum: Some(10.0), maximum: Some(1.0), ..Default::default() },
@@ -290,7 +304,8 @@ fn grant_argument_constraints_are_checked() {
     rule.arguments.insert("memo".into(), ArgumentConstraint::default());
     rule.arguments.insert("kind".into(), ArgumentConstraint { enum_: Some(vec![]), ..Default::default() });
     g.tool_rules.push(rule);
-    let mut deny_rule = ToolRule { name: "wipe".into(), decision: Some(PolicyDecision::Deny), ..Default::default() };
+    let mut deny_rule =
+        ToolRule { name: "wipe".into(), decision: Some(PolicyDecision::Deny), ..Default::default() };
     deny_rule.arguments.insert("x".into(), ArgumentConstraint { max_length: Some(3), ..Default::default() });
     g.tool_rules.push(deny_rule);
     let errs = grant_errors(&g);
@@ -375,6 +390,7 @@ spec:
     assert_eq!(rule.arguments["amount"].maximum, Some(1000.0));
     assert_eq!(rule.arguments["currency"].enum_.as_ref().map(Vec::len), Some(2));
     assert!(validate_grant(&grant.spec, "spec").is_valid());
-    let again: MCPAccessGrant = serde_yaml::from_str(&serde_yaml::to_string(&grant).expect("yaml")).expect("parse");
+    let again: MCPAccessGrant =
+        serde_yaml::from_str(&serde_yaml::to_string(&grant).expect("yaml")).expect("parse");
     assert_eq!(again, grant);
 }

@@ -129,10 +129,10 @@ pub fn validate_server(spec: &MCPServerSpec, at: &str) -> Findings {
             }
         }
     }
-    if let Some(path) = non_blank(&spec.ingress_path) {
-        if !path.starts_with('/') {
-            f.error(format!("{at}.ingressPath"), "must start with '/'", Some(path));
-        }
+    if let Some(path) = non_blank(&spec.ingress_path)
+        && !path.starts_with('/')
+    {
+        f.error(format!("{at}.ingressPath"), "must start with '/'", Some(path));
     }
 
     for (field, port) in [("replicas", spec.replicas)] {
@@ -159,10 +159,10 @@ pub fn validate_server(spec: &MCPServerSpec, at: &str) -> Findings {
                 );
             }
         }
-        if let Some(strip) = non_blank(&gw.strip_prefix) {
-            if !strip.starts_with('/') {
-                f.error(format!("{at}.gateway.stripPrefix"), "must start with '/'", Some(strip));
-            }
+        if let Some(strip) = non_blank(&gw.strip_prefix)
+            && !strip.starts_with('/')
+        {
+            f.error(format!("{at}.gateway.stripPrefix"), "must start with '/'", Some(strip));
         }
     }
     if let Some(auth) = &spec.auth {
@@ -170,19 +170,19 @@ pub fn validate_server(spec: &MCPServerSpec, at: &str) -> Findings {
         if mode == AuthMode::Oauth && non_blank(&auth.issuer_url).is_none() {
             f.error(format!("{at}.auth.issuerURL"), "is required when auth.mode is oauth", None);
         }
-        if let Some(issuer) = non_blank(&auth.issuer_url) {
-            if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
-                f.error(format!("{at}.auth.issuerURL"), "must be an http(s) URL", Some(issuer));
-            }
+        if let Some(issuer) = non_blank(&auth.issuer_url)
+            && !(issuer.starts_with("https://") || issuer.starts_with("http://"))
+        {
+            f.error(format!("{at}.auth.issuerURL"), "must be an http(s) URL", Some(issuer));
         }
-        if let Some(audience) = non_blank(&auth.audience) {
-            if !audience.contains("://") || audience.contains('#') {
-                f.error(
-                    format!("{at}.auth.audience"),
-                    "must be an absolute URI without a fragment",
-                    Some(audience),
-                );
-            }
+        if let Some(audience) = non_blank(&auth.audience)
+            && (!audience.contains("://") || audience.contains('#'))
+        {
+            f.error(
+                format!("{at}.auth.audience"),
+                "must be an absolute URI without a fragment",
+                Some(audience),
+            );
         }
         if !gateway_enabled && auth.mode.is_some() {
             f.error(
@@ -236,18 +236,18 @@ pub fn validate_server(spec: &MCPServerSpec, at: &str) -> Findings {
         }
         for (field, value) in [("maxUnavailable", &rollout.max_unavailable), ("maxSurge", &rollout.max_surge)]
         {
-            if let Some(v) = value {
-                if !is_int_or_percent(v) {
-                    let shown = match v {
-                        IntOrString::Int(n) => n.to_string(),
-                        IntOrString::String(s) => s.clone(),
-                    };
-                    f.error(
-                        format!("{at}.rollout.{field}"),
-                        "must be a non-negative integer or an integer percentage",
-                        Some(&shown),
-                    );
-                }
+            if let Some(v) = value
+                && !is_int_or_percent(v)
+            {
+                let shown = match v {
+                    IntOrString::Int(n) => n.to_string(),
+                    IntOrString::String(s) => s.clone(),
+                };
+                f.error(
+                    format!("{at}.rollout.{field}"),
+                    "must be a non-negative integer or an integer percentage",
+                    Some(&shown),
+                );
             }
         }
     }
@@ -375,10 +375,10 @@ fn check_secret_ref(f: &mut Findings, at: &str, r: &SecretKeyRef) {
 }
 
 fn check_expiry(f: &mut Findings, field: &str, value: Option<&str>) {
-    if let Some(v) = value {
-        if parse_rfc3339(v).is_err() {
-            f.error(field, "is not an RFC 3339 timestamp (e.g. 2026-12-01T12:00:00Z)", Some(v));
-        }
+    if let Some(v) = value
+        && parse_rfc3339(v).is_err()
+    {
+        f.error(field, "is not an RFC 3339 timestamp (e.g. 2026-12-01T12:00:00Z)", Some(v));
     }
 }
 
@@ -395,34 +395,30 @@ fn check_constraint(f: &mut Findings, at: &str, c: &ArgumentConstraint) {
     if c.is_empty() {
         f.error(at, "needs at least one of const, enum, pattern, minimum, maximum, maxLength", None);
     }
-    if let Some(values) = &c.enum_ {
-        if values.is_empty() {
-            f.error(format!("{at}.enum"), "must list at least one value", None);
-        }
+    if let Some(values) = &c.enum_
+        && values.is_empty()
+    {
+        f.error(format!("{at}.enum"), "must list at least one value", None);
     }
-    if let Some(pattern) = &c.pattern {
-        if let Err(err) = Regex::new(pattern) {
-            let first_line = err.to_string().lines().last().unwrap_or_default().trim().to_string();
-            f.error(
-                format!("{at}.pattern"),
-                format!("is not a valid regular expression ({first_line})"),
-                Some(pattern),
-            );
-        }
+    if let Some(pattern) = &c.pattern
+        && let Err(err) = Regex::new(pattern)
+    {
+        let first_line = err.to_string().lines().last().unwrap_or_default().trim().to_string();
+        f.error(
+            format!("{at}.pattern"),
+            format!("is not a valid regular expression ({first_line})"),
+            Some(pattern),
+        );
     }
     for (name, bound) in [("minimum", c.minimum), ("maximum", c.maximum)] {
         if let Some(b) = bound.filter(|b| !b.is_finite()) {
             f.error(format!("{at}.{name}"), "must be a finite number", Some(&b.to_string()));
         }
     }
-    if let (Some(min), Some(max)) = (c.minimum, c.maximum) {
-        if min > max {
-            f.error(
-                format!("{at}.minimum"),
-                format!("must not exceed maximum ({max})"),
-                Some(&min.to_string()),
-            );
-        }
+    if let (Some(min), Some(max)) = (c.minimum, c.maximum)
+        && min > max
+    {
+        f.error(format!("{at}.minimum"), format!("must not exceed maximum ({max})"), Some(&min.to_string()));
     }
 }
 

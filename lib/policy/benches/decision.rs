@@ -20,12 +20,14 @@ const WARMUP: usize = 20_000;
 const SAMPLES: usize = 200_000;
 
 fn grant(name: &str, human: &str, agent: &str) -> MCPAccessGrant {
-    let mut rule = ToolRule { name: "transfer".into(), decision: Some(PolicyDecision::Allow), ..Default::default() };
+    let mut rule =
+        ToolRule { name: "transfer".into(), decision: Some(PolicyDecision::Allow), ..Default::default() };
     rule.arguments.insert(
         "currency".into(),
         ArgumentConstraint { enum_: Some(vec![json!("EUR"), json!("USD")]), ..Default::default() },
     );
-    rule.arguments.insert("amount".into(), ArgumentConstraint { maximum: Some(1000.0), ..Default::default() });
+    rule.arguments
+        .insert("amount".into(), ArgumentConstraint { maximum: Some(1000.0), ..Default::default() });
     let mut g = MCPAccessGrant::new(
         name,
         MCPAccessGrantSpec {
@@ -35,7 +37,11 @@ fn grant(name: &str, human: &str, agent: &str) -> MCPAccessGrant {
             allowed_side_effects: vec![SideEffect::Read, SideEffect::Write],
             tool_rules: vec![
                 rule,
-                ToolRule { name: "balance".into(), decision: Some(PolicyDecision::Allow), ..Default::default() },
+                ToolRule {
+                    name: "balance".into(),
+                    decision: Some(PolicyDecision::Allow),
+                    ..Default::default()
+                },
             ],
             ..Default::default()
         },
@@ -64,14 +70,19 @@ fn snapshot(grants: usize) -> Snapshot {
         },
     );
     server.metadata.namespace = Some("payments".into());
-    let mut all: Vec<MCPAccessGrant> =
-        (1..grants).map(|i| grant(&format!("grant-{i:05}"), &format!("user-{i}"), &format!("agent-{i}"))).collect();
+    let mut all: Vec<MCPAccessGrant> = (1..grants)
+        .map(|i| grant(&format!("grant-{i:05}"), &format!("user-{i}"), &format!("agent-{i}")))
+        .collect();
     all.push(grant("grant-caller", "alice", "billing-agent"));
     let mut session = MCPAgentSession::new(
         "sess-alice",
         MCPAgentSessionSpec {
             server_ref: ServerRef { name: "payments".into(), namespace: None },
-            subject: Subject { human_id: Some("alice".into()), agent_id: Some("billing-agent".into()), team_id: None },
+            subject: Subject {
+                human_id: Some("alice".into()),
+                agent_id: Some("billing-agent".into()),
+                team_id: None,
+            },
             consented_trust: Some(TrustLevel::Medium),
             expires_at: Some("2099-01-01T00:00:00Z".into()),
             ..Default::default()

@@ -18,17 +18,22 @@ pub(crate) struct Broken {
 }
 
 fn num(v: f64) -> String {
-    serde_json::Number::from_f64(v).map_or_else(|| v.to_string(), |n| {
-        // Print whole numbers without a fraction, as they were most likely written.
-        if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { n.to_string() }
-    })
+    serde_json::Number::from_f64(v).map_or_else(
+        || v.to_string(),
+        |n| {
+            // Print whole numbers without a fraction, as they were most likely written.
+            if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { n.to_string() }
+        },
+    )
 }
 
 /// JSON equality where numbers compare by value (`1` equals `1.0`).
 fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
+        }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
@@ -50,13 +55,15 @@ impl CompiledConstraint {
                 return Err(format!("bound {bound} is not a finite number"));
             }
         }
-        if let (Some(min), Some(max)) = (spec.minimum, spec.maximum) {
-            if min > max {
-                return Err(format!("minimum {} exceeds maximum {}", num(min), num(max)));
-            }
+        if let (Some(min), Some(max)) = (spec.minimum, spec.maximum)
+            && min > max
+        {
+            return Err(format!("minimum {} exceeds maximum {}", num(min), num(max)));
         }
         let pattern = match &spec.pattern {
-            Some(p) => Some(Regex::new(p).map_err(|e| format!("pattern {p:?} is not a valid regular expression: {e}"))?),
+            Some(p) => Some(
+                Regex::new(p).map_err(|e| format!("pattern {p:?} is not a valid regular expression: {e}"))?,
+            ),
             None => None,
         };
         Ok(CompiledConstraint { spec: spec.clone(), pattern })
@@ -70,16 +77,16 @@ impl CompiledConstraint {
             return broken("required: the argument is constrained and must be present".into());
         };
         let s = &self.spec;
-        if let Some(expected) = &s.const_ {
-            if !json_eq(value, expected) {
-                return broken(format!("const: {expected}"));
-            }
+        if let Some(expected) = &s.const_
+            && !json_eq(value, expected)
+        {
+            return broken(format!("const: {expected}"));
         }
-        if let Some(options) = &s.enum_ {
-            if !options.iter().any(|o| json_eq(value, o)) {
-                let shown: Vec<String> = options.iter().map(Value::to_string).collect();
-                return broken(format!("enum: [{}]", shown.join(", ")));
-            }
+        if let Some(options) = &s.enum_
+            && !options.iter().any(|o| json_eq(value, o))
+        {
+            let shown: Vec<String> = options.iter().map(Value::to_string).collect();
+            return broken(format!("enum: [{}]", shown.join(", ")));
         }
         if s.minimum.is_some() || s.maximum.is_some() {
             let Some(n) = value.as_f64() else {
@@ -106,15 +113,15 @@ impl CompiledConstraint {
                 };
                 return broken(format!("{rule} (the argument is not a string)"));
             };
-            if let (Some(re), Some(p)) = (&self.pattern, &s.pattern) {
-                if !re.is_match(text) {
-                    return broken(format!("pattern: {p}"));
-                }
+            if let (Some(re), Some(p)) = (&self.pattern, &s.pattern)
+                && !re.is_match(text)
+            {
+                return broken(format!("pattern: {p}"));
             }
-            if let Some(max) = s.max_length {
-                if text.chars().count() as u64 > max {
-                    return broken(format!("maxLength: {max}"));
-                }
+            if let Some(max) = s.max_length
+                && text.chars().count() as u64 > max
+            {
+                return broken(format!("maxLength: {max}"));
             }
         }
         Ok(())

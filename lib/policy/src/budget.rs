@@ -112,15 +112,18 @@ impl Budgets for MemoryBudgets {
         // First pass: would every charge fit?
         for charge in charges {
             let counter = counters.get(&charge.key);
-            if let Some(max) = charge.max_calls {
-                if counter.map_or(0, |c| c.calls) >= max {
-                    return Err(BudgetRefusal::Exhausted { key: charge.key.clone(), max_calls: max });
-                }
+            if let Some(max) = charge.max_calls
+                && counter.map_or(0, |c| c.calls) >= max
+            {
+                return Err(BudgetRefusal::Exhausted { key: charge.key.clone(), max_calls: max });
             }
             if let Some(rate) = charge.rate_per_minute {
                 let tokens = counter.map_or(f64::from(rate), |c| refill(c, rate, now));
                 if tokens < 1.0 {
-                    return Err(BudgetRefusal::RateLimited { key: charge.key.clone(), rate_per_minute: rate });
+                    return Err(BudgetRefusal::RateLimited {
+                        key: charge.key.clone(),
+                        rate_per_minute: rate,
+                    });
                 }
             }
         }

@@ -21,7 +21,9 @@
 use std::collections::{BTreeSet, HashMap};
 
 use jiff::Timestamp;
-use mcp_api::{PolicyDecision, PolicyMode, RiskLevel, SideEffect, ToolDriftAction, TrustLevel, parse_rfc3339};
+use mcp_api::{
+    PolicyDecision, PolicyMode, RiskLevel, SideEffect, ToolDriftAction, TrustLevel, parse_rfc3339,
+};
 use serde_json::Value;
 
 use crate::args::CompiledConstraint;
@@ -338,7 +340,9 @@ impl Snapshot {
     /// Positions of the grants whose subject matches `id`, in (namespace, name) order.
     fn matching_grants(&self, id: &Identity) -> Vec<u32> {
         let mut out = Vec::new();
-        for (index, key) in [(&self.by_human, &id.human), (&self.by_agent, &id.agent), (&self.by_team, &id.team)] {
+        for (index, key) in
+            [(&self.by_human, &id.human), (&self.by_agent, &id.agent), (&self.by_team, &id.team)]
+        {
             if key.is_empty() {
                 continue;
             }
@@ -378,7 +382,8 @@ impl Snapshot {
         let tool = self.tools.get(tool_name).map(|&i| &self.doc.tools[i]);
         let mut required = tool.map_or(TrustLevel::Low, |t| t.required_trust);
         let side_effect = tool.and_then(|t| t.side_effect);
-        let risk = tool.and_then(|t| t.risk_level).unwrap_or_else(|| RiskLevel::derive(side_effect, required));
+        let risk =
+            tool.and_then(|t| t.risk_level).unwrap_or_else(|| RiskLevel::derive(side_effect, required));
         let mut d = Decision::new(false, Reason::Undecided);
         d.required_side_effect = side_effect;
         d.risk_level = Some(risk);
@@ -530,7 +535,10 @@ impl Snapshot {
             let mut charges = Vec::new();
             if attributed.max_calls.is_some() || attributed.rate_per_minute.is_some() {
                 charges.push(Charge {
-                    key: BudgetKey::Grant { namespace: attributed.namespace.clone(), name: attributed.name.clone() },
+                    key: BudgetKey::Grant {
+                        namespace: attributed.namespace.clone(),
+                        name: attributed.name.clone(),
+                    },
                     max_calls: attributed.max_calls,
                     rate_per_minute: attributed.rate_per_minute,
                 });
@@ -542,15 +550,15 @@ impl Snapshot {
                     rate_per_minute: s.rate_per_minute,
                 });
             }
-            if !charges.is_empty() {
-                if let Err(refusal) = budgets.admit(&charges, req.now) {
-                    let reason = match refusal {
-                        BudgetRefusal::Exhausted { .. } => Reason::BudgetExhausted,
-                        BudgetRefusal::RateLimited { .. } => Reason::RateLimited,
-                    };
-                    d.budget = Some(refusal);
-                    return finish(d, false, reason, required);
-                }
+            if !charges.is_empty()
+                && let Err(refusal) = budgets.admit(&charges, req.now)
+            {
+                let reason = match refusal {
+                    BudgetRefusal::Exhausted { .. } => Reason::BudgetExhausted,
+                    BudgetRefusal::RateLimited { .. } => Reason::RateLimited,
+                };
+                d.budget = Some(refusal);
+                return finish(d, false, reason, required);
             }
         }
         finish(d, true, Reason::Allowed, required)

@@ -33,7 +33,9 @@ pub use document::{
     Session, SessionSettings, Tool, ToolRule, revision_of_value,
 };
 pub use error::{InvalidDocument, Problem, RenderError};
-pub use evaluate::{ArgumentViolation, Call, Decision, Identity, ObjectRef, Request, Snapshot, ToolVisibility};
+pub use evaluate::{
+    ArgumentViolation, Call, Decision, Identity, ObjectRef, Request, Snapshot, ToolVisibility,
+};
 pub use reason::Reason;
 pub use render::{RenderContext, render};
 

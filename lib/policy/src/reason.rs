@@ -157,8 +157,12 @@ impl Reason {
     pub const fn message(self) -> &'static str {
         match self {
             Reason::Allowed => "the call is allowed",
-            Reason::MissingIdentity => "no caller identity: connect through an MCP Runtime adapter or present a platform session token",
-            Reason::MissingSession => "this server requires an agent session: connect through an MCP Runtime adapter",
+            Reason::MissingIdentity => {
+                "no caller identity: connect through an MCP Runtime adapter or present a platform session token"
+            }
+            Reason::MissingSession => {
+                "this server requires an agent session: connect through an MCP Runtime adapter"
+            }
             Reason::SessionNotFound => "the agent session is not known on this server",
             Reason::SessionRevoked => "the agent session was revoked",
             Reason::SessionExpired => "the agent session has expired",

@@ -49,7 +49,9 @@ pub fn render(
     }
     let team_id = text(&spec.team_id);
     let url = match spec.ingress_host.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
-        Some(host) => format!("{}://{host}{}", if ctx.tls { "https" } else { "http" }, spec.effective_path(&name)),
+        Some(host) => {
+            format!("{}://{host}{}", if ctx.tls { "https" } else { "http" }, spec.effective_path(&name))
+        }
         None => String::new(),
     };
 
@@ -101,7 +103,9 @@ pub fn render(
                 description: text(&t.description),
                 required_trust,
                 side_effect: t.side_effect,
-                risk_level: Some(t.risk_level.unwrap_or_else(|| RiskLevel::derive(t.side_effect, required_trust))),
+                risk_level: Some(
+                    t.risk_level.unwrap_or_else(|| RiskLevel::derive(t.side_effect, required_trust)),
+                ),
                 labels: t.labels.clone(),
             }
         })
@@ -163,7 +167,10 @@ pub fn render(
                 revoked: sp.revoked.unwrap_or(false),
                 expires_at: sp.expires_at.as_deref().map(normalize_time),
                 policy_version: text(&sp.policy_version),
-                upstream_token_ref: sp.upstream_token_secret_ref.as_ref().map(|r| format!("{}/{}", r.name, r.key)),
+                upstream_token_ref: sp
+                    .upstream_token_secret_ref
+                    .as_ref()
+                    .map(|r| format!("{}/{}", r.name, r.key)),
                 grant_name: sp.grant_name.clone().filter(|g| !g.trim().is_empty()),
                 max_calls: sp.max_calls,
                 rate_per_minute: sp.rate_per_minute,

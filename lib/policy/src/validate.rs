@@ -75,10 +75,7 @@ impl Document {
             if grant.name.trim().is_empty() {
                 c.add(format!("{at}.name"), "is required");
             } else if !grants.insert((grant.namespace.as_str(), grant.name.as_str())) {
-                c.add(
-                    format!("{at}.name"),
-                    format!("duplicate grant {}/{}", grant.namespace, grant.name),
-                );
+                c.add(format!("{at}.name"), format!("duplicate grant {}/{}", grant.namespace, grant.name));
             }
             let mut effects = BTreeSet::new();
             for effect in &grant.allowed_side_effects {
@@ -120,7 +117,7 @@ impl Document {
                 );
             }
             if session.human_id.is_empty() && session.agent_id.is_empty() && session.team_id.is_empty() {
-                c.add(format!("{at}"), "has an empty subject");
+                c.add(at.to_string(), "has an empty subject");
             }
             if session.max_calls == Some(0) {
                 c.add(format!("{at}.max_calls"), "must be at least 1");

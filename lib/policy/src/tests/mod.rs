@@ -39,7 +39,9 @@ impl World {
             match kind.as_str() {
                 "MCPServer" => world.servers.push(serde_yaml::from_value(value).expect("MCPServer")),
                 "MCPAccessGrant" => world.grants.push(serde_yaml::from_value(value).expect("MCPAccessGrant")),
-                "MCPAgentSession" => world.sessions.push(serde_yaml::from_value(value).expect("MCPAgentSession")),
+                "MCPAgentSession" => {
+                    world.sessions.push(serde_yaml::from_value(value).expect("MCPAgentSession"))
+                }
                 other => panic!("unexpected kind {other:?} in fixture"),
             }
         }
@@ -63,7 +65,8 @@ impl World {
     }
 
     pub fn snapshot(&self, server: &str) -> Snapshot {
-        let server = self.servers.iter().find(|s| s.metadata.name.as_deref() == Some(server)).expect("server");
+        let server =
+            self.servers.iter().find(|s| s.metadata.name.as_deref() == Some(server)).expect("server");
         let ctx = RenderContext { cluster: "local".into(), ..RenderContext::default() };
         let doc = crate::render(server, &self.grants, &self.sessions, &ctx).expect("render");
         Snapshot::new(doc).expect("valid snapshot")

@@ -32,12 +32,9 @@ fn side_effect() -> impl Strategy<Value = SideEffect> {
 }
 
 fn time() -> impl Strategy<Value = Option<String>> {
-    prop::option::of(prop::sample::select(&[
-        "2020-01-01T00:00:00Z",
-        "2026-11-26T12:00:00Z",
-        "2030-01-01T00:00:00+02:00",
-        "not a time",
-    ][..]))
+    prop::option::of(prop::sample::select(
+        &["2020-01-01T00:00:00Z", "2026-11-26T12:00:00Z", "2030-01-01T00:00:00+02:00", "not a time"][..],
+    ))
     .prop_map(|t| t.map(str::to_string))
 }
 
@@ -113,7 +110,11 @@ fn session_spec() -> impl Strategy<Value = MCPAgentSessionSpec> {
     ((name(), opt_name(), opt_name()), prop::option::of(trust()), prop::option::of(any::<bool>()), time())
         .prop_map(|((h, a, t), consented_trust, revoked, expires_at)| MCPAgentSessionSpec {
             server_ref: ServerRef { name: "srv".into(), namespace: None },
-            subject: Subject { human_id: Some(if h.is_empty() { "x".into() } else { h }), agent_id: a, team_id: t },
+            subject: Subject {
+                human_id: Some(if h.is_empty() { "x".into() } else { h }),
+                agent_id: a,
+                team_id: t,
+            },
             consented_trust,
             revoked,
             expires_at,
@@ -188,7 +189,12 @@ fn case() -> impl Strategy<Value = Case> {
 }
 
 fn identity() -> impl Strategy<Value = Identity> {
-    (name(), name(), name(), name()).prop_map(|(human, agent, team, session)| Identity { human, agent, team, session })
+    (name(), name(), name(), name()).prop_map(|(human, agent, team, session)| Identity {
+        human,
+        agent,
+        team,
+        session,
+    })
 }
 
 fn arguments() -> impl Strategy<Value = Option<Value>> {

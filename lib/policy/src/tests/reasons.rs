@@ -91,42 +91,74 @@ fn evaluator_produces_every_reason_it_owns() {
 
     let w = World::workspace_assistant();
     expect(w.call(SERVER, &who("", "", "", ""), "echo", None), Reason::MissingIdentity, 401);
-    expect(w.call(SERVER, &who("user-123", "ops-agent", "team-a", ""), "echo", None), Reason::MissingSession, 401);
+    expect(
+        w.call(SERVER, &who("user-123", "ops-agent", "team-a", ""), "echo", None),
+        Reason::MissingSession,
+        401,
+    );
     expect(
         w.call(SERVER, &who("user-123", "ops-agent", "team-a", "sess-does-not-exist"), "echo", None),
         Reason::SessionNotFound,
         401,
     );
-    expect(case(|w| w.session("sess-ops-agent").spec.revoked = Some(true), "echo", None), Reason::SessionRevoked, 401);
     expect(
-        case(|w| w.session("sess-ops-agent").spec.expires_at = Some("2026-01-01T00:00:00Z".into()), "echo", None),
+        case(|w| w.session("sess-ops-agent").spec.revoked = Some(true), "echo", None),
+        Reason::SessionRevoked,
+        401,
+    );
+    expect(
+        case(
+            |w| w.session("sess-ops-agent").spec.expires_at = Some("2026-01-01T00:00:00Z".into()),
+            "echo",
+            None,
+        ),
         Reason::SessionExpired,
         401,
     );
     expect(
-        case(|w| w.grant("ops-agent-grant").spec.tool_rules.push(rule("add", PolicyDecision::Deny)), "add", None),
+        case(
+            |w| w.grant("ops-agent-grant").spec.tool_rules.push(rule("add", PolicyDecision::Deny)),
+            "add",
+            None,
+        ),
         Reason::ToolDenied,
         403,
     );
     expect(
-        case(|w| w.grant("ops-agent-grant").spec.allowed_side_effects = vec![SideEffect::Write], "echo", None),
+        case(
+            |w| w.grant("ops-agent-grant").spec.allowed_side_effects = vec![SideEffect::Write],
+            "echo",
+            None,
+        ),
         Reason::SideEffectNotAllowed,
         403,
     );
     expect(
-        case(|w| w.grant("ops-agent-grant").spec.tool_rules.push(rule("undeclared", PolicyDecision::Allow)), "undeclared", None),
+        case(
+            |w| w.grant("ops-agent-grant").spec.tool_rules.push(rule("undeclared", PolicyDecision::Allow)),
+            "undeclared",
+            None,
+        ),
         Reason::ToolSideEffectUnknown,
         403,
     );
     expect(case(|_| {}, "upper", None), Reason::TrustTooLow, 403);
     expect(
-        case(|w| w.grant("ops-agent-grant").spec.subject.human_id = Some("someone-else".into()), "echo", None),
+        case(
+            |w| w.grant("ops-agent-grant").spec.subject.human_id = Some("someone-else".into()),
+            "echo",
+            None,
+        ),
         Reason::NoMatchingGrant,
         403,
     );
     expect(case(|_| {}, "add", None), Reason::ToolNotGranted, 403);
     expect(
-        case(|w| w.grant("ops-agent-grant").spec.expires_at = Some("2026-11-01T00:00:00Z".into()), "echo", None),
+        case(
+            |w| w.grant("ops-agent-grant").spec.expires_at = Some("2026-11-01T00:00:00Z".into()),
+            "echo",
+            None,
+        ),
         Reason::GrantExpired,
         403,
     );
@@ -166,7 +198,8 @@ fn evaluator_produces_every_reason_it_owns() {
     let id = ops();
     let d = snapshot.evaluate(&Request { identity: &id, call: drifted, now: now() }, &budgets);
     expect(d, Reason::Allowed, 200);
-    w.server(SERVER).spec.policy.get_or_insert_with(Default::default).on_tool_drift = Some(ToolDriftAction::Deny);
+    w.server(SERVER).spec.policy.get_or_insert_with(Default::default).on_tool_drift =
+        Some(ToolDriftAction::Deny);
     let snapshot = w.snapshot(SERVER);
     let d = snapshot.evaluate(&Request { identity: &id, call: drifted, now: now() }, &budgets);
     expect(d, Reason::ToolDefinitionChanged, 403);
@@ -180,7 +213,8 @@ fn evaluator_produces_every_reason_it_owns() {
 #[test]
 fn default_allow_passes_unmatched_calls_with_their_reason() {
     let mut w = World::workspace_assistant();
-    w.server(SERVER).spec.policy.get_or_insert_with(Default::default).default_decision = Some(PolicyDecision::Allow);
+    w.server(SERVER).spec.policy.get_or_insert_with(Default::default).default_decision =
+        Some(PolicyDecision::Allow);
     let d = w.call(SERVER, &ops(), "add", None);
     assert_eq!((d.allowed, d.reason, d.http_status()), (true, Reason::ToolNotGranted, 200));
     w.grant("ops-agent-grant").spec.subject.agent_id = Some("other-agent".into());

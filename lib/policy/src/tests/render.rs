@@ -127,10 +127,9 @@ fn validation_rejects_duplicates_per_namespace_only() {
     assert!(doc.validate().expect_err("dup rule").to_string().contains("duplicate tool rule"));
 
     let mut doc = base.clone();
-    doc.grants[0].tool_rules[0].arguments.insert(
-        "x".into(),
-        mcp_api::ArgumentConstraint { pattern: Some("(".into()), ..Default::default() },
-    );
+    doc.grants[0].tool_rules[0]
+        .arguments
+        .insert("x".into(), mcp_api::ArgumentConstraint { pattern: Some("(".into()), ..Default::default() });
     doc.stamp();
     assert!(doc.validate().expect_err("bad regex").to_string().contains("not a valid regular expression"));
 
@@ -156,7 +155,10 @@ fn validation_rejects_duplicates_per_namespace_only() {
 #[test]
 fn invalid_servers_do_not_render() {
     let mut w = World::workspace_assistant();
-    w.server("policy-mcp-server").spec.tools.push(mcp_api::ToolConfig { name: "echo".into(), ..Default::default() });
+    w.server("policy-mcp-server")
+        .spec
+        .tools
+        .push(mcp_api::ToolConfig { name: "echo".into(), ..Default::default() });
     let err = render_world(&w, "policy-mcp-server", &ctx()).expect_err("duplicate tool");
     let text = err.to_string();
     assert!(text.contains("spec.tools[8].name: duplicate tool name: \"echo\""), "{text}");

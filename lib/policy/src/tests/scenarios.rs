@@ -31,7 +31,12 @@ fn smoke_auth_identity_matrix() {
     let rows: &[(crate::Identity, &str, u16, Reason)] = &[
         (who("", "", "", ""), "aaa-ping", 401, Reason::MissingIdentity),
         (who("user-123", "ops-agent", "team-a", ""), "aaa-ping", 401, Reason::MissingSession),
-        (who("user-123", "ops-agent", "team-a", "sess-does-not-exist"), "aaa-ping", 401, Reason::SessionNotFound),
+        (
+            who("user-123", "ops-agent", "team-a", "sess-does-not-exist"),
+            "aaa-ping",
+            401,
+            Reason::SessionNotFound,
+        ),
         (ops(), "aaa-ping", 200, Reason::Allowed),
         (ops(), "echo", 200, Reason::Allowed),
     ];
@@ -108,7 +113,12 @@ fn trust_consent_and_rules() {
     rules.retain(|r| r.name != "aaa-ping" && r.name != "echo");
     rules.push(deny("aaa-ping"));
     rules.push(deny("echo"));
-    assert_rows(&w, SERVER, &ops(), &[("aaa-ping", 403, Reason::ToolDenied), ("echo", 403, Reason::ToolDenied)]);
+    assert_rows(
+        &w,
+        SERVER,
+        &ops(),
+        &[("aaa-ping", 403, Reason::ToolDenied), ("echo", 403, Reason::ToolDenied)],
+    );
 }
 
 /// A deny rule in any enabled matching grant wins over allows from other grants, and a rule's
@@ -236,7 +246,8 @@ fn multitenancy_isolation() {
     assert_eq!((d.http_status(), d.reason), (403, Reason::NoMatchingGrant));
     // Both same-named sessions are in server-a's policy, qualified by namespace.
     let doc = w.snapshot("server-a").document().clone();
-    let names: Vec<(String, String)> = doc.sessions.iter().map(|s| (s.namespace.clone(), s.name.clone())).collect();
+    let names: Vec<(String, String)> =
+        doc.sessions.iter().map(|s| (s.namespace.clone(), s.name.clone())).collect();
     assert_eq!(
         names,
         [("team-a".to_string(), "sess-alice".to_string()), ("team-b".to_string(), "sess-alice".to_string())]
