@@ -6,6 +6,7 @@
 mod bench;
 mod ci;
 mod crds;
+mod tidy;
 mod util;
 
 use std::process::ExitCode;
