@@ -1,6 +1,7 @@
 //! Tests of rendering, validation and evaluation. Scenario tables mirror the reference E2E
 //! suite (smoke-auth, governance, trust, multitenancy) but run on rendered documents.
 
+mod arguments;
 mod props;
 mod reasons;
 mod render;
