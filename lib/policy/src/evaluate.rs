@@ -158,6 +158,45 @@ impl Decision {
     pub fn http_status(&self) -> u16 {
         if self.allowed { 200 } else { self.reason.http_status() }
     }
+
+    /// The decision's fields under the audit payload's names (`decision`, `reason`,
+    /// `policy_version`, `matched_grant`, `matched_grant_namespace`, `matched_session`,
+    /// `matched_session_namespace`, `required_trust`, `required_side_effect`, `risk_level`,
+    /// `admin_trust`, `consented_trust`, `effective_trust`, plus `argument`, `argument_rule` and
+    /// `budget`), leaving out what is unset.
+    pub fn attribution(&self) -> serde_json::Map<String, Value> {
+        let mut m = serde_json::Map::new();
+        let mut put = |key: &str, value: Option<String>| {
+            if let Some(v) = value {
+                m.insert(key.to_string(), Value::String(v));
+            }
+        };
+        put("decision", Some(if self.allowed { "allow" } else { "deny" }.to_string()));
+        put("reason", Some(self.reason.as_str().to_string()));
+        put("policy_version", Some(self.policy_version.clone()).filter(|v| !v.is_empty()));
+        put("matched_grant", self.matched_grant.as_ref().map(|g| g.name.clone()));
+        put("matched_grant_namespace", self.matched_grant.as_ref().map(|g| g.namespace.clone()));
+        put("matched_session", self.matched_session.as_ref().map(|s| s.name.clone()));
+        put("matched_session_namespace", self.matched_session.as_ref().map(|s| s.namespace.clone()));
+        put("required_trust", self.required_trust.map(|t| t.to_string()));
+        put("required_side_effect", self.required_side_effect.map(|t| t.to_string()));
+        put("risk_level", self.risk_level.map(|t| t.to_string()));
+        put("admin_trust", self.admin_trust.map(|t| t.to_string()));
+        put("consented_trust", self.consented_trust.map(|t| t.to_string()));
+        put("effective_trust", self.effective_trust.map(|t| t.to_string()));
+        put("argument", self.argument.as_ref().map(|a| a.argument.clone()));
+        put("argument_rule", self.argument.as_ref().map(|a| a.rule.clone()));
+        put(
+            "budget",
+            self.budget.as_ref().map(|b| match b {
+                BudgetRefusal::Exhausted { key, max_calls } => format!("{key}: maxCalls {max_calls}"),
+                BudgetRefusal::RateLimited { key, rate_per_minute } => {
+                    format!("{key}: ratePerMinute {rate_per_minute}")
+                }
+            }),
+        );
+        m
+    }
 }
 
 /// Which tools a caller may see in `tools/list`.

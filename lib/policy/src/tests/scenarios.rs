@@ -150,11 +150,22 @@ fn decisions_attribute_grant_session_and_version() {
     w.grant("ops-agent-grant").spec.policy_version = Some("v7".into());
     let d = w.call(SERVER, &ops(), "echo", Some(json!({"text": "hello"})));
     assert!(d.allowed);
-    let grant = d.matched_grant.expect("grant");
-    let session = d.matched_session.expect("session");
+    let grant = d.matched_grant.clone().expect("grant");
+    let session = d.matched_session.clone().expect("session");
     assert_eq!((grant.namespace.as_str(), grant.name.as_str()), ("mcp-servers", "ops-agent-grant"));
     assert_eq!((session.namespace.as_str(), session.name.as_str()), ("mcp-servers", "sess-ops-agent"));
     assert_eq!(d.policy_version, "v7");
+    let fields = serde_json::Value::Object(d.attribution());
+    assert_eq!(
+        fields,
+        json!({
+            "decision": "allow", "reason": "allowed", "policy_version": "v7",
+            "matched_grant": "ops-agent-grant", "matched_grant_namespace": "mcp-servers",
+            "matched_session": "sess-ops-agent", "matched_session_namespace": "mcp-servers",
+            "required_trust": "low", "required_side_effect": "read", "risk_level": "low",
+            "admin_trust": "high", "consented_trust": "low", "effective_trust": "low",
+        })
+    );
 }
 
 pub(super) const TENANTS: &str = r#"
