@@ -15,7 +15,7 @@ use crate::{access, server};
 
 /// Publish, govern and observe MCP servers
 #[derive(Debug, Parser)]
-#[command(name = "mcp-runtime", version, propagate_version = true)]
+#[command(name = "mcp-runtime", version)]
 #[command(about = "Publish, govern and observe MCP servers")]
 #[command(after_help = "Run 'mcp-runtime <COMMAND> --help' for the options of a command")]
 pub struct Cli {

@@ -49,10 +49,10 @@ pub(crate) fn write_atomic(path: &Path, shown: &Path, contents: &str) -> Result<
     let result = (|| {
         let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         file.write_all(contents.as_bytes())?;
-        if let Ok(existing) = fs::metadata(path) {
-            if existing.is_file() {
-                file.set_permissions(existing.permissions())?;
-            }
+        if let Ok(existing) = fs::metadata(path)
+            && existing.is_file()
+        {
+            file.set_permissions(existing.permissions())?;
         }
         file.sync_all()?;
         drop(file);

@@ -76,12 +76,23 @@ pub fn load_manifests_in(base: &Path, paths: &[PathBuf]) -> Result<Manifests, Cl
                 message: p.message,
                 value: p.value,
             })?;
-            for (_, object) in objects {
+            for (_, object, unknown) in objects {
+                if let Some(p) = unknown.into_iter().next() {
+                    return Err(CliError::Decode {
+                        file: path.clone(),
+                        document: several.then_some(doc.index),
+                        field: p.field,
+                        message: p.message,
+                        value: p.value,
+                    });
+                }
                 let (file, index) = (path.clone(), doc.index);
                 match object {
-                    Object::Server(object) => manifests.servers.push(Loaded { file, index, object }),
-                    Object::Grant(object) => manifests.grants.push(Loaded { file, index, object }),
-                    Object::Session(object) => manifests.sessions.push(Loaded { file, index, object }),
+                    Object::Server(object) => manifests.servers.push(Loaded { file, index, object: *object }),
+                    Object::Grant(object) => manifests.grants.push(Loaded { file, index, object: *object }),
+                    Object::Session(object) => {
+                        manifests.sessions.push(Loaded { file, index, object: *object })
+                    }
                 }
             }
         }
@@ -92,9 +103,9 @@ pub fn load_manifests_in(base: &Path, paths: &[PathBuf]) -> Result<Manifests, Cl
 /// A decoded object of one of the three kinds.
 #[derive(Clone, Debug)]
 pub(crate) enum Object {
-    Server(MCPServer),
-    Grant(MCPAccessGrant),
-    Session(MCPAgentSession),
+    Server(Box<MCPServer>),
+    Grant(Box<MCPAccessGrant>),
+    Session(Box<MCPAgentSession>),
 }
 
 impl Object {
@@ -107,9 +118,12 @@ impl Object {
     }
 }
 
-/// Decodes one document: a single object, or the items of a `kind: List`. Each object comes
-/// with the path it sits at in the document (`""`, or `items[i]` in a list).
-pub(crate) fn decode_objects(value: &Value) -> Result<Vec<(String, Object)>, Problem> {
+/// One object of a document: where it sits (`""`, or `items[i]` in a list), the object, and
+/// its unknown fields (already placed under that path).
+pub(crate) type Decoded = (String, Object, Vec<Problem>);
+
+/// Decodes one document: a single object, or the items of a `kind: List`.
+pub(crate) fn decode_objects(value: &Value) -> Result<Vec<Decoded>, Problem> {
     if header(value)?.0 == "List" {
         let items = match value.get("items") {
             None | Some(Value::Null) => return Ok(Vec::new()),
@@ -121,23 +135,27 @@ pub(crate) fn decode_objects(value: &Value) -> Result<Vec<(String, Object)>, Pro
             .enumerate()
             .map(|(i, item)| {
                 let at = format!("items[{i}]");
-                match header(item).map_err(|p| p.under(&at))?.0 {
-                    "List" => Err(Problem::new(format!("{at}.kind"), "lists cannot be nested", Some("List"))),
-                    _ => match decode_object(item) {
-                        Ok(object) => Ok((at, object)),
-                        Err(p) => Err(p.under(&at)),
-                    },
+                if header(item).map_err(|p| p.under(&at))?.0 == "List" {
+                    return Err(Problem::new(format!("{at}.kind"), "lists cannot be nested", Some("List")));
                 }
+                let (object, unknown) = decode_object(item).map_err(|p| p.under(&at))?;
+                let unknown = unknown.into_iter().map(|p| p.under(&at)).collect();
+                Ok((at, object, unknown))
             })
             .collect();
     }
-    decode_object(value).map(|o| vec![(String::new(), o)])
+    let (object, unknown) = decode_object(value)?;
+    Ok(vec![(String::new(), object, unknown)])
 }
 
 /// `kind` and `apiVersion` of a document.
 fn header(value: &Value) -> Result<(&str, &str), Problem> {
     if !value.is_mapping() {
-        return Err(Problem::new("", "expected a Kubernetes object (a mapping with apiVersion and kind)", None));
+        return Err(Problem::new(
+            "",
+            "expected a Kubernetes object (a mapping with apiVersion and kind)",
+            None,
+        ));
     }
     let field = |name: &'static str| match value.get(name) {
         None | Some(Value::Null) => Err(Problem::new(name, "is required", None)),
@@ -149,8 +167,9 @@ fn header(value: &Value) -> Result<(&str, &str), Problem> {
     Ok((kind, api_version))
 }
 
-/// Decodes one object, checking `kind`, `apiVersion` and `metadata.name`.
-pub(crate) fn decode_object(value: &Value) -> Result<Object, Problem> {
+/// Decodes one object, checking `kind`, `apiVersion` and `metadata.name`; unknown fields come
+/// back separately.
+fn decode_object(value: &Value) -> Result<(Object, Vec<Problem>), Problem> {
     let (kind, api_version) = header(value)?;
     if !KINDS.contains(&kind) {
         return Err(Problem::new(
@@ -166,10 +185,10 @@ pub(crate) fn decode_object(value: &Value) -> Result<Object, Problem> {
             Some(api_version),
         ));
     }
-    let object = match kind {
-        "MCPServer" => Object::Server(yaml::decode(value)?),
-        "MCPAccessGrant" => Object::Grant(yaml::decode(value)?),
-        _ => Object::Session(yaml::decode(value)?),
+    let (object, unknown) = match kind {
+        "MCPServer" => yaml::decode(value).map(|(o, u)| (Object::Server(Box::new(o)), u))?,
+        "MCPAccessGrant" => yaml::decode(value).map(|(o, u)| (Object::Grant(Box::new(o)), u))?,
+        _ => yaml::decode(value).map(|(o, u)| (Object::Session(Box::new(o)), u))?,
     };
     let metadata = match &object {
         Object::Server(o) => &o.metadata,
@@ -185,7 +204,7 @@ pub(crate) fn decode_object(value: &Value) -> Result<Object, Problem> {
     if let Some(ns) = metadata.namespace.as_deref() {
         names::check_label(ns).map_err(|reason| Problem::new("metadata.namespace", reason, Some(ns)))?;
     }
-    Ok(object)
+    Ok((object, unknown))
 }
 
 #[cfg(test)]

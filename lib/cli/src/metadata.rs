@@ -2,7 +2,7 @@
 //! entry becomes an `MCPServer`, loading a directory or file, and the checks `server
 //! validate`, `server generate` and `server init` share.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use mcp_api::{
@@ -183,10 +183,10 @@ impl ServerMetadata {
         if let Err(reason) = names::check_label(&self.name) {
             error(Problem::new(format!("{at}.name"), reason, Some(&self.name)));
         }
-        if let Some(ns) = self.namespace.as_deref() {
-            if let Err(reason) = names::check_label(ns) {
-                error(Problem::new(format!("{at}.namespace"), reason, Some(ns)));
-            }
+        if let Some(ns) = self.namespace.as_deref()
+            && let Err(reason) = names::check_label(ns)
+        {
+            error(Problem::new(format!("{at}.namespace"), reason, Some(ns)));
         }
         if let (Some(prefix), Some(route)) = (self.public_path_prefix.as_deref(), self.route.as_deref()) {
             let served = route_for_prefix(prefix);
@@ -259,7 +259,7 @@ impl Location {
 }
 
 /// A metadata file, read and split into documents.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct MetadataFile {
     /// As the user would name it.
     pub path: PathBuf,
@@ -309,14 +309,16 @@ impl Checked {
     }
 }
 
-/// Decodes one metadata document, reporting its shape problems.
-pub(crate) fn decode_doc(value: &serde_yaml::Value) -> Result<MetadataDoc, Problem> {
-    let doc: MetadataDoc = yaml::decode(value)?;
+/// Decodes one metadata document; unknown fields come back separately.
+pub(crate) fn decode_doc(value: &serde_yaml::Value) -> Result<(MetadataDoc, Vec<Problem>), Problem> {
+    let (doc, unknown): (MetadataDoc, _) = yaml::decode(value)?;
     match doc.version.as_deref() {
-        None | Some(VERSION) => Ok(doc),
-        Some(other) => {
-            Err(Problem::new("version", format!("unsupported metadata version (expected {VERSION})"), Some(other)))
-        }
+        None | Some(VERSION) => Ok((doc, unknown)),
+        Some(other) => Err(Problem::new(
+            "version",
+            format!("unsupported metadata version (expected {VERSION})"),
+            Some(other),
+        )),
     }
 }
 
@@ -329,7 +331,9 @@ pub(crate) fn check(ctx: &Ctx<'_>, files: &[PathBuf]) -> Result<Checked, CliErro
         let docs = match &file.docs {
             Ok(docs) => docs,
             Err(err) => {
-                checked.report.error(&Source::file(path), Problem::new("", format!("invalid YAML: {err}"), None));
+                checked
+                    .report
+                    .error(&Source::file(path), Problem::new("", format!("invalid YAML: {err}"), None));
                 continue;
             }
         };
@@ -339,19 +343,20 @@ pub(crate) fn check(ctx: &Ctx<'_>, files: &[PathBuf]) -> Result<Checked, CliErro
         for doc in docs {
             let source = file.source(doc);
             match decode_doc(&doc.value) {
-                Ok(decoded) => {
+                Ok((decoded, unknown)) => {
+                    for problem in unknown {
+                        checked.report.error(&source, problem);
+                    }
                     for (i, server) in decoded.servers.into_iter().enumerate() {
-                        checked.entries.push(Entry { source: source.clone(), at: format!("servers[{i}]"), server });
+                        let at = format!("servers[{i}]");
+                        for (is_error, problem) in server.check(&at) {
+                            checked.report.push(severity(is_error), &source, problem);
+                        }
+                        checked.entries.push(Entry { source: source.clone(), at, server });
                     }
                 }
                 Err(problem) => checked.report.error(&source, problem),
             }
-        }
-    }
-
-    for entry in &checked.entries {
-        for (is_error, problem) in entry.server.check(&entry.at) {
-            checked.report.push(severity(is_error), &entry.source, problem);
         }
     }
 
@@ -365,7 +370,11 @@ pub(crate) fn check(ctx: &Ctx<'_>, files: &[PathBuf]) -> Result<Checked, CliErro
                 entry.source.clone(),
                 Problem::new(
                     format!("{}.name", entry.at),
-                    format!("duplicate server name (first declared in {} at {})", first.source.label(), first.at),
+                    format!(
+                        "duplicate server name (first declared in {} at {})",
+                        first.source.label(),
+                        first.at
+                    ),
                     Some(name),
                 ),
             ));
@@ -397,11 +406,6 @@ pub(crate) fn check(ctx: &Ctx<'_>, files: &[PathBuf]) -> Result<Checked, CliErro
 /// The tools of a server, by name.
 pub(crate) fn tools(server: &ServerMetadata) -> BTreeMap<&str, &ToolConfig> {
     server.tools.iter().map(|t| (t.name.as_str(), t)).collect()
-}
-
-/// Names of the servers in `entries`, for messages.
-pub(crate) fn server_names<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> BTreeSet<&'a str> {
-    entries.into_iter().map(|e| e.server.name.as_str()).collect()
 }
 
 fn severity(is_error: bool) -> crate::report::Severity {

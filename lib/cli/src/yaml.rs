@@ -54,9 +54,10 @@ pub(crate) fn parse_documents(text: &str) -> Result<Vec<Document>, serde_yaml::E
     Ok(docs)
 }
 
-/// Decodes `value` as a `T`, then rejects fields `T` does not know (a misspelt `requiredTrust`
-/// must not silently fall back to the default trust).
-pub(crate) fn decode<T: DeserializeOwned + Serialize>(value: &Value) -> Result<T, Problem> {
+/// Decodes `value` as a `T`. Fields `T` does not know come back as one problem each, so a
+/// checker can report them and still look at the rest, while a loader refuses them (a
+/// misspelt `requiredTrust` must never silently fall back to the default trust).
+pub(crate) fn decode<T: DeserializeOwned + Serialize>(value: &Value) -> Result<(T, Vec<Problem>), Problem> {
     let typed: T = serde_path_to_error::deserialize(value.clone()).map_err(|err| {
         let field = err.path().to_string();
         let field = if field == "." { String::new() } else { field };
@@ -66,10 +67,8 @@ pub(crate) fn decode<T: DeserializeOwned + Serialize>(value: &Value) -> Result<T
         .map_err(|err| Problem::new("", format!("cannot re-encode the document: {err}"), None))?;
     let mut unknown = Vec::new();
     unknown_fields(value, &round_trip, "", &mut unknown);
-    match unknown.into_iter().next() {
-        Some(field) => Err(Problem::new(field, "unknown field", None)),
-        None => Ok(typed),
-    }
+    let problems = unknown.into_iter().map(|field| Problem::new(field, "unknown field", None)).collect();
+    Ok((typed, problems))
 }
 
 /// Collects the paths of non-empty mapping entries of `original` that `typed` (the decoded

@@ -24,7 +24,11 @@ fn tool_rules_and_risks() {
     );
     assert_eq!(
         parse_tool_rule("a:allow:medium"),
-        Ok(ToolRuleArg { name: "a".into(), decision: PolicyDecision::Allow, trust: Some(TrustLevel::Medium) })
+        Ok(ToolRuleArg {
+            name: "a".into(),
+            decision: PolicyDecision::Allow,
+            trust: Some(TrustLevel::Medium)
+        })
     );
     assert!(parse_tool_rule("a:maybe").is_err());
     assert!(parse_tool_rule("a").is_err());

@@ -5,7 +5,6 @@
 //! atomically. Files are merged as YAML values, so fields and documents this version does not
 //! model survive (comments do not).
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use clap::ArgAction;
@@ -31,8 +30,11 @@ pub(crate) struct Args {
     /// Directory holding the metadata files
     #[arg(long, value_name = "DIR", default_value = ".mcp")]
     metadata_dir: PathBuf,
-    /// Container image [default: registry.local/<NAME>, under org/ or public/ for those scopes]
-    #[arg(long, value_name = "IMAGE")]
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        help = "Container image [default: registry.local/<NAME>, under org/ or public/ for those scopes]"
+    )]
     image: Option<String>,
     /// Image tag [default: latest, unless --image already names a tag or digest]
     #[arg(long, value_name = "TAG")]
@@ -55,7 +57,6 @@ pub(crate) struct Args {
         value_name = "BOOL",
         default_value_t = true,
         num_args = 0..=1,
-        require_equals = true,
         default_missing_value = "true",
         action = ArgAction::Set
     )]
@@ -113,9 +114,9 @@ pub(crate) fn run(args: Args, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
     for (is_error, problem) in server.check(&at) {
         report.push(if is_error { Severity::Error } else { Severity::Warning }, &source, problem);
     }
-    let route = server.defaulted_spec().effective_path(&server.name);
+    let (host, route) = host_and_route(&server);
     for other in existing.servers().filter(|s| s.name != server.name) {
-        if other.defaulted_spec().effective_path(&other.name) == route {
+        if host_and_route(other) == (host.clone(), route.clone()) {
             let message = format!("route already served by server {:?}", other.name);
             report.error(&source, Problem::new(format!("{at}.route"), message, Some(&route)));
         }
@@ -236,6 +237,12 @@ fn plan(args: &Args, cwd: &Path) -> Result<ServerMetadata, CliError> {
     })
 }
 
+/// Where a server is reached: ingress host (empty for hostless) and path.
+fn host_and_route(server: &ServerMetadata) -> (String, String) {
+    let spec = server.defaulted_spec();
+    (spec.ingress_host.clone().unwrap_or_default(), spec.effective_path(&server.name))
+}
+
 fn tool(name: &str, trust: TrustLevel, side_effect: SideEffect) -> ToolConfig {
     ToolConfig {
         name: name.to_string(),
@@ -271,13 +278,15 @@ impl Existing {
             let several = docs.len() > 1;
             let mut decoded = Vec::new();
             for doc in &docs {
-                decoded.push(metadata::decode_doc(&doc.value).map_err(|p| CliError::Decode {
-                    file: path.clone(),
-                    document: several.then_some(doc.index),
-                    field: p.field,
-                    message: p.message,
-                    value: p.value,
-                })?);
+                let (value, _unknown_fields_are_kept) =
+                    metadata::decode_doc(&doc.value).map_err(|p| CliError::Decode {
+                        file: path.clone(),
+                        document: several.then_some(doc.index),
+                        field: p.field,
+                        message: p.message,
+                        value: p.value,
+                    })?;
+                decoded.push(value);
             }
             files.push(ExistingFile { path, docs, decoded });
         }
@@ -287,9 +296,10 @@ impl Existing {
     /// The file, document (position in `docs`) and index of the server called `name`.
     fn find(&self, name: &str) -> Option<(&ExistingFile, usize, usize)> {
         self.files.iter().find_map(|f| {
-            f.decoded.iter().enumerate().find_map(|(d, doc)| {
-                doc.servers.iter().position(|s| s.name == name).map(|i| (f, d, i))
-            })
+            f.decoded
+                .iter()
+                .enumerate()
+                .find_map(|(d, doc)| doc.servers.iter().position(|s| s.name == name).map(|i| (f, d, i)))
         })
     }
 

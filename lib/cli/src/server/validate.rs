@@ -5,8 +5,7 @@
 //! that name servers or tools the metadata does not declare.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use mcp_api::{
@@ -16,11 +15,11 @@ use mcp_api::{
 
 use crate::cli::Ctx;
 use crate::error::{CliError, count};
+use crate::fsio;
 use crate::manifests::{Object, decode_objects};
 use crate::metadata::{self, Location, ServerMetadata};
 use crate::report::{Report, Severity, Source};
 use crate::yaml::{self, Problem};
-use crate::fsio;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -61,41 +60,40 @@ pub(crate) fn run(args: Args, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
     };
     let servers = checked.as_ref().map(|c| c.by_name());
 
+    let now = ctx.now;
     let mut grants: Vec<(Source, String, MCPAccessGrant)> = Vec::new();
     for path in &args.grant_files {
         files += 1;
-        for (source, at, object) in read_objects(ctx, path, &mut report)? {
-            match object {
-                Object::Grant(grant) => {
-                    for (severity, problem) in check_grant(&grant, servers.as_ref(), ctx.now) {
-                        report.push(severity, &source, problem.under(&at));
-                    }
-                    grants.push((source, at, grant));
+        each_object(ctx, path, &mut report, |report, source, at, object| match object {
+            Object::Grant(grant) => {
+                for (severity, problem) in check_grant(&grant, servers.as_ref(), now) {
+                    report.push(severity, source, problem.under(at));
                 }
-                other => report.error(&source, wrong_kind(&at, "MCPAccessGrant", "grant", &other)),
+                grants.push((source.clone(), at.to_string(), *grant));
             }
-        }
+            other => report.error(source, wrong_kind(at, "MCPAccessGrant", "grant", &other)),
+        })?;
     }
+    let known_grants = (!args.grant_files.is_empty()).then_some(grants.as_slice());
     let mut sessions: Vec<(Source, String, MCPAgentSession)> = Vec::new();
     for path in &args.session_files {
         files += 1;
-        for (source, at, object) in read_objects(ctx, path, &mut report)? {
-            match object {
-                Object::Session(session) => {
-                    let known_grants = (!args.grant_files.is_empty()).then_some(grants.as_slice());
-                    for (severity, problem) in check_session(&session, servers.as_ref(), known_grants, ctx.now) {
-                        report.push(severity, &source, problem.under(&at));
-                    }
-                    sessions.push((source, at, session));
+        each_object(ctx, path, &mut report, |report, source, at, object| match object {
+            Object::Session(session) => {
+                for (severity, problem) in check_session(&session, servers.as_ref(), known_grants, now) {
+                    report.push(severity, source, problem.under(at));
                 }
-                other => report.error(&source, wrong_kind(&at, "MCPAgentSession", "session", &other)),
+                sessions.push((source.clone(), at.to_string(), *session));
             }
-        }
+            other => report.error(source, wrong_kind(at, "MCPAgentSession", "session", &other)),
+        })?;
     }
-    let grant_ids = grants.iter().map(|(s, at, g)| (s, at, g.metadata.namespace.as_deref(), g.metadata.name.as_deref()));
+    let grant_ids =
+        grants.iter().map(|(s, at, g)| (s, at, g.metadata.namespace.as_deref(), g.metadata.name.as_deref()));
     duplicates(&mut report, "MCPAccessGrant", grant_ids);
-    let session_ids =
-        sessions.iter().map(|(s, at, x)| (s, at, x.metadata.namespace.as_deref(), x.metadata.name.as_deref()));
+    let session_ids = sessions
+        .iter()
+        .map(|(s, at, x)| (s, at, x.metadata.namespace.as_deref(), x.metadata.name.as_deref()));
     duplicates(&mut report, "MCPAgentSession", session_ids);
 
     report.print(ctx.out)?;
@@ -115,37 +113,49 @@ pub(crate) fn run(args: Args, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
     }
 }
 
-/// Reads a manifest file; YAML and decoding problems become findings.
-fn read_objects(
+/// Reads a manifest file and hands each object to `check`, in file order; YAML and decoding
+/// problems become findings.
+fn each_object(
     ctx: &Ctx<'_>,
-    path: &PathBuf,
+    path: &Path,
     report: &mut Report,
-) -> Result<Vec<(Source, String, Object)>, CliError> {
+    mut check: impl FnMut(&mut Report, &Source, &str, Object),
+) -> Result<(), CliError> {
     let text = fsio::read(&ctx.path(path), path)?;
     let docs = match yaml::parse_documents(&text) {
         Ok(docs) => docs,
         Err(err) => {
             report.error(&Source::file(path), Problem::new("", format!("invalid YAML: {err}"), None));
-            return Ok(Vec::new());
+            return Ok(());
         }
     };
     if docs.is_empty() {
         report.warning(&Source::file(path), Problem::new("", "holds no objects", None));
     }
     let several = docs.len() > 1;
-    let mut objects = Vec::new();
     for doc in docs {
         let source = Source::new(path, doc.index, several);
         match decode_objects(&doc.value) {
-            Ok(decoded) => objects.extend(decoded.into_iter().map(|(at, o)| (source.clone(), at, o))),
+            Ok(objects) => {
+                for (at, object, unknown) in objects {
+                    for problem in unknown {
+                        report.error(&source, problem);
+                    }
+                    check(report, &source, &at, object);
+                }
+            }
             Err(problem) => report.error(&source, problem),
         }
     }
-    Ok(objects)
+    Ok(())
 }
 
 fn wrong_kind(at: &str, expected: &str, file_kind: &str, got: &Object) -> Problem {
-    Problem::new(yaml::join(at, "kind"), format!("expected {expected} in a {file_kind} file"), Some(got.kind()))
+    Problem::new(
+        yaml::join(at, "kind"),
+        format!("expected {expected} in a {file_kind} file"),
+        Some(got.kind()),
+    )
 }
 
 type Servers<'a> = BTreeMap<&'a str, &'a ServerMetadata>;
@@ -158,7 +168,9 @@ pub(crate) fn check_grant(
 ) -> Vec<(Severity, Problem)> {
     let spec = &grant.spec;
     let mut out = from_findings(validate_grant(spec, "spec"));
-    if let Some(server) = referenced_server(&mut out, &spec.server_ref, grant.metadata.namespace.as_deref(), servers) {
+    if let Some(server) =
+        referenced_server(&mut out, &spec.server_ref, grant.metadata.namespace.as_deref(), servers)
+    {
         let tools = metadata::tools(server);
         let max_trust = spec.max_trust.unwrap_or_default();
         for (i, rule) in spec.tool_rules.iter().enumerate() {
@@ -184,8 +196,9 @@ pub(crate) fn check_grant(
             }
             let needed = tool.required_trust.unwrap_or_default().max(rule.required_trust.unwrap_or_default());
             if needed > max_trust {
-                let message =
-                    format!("needs {needed} trust, above the grant's maxTrust {max_trust}: the rule can never allow it");
+                let message = format!(
+                    "needs {needed} trust, above the grant's maxTrust {max_trust}: the rule can never allow it"
+                );
                 out.push((Severity::Warning, Problem::new(at, message, Some(&rule.name))));
             }
         }
@@ -193,7 +206,10 @@ pub(crate) fn check_grant(
     if let Some(at) = spec.expires_at.as_deref()
         && parse_rfc3339(at).is_ok_and(|t| t <= now)
     {
-        out.push((Severity::Warning, Problem::new("spec.expiresAt", "has passed: the grant allows nothing", Some(at))));
+        out.push((
+            Severity::Warning,
+            Problem::new("spec.expiresAt", "has passed: the grant allows nothing", Some(at)),
+        ));
     }
     out
 }
@@ -215,14 +231,19 @@ pub(crate) fn check_session(
             Problem::new("spec.expiresAt", "is not set: the session stays valid until it is revoked", None),
         )),
         Some(at) if parse_rfc3339(at).is_ok_and(|t| t <= now) => {
-            out.push((Severity::Warning, Problem::new("spec.expiresAt", "has passed: the session is expired", Some(at))));
+            out.push((
+                Severity::Warning,
+                Problem::new("spec.expiresAt", "has passed: the session is expired", Some(at)),
+            ));
         }
         Some(_) => {}
     }
     if let (Some(grants), Some(name)) = (grants, spec.grant_name.as_deref()) {
         let found = grants.iter().any(|(_, _, g)| {
             g.metadata.name.as_deref() == Some(name)
-                && (namespace.is_none() || g.metadata.namespace.is_none() || g.metadata.namespace.as_deref() == namespace)
+                && (namespace.is_none()
+                    || g.metadata.namespace.is_none()
+                    || g.metadata.namespace.as_deref() == namespace)
         });
         if !found {
             out.push((
