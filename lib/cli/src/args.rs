@@ -82,6 +82,50 @@ pub(crate) fn parse_tool_rule(s: &str) -> Result<ToolRuleArg, String> {
     Ok(ToolRuleArg { name: parse_tool_name(name)?, decision: part("decision", decision)?, trust })
 }
 
+/// `--tool-arg TOOL:ARG:KEYWORD=VALUE`: one argument constraint on a tool's allow rule.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ToolArgArg {
+    pub tool: String,
+    pub argument: String,
+    pub constraint: mcp_api::ArgumentConstraint,
+}
+
+/// A JSON value, or the text itself when it is not JSON (`EUR` → `"EUR"`, `5` → `5`).
+fn json_or_text(s: &str) -> serde_json::Value {
+    serde_json::from_str(s.trim()).unwrap_or_else(|_| serde_json::Value::String(s.trim().to_string()))
+}
+
+pub(crate) fn parse_tool_arg(s: &str) -> Result<ToolArgArg, String> {
+    let usage = "expected TOOL:ARG:KEYWORD=VALUE with KEYWORD one of const, enum, pattern, minimum, \
+maximum, maxLength, e.g. transfer:amount:maximum=1000 or transfer:currency:enum=EUR,USD";
+    let mut parts = s.splitn(3, ':');
+    let (Some(tool), Some(argument), Some(rule)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(usage.to_string());
+    };
+    let Some((keyword, value)) = rule.split_once('=') else {
+        return Err(usage.to_string());
+    };
+    let argument = argument.trim();
+    if argument.is_empty() {
+        return Err("the argument name must not be empty".to_string());
+    }
+    let number = |v: &str| v.trim().parse::<f64>().map_err(|_| format!("{keyword} needs a number, got {v:?}"));
+    let mut constraint = mcp_api::ArgumentConstraint::default();
+    match keyword.trim() {
+        "const" => constraint.const_ = Some(json_or_text(value)),
+        "enum" => constraint.enum_ = Some(value.split(',').map(json_or_text).collect()),
+        "pattern" => constraint.pattern = Some(value.to_string()),
+        "minimum" => constraint.minimum = Some(number(value)?),
+        "maximum" => constraint.maximum = Some(number(value)?),
+        "maxLength" => {
+            constraint.max_length =
+                Some(value.trim().parse().map_err(|_| format!("maxLength needs a whole number, got {value:?}"))?)
+        }
+        other => return Err(format!("unknown keyword {other:?}; {usage}")),
+    }
+    Ok(ToolArgArg { tool: parse_tool_name(tool)?, argument: argument.to_string(), constraint })
+}
+
 /// A positive duration such as `4h`, `30m`, `7d` or `1h30m` (jiff's friendly format, or ISO
 /// 8601 `PT4H`); a day is 24 hours.
 pub(crate) fn parse_duration(s: &str) -> Result<SignedDuration, String> {

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use jiff::Timestamp;
 
 use crate::error::CliError;
-use crate::{access, server};
+use crate::{access, policy, server};
 
 /// Publish, govern and observe MCP servers
 #[derive(Debug, Parser)]
@@ -32,6 +32,9 @@ pub(crate) enum Command {
     /// Write access grants and agent sessions
     #[command(subcommand)]
     Access(access::AccessCommand),
+    /// Render gateway policies and check decisions against them
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 impl Command {
@@ -39,6 +42,7 @@ impl Command {
         match self {
             Command::Server(cmd) => cmd.run(ctx),
             Command::Access(cmd) => cmd.run(ctx),
+            Command::Policy(cmd) => cmd.run(ctx),
         }
     }
 }

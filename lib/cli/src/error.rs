@@ -104,6 +104,53 @@ pub enum CliError {
         /// How many errors were printed.
         errors: usize,
     },
+    /// `policy render` was given no MCPServer.
+    #[error("no MCPServer in the {files} file(s) given (add the server manifest with -f)")]
+    NoServer {
+        /// How many files were read.
+        files: usize,
+    },
+    /// `policy render` was given several MCPServers and no `--server`.
+    #[error("several MCPServers given ({names}); choose one with --server")]
+    AmbiguousServer {
+        /// Their names, comma-separated.
+        names: String,
+    },
+    /// `--server` names no MCPServer in the files.
+    #[error("no MCPServer named {name:?} in the files given")]
+    UnknownServer {
+        /// The name asked for.
+        name: String,
+    },
+    /// The platform JWKS file is not a key set.
+    #[error("{}: not a JWKS document: {message}", path.display())]
+    Jwks {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// The policy could not be rendered.
+    #[error("cannot render the policy of the MCPServer in {}", file.display())]
+    Render {
+        /// The server's manifest file.
+        file: PathBuf,
+        /// Why.
+        #[source]
+        source: mcp_policy::RenderError,
+    },
+    /// A policy document failed verification.
+    #[error("{}", path.display())]
+    Policy {
+        /// The policy file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: mcp_policy::InvalidDocument,
+    },
+    /// `policy check` denied the call (the decision has been printed).
+    #[error("the call is denied")]
+    Denied,
     /// `server validate` found errors; they have been printed, one line each.
     #[error("validation failed with {}", count(*errors, "error"))]
     ValidationFailed {
@@ -114,10 +161,11 @@ pub enum CliError {
 
 impl CliError {
     /// The process exit code for this error: 1 when validation found problems in the input, 2
-    /// for usage, I/O and parse errors.
+    /// for usage, I/O and parse errors, 3 when `policy check` denied the call.
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Invalid { .. } | CliError::ValidationFailed { .. } => 1,
+            CliError::Denied => 3,
             _ => 2,
         }
     }

@@ -16,7 +16,7 @@
 //! - Input never panics the process: every problem is a [`CliError`] or a finding line
 //!   `error: <file>: <field>: <message>: "<value>"`.
 //! - Exit codes: 0 success (warnings allowed), 1 the input is invalid (findings were printed),
-//!   2 usage, I/O and parse errors. See [`CliError::exit_code`].
+//!   2 usage, I/O and parse errors, 3 `policy check` denied the call. See [`CliError::exit_code`].
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -32,6 +32,7 @@ mod fsio;
 pub mod manifests;
 mod metadata;
 mod names;
+mod policy;
 mod report;
 mod server;
 mod yaml;
@@ -81,6 +82,8 @@ where
         Ok(()) => 0,
         // A closed pipe (`mcp-runtime … | head`) is not a failure.
         Err(CliError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+        // `policy check` has already printed the decision; a denial only sets the exit code.
+        Err(e @ CliError::Denied) => e.exit_code(),
         Err(e) => report(ctx.err, &e),
     }
 }

@@ -48,7 +48,10 @@ pub fn render(
         return Err(RenderError::InvalidServer { name, errors: errors.join("; ") });
     }
     let team_id = text(&spec.team_id);
-    let url = match spec.ingress_host.as_deref().map(str::trim).filter(|h| !h.is_empty()) {
+    // A hostless route is still served on the platform's MCP host, so the public URL (the
+    // audience of session tokens) falls back to the operator's default host.
+    let host = spec.ingress_host.as_deref().or(ctx.defaults.default_ingress_host.as_deref());
+    let url = match host.map(str::trim).filter(|h| !h.is_empty()) {
         Some(host) => {
             format!("{}://{host}{}", if ctx.tls { "https" } else { "http" }, spec.effective_path(&name))
         }

@@ -8,7 +8,7 @@ use mcp_api::{
 };
 
 use super::{BudgetArgs, ExpiryArgs, SubjectArgs, check_namespace, expiry_findings, finish, object_name};
-use crate::args::{ToolRuleArg, enum_parser, parse_tool_name, parse_tool_rule};
+use crate::args::{ToolArgArg, ToolRuleArg, enum_parser, parse_tool_arg, parse_tool_name, parse_tool_rule};
 use crate::cli::Ctx;
 use crate::error::CliError;
 
@@ -42,6 +42,11 @@ pub(crate) struct Args {
     /// Add a tool rule, optionally raising the trust it requires, e.g. delete_repo:deny (repeatable)
     #[arg(long = "tool-rule", value_name = "NAME:allow|deny[:TRUST]", value_parser = parse_tool_rule)]
     tool_rules: Vec<ToolRuleArg>,
+    /// Constrain an argument of an allowed tool, e.g. transfer:amount:maximum=1000 or
+    /// transfer:currency:enum=EUR,USD; keywords: const, enum, pattern, minimum, maximum, maxLength
+    /// (repeatable; adds an allow rule for the tool when it has none)
+    #[arg(long = "tool-arg", value_name = "TOOL:ARG:KEYWORD=VALUE", value_parser = parse_tool_arg)]
+    tool_args: Vec<ToolArgArg>,
     /// Policy version recorded in decisions made under the grant
     #[arg(long, value_name = "VERSION", default_value = DEFAULT_POLICY_VERSION)]
     policy_version: String,
@@ -89,7 +94,30 @@ fn plan(args: &Args, ctx: &Ctx<'_>) -> Result<MCPAccessGrant, CliError> {
             required_trust: rule.trust,
             ..ToolRule::default()
         }))
-        .collect();
+        .collect::<Vec<_>>();
+    let mut tool_rules = tool_rules;
+    for arg in &args.tool_args {
+        let index = match tool_rules.iter().position(|r| r.name == arg.tool) {
+            Some(i) => i,
+            None => {
+                tool_rules.push(ToolRule {
+                    name: arg.tool.clone(),
+                    decision: Some(PolicyDecision::Allow),
+                    ..ToolRule::default()
+                });
+                tool_rules.len() - 1
+            }
+        };
+        let slot = tool_rules[index].arguments.entry(arg.argument.clone()).or_default();
+        let c = &arg.constraint;
+        // Several keywords for one argument add up; a repeated keyword keeps the last value.
+        slot.const_ = c.const_.clone().or(slot.const_.take());
+        slot.enum_ = c.enum_.clone().or(slot.enum_.take());
+        slot.pattern = c.pattern.clone().or(slot.pattern.take());
+        slot.minimum = c.minimum.or(slot.minimum);
+        slot.maximum = c.maximum.or(slot.maximum);
+        slot.max_length = c.max_length.or(slot.max_length);
+    }
     let spec = MCPAccessGrantSpec {
         server_ref: ServerRef {
             name: args.server.trim().to_string(),

@@ -3,6 +3,7 @@
 
 mod access;
 mod help;
+mod readme;
 mod server_generate;
 mod server_init;
 mod server_validate;

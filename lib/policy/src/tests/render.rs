@@ -56,6 +56,25 @@ fn only_grants_and_sessions_for_this_server_are_rendered() {
 }
 
 #[test]
+fn hostless_routes_use_the_default_host_for_their_public_url() {
+    let mut w = World::workspace_assistant();
+    w.server("policy-mcp-server").spec.ingress_host = None;
+    let doc = render_world(&w, "policy-mcp-server", &ctx()).expect("render");
+    assert_eq!(doc.server.url, "", "no host known: no URL");
+    let ctx = RenderContext {
+        tls: true,
+        defaults: mcp_api::DefaultingOptions {
+            default_ingress_host: Some("mcp.example.com".into()),
+            ..Default::default()
+        },
+        ..ctx()
+    };
+    let doc = render_world(&w, "policy-mcp-server", &ctx).expect("render");
+    assert_eq!(doc.server.url, "https://mcp.example.com/policy-mcp-server/mcp");
+    assert_eq!(doc.auth.audience, doc.server.url);
+}
+
+#[test]
 fn revision_depends_on_content_only() {
     let w = World::workspace_assistant();
     let a = render_world(&w, "policy-mcp-server", &ctx()).expect("render");
