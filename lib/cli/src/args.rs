@@ -109,7 +109,8 @@ maximum, maxLength, e.g. transfer:amount:maximum=1000 or transfer:currency:enum=
     if argument.is_empty() {
         return Err("the argument name must not be empty".to_string());
     }
-    let number = |v: &str| v.trim().parse::<f64>().map_err(|_| format!("{keyword} needs a number, got {v:?}"));
+    let number =
+        |v: &str| v.trim().parse::<f64>().map_err(|_| format!("{keyword} needs a number, got {v:?}"));
     let mut constraint = mcp_api::ArgumentConstraint::default();
     match keyword.trim() {
         "const" => constraint.const_ = Some(json_or_text(value)),
@@ -118,8 +119,9 @@ maximum, maxLength, e.g. transfer:amount:maximum=1000 or transfer:currency:enum=
         "minimum" => constraint.minimum = Some(number(value)?),
         "maximum" => constraint.maximum = Some(number(value)?),
         "maxLength" => {
-            constraint.max_length =
-                Some(value.trim().parse().map_err(|_| format!("maxLength needs a whole number, got {value:?}"))?)
+            constraint.max_length = Some(
+                value.trim().parse().map_err(|_| format!("maxLength needs a whole number, got {value:?}"))?,
+            )
         }
         other => return Err(format!("unknown keyword {other:?}; {usage}")),
     }

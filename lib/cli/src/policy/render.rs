@@ -13,7 +13,9 @@ use crate::manifests::load_manifests_in;
 use crate::report::{Report, Source};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Example:\n  mcp-runtime policy render -f manifests/echo.yaml -f grant.yaml -f session.yaml -o policy.json")]
+#[command(
+    after_help = "Example:\n  mcp-runtime policy render -f manifests/echo.yaml -f grant.yaml -f session.yaml -o policy.json"
+)]
 pub(crate) struct Args {
     /// Manifest file holding MCPServer, MCPAccessGrant and MCPAgentSession documents (repeatable)
     #[arg(short = 'f', long = "file", value_name = "FILE", required = true)]

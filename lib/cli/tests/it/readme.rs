@@ -83,11 +83,7 @@ fn readme_walkthrough_reproduces_the_shipped_example() {
     for step in &steps {
         let args: Vec<&str> = step.args.iter().map(String::as_str).collect();
         let result = run(dir.path(), &args);
-        assert_eq!(
-            result.code, step.code,
-            "{}\nstdout:\n{}\nstderr:\n{}",
-            step.line, result.out, result.err
-        );
+        assert_eq!(result.code, step.code, "{}\nstdout:\n{}\nstderr:\n{}", step.line, result.out, result.err);
         if let Some(reason) = &step.reason {
             assert!(result.out.contains(&format!("reason:    {reason} ")), "{}\n{}", step.line, result.out);
         }
