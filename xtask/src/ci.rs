@@ -19,6 +19,7 @@ pub fn run(args: &Args) -> Result<()> {
 
     step("generated files are fresh");
     crate::crds::sync(&root.join("deploy/base/crds"), true).context("ci: crds --check")?;
+    crate::docs::sync(true).context("ci: docs --check")?;
 
     step("cargo clippy -D warnings");
     cmd!("cargo", "clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings")

@@ -6,6 +6,7 @@
 mod bench;
 mod ci;
 mod crds;
+mod docs;
 mod tidy;
 mod util;
 
@@ -25,6 +26,8 @@ struct Cli {
 enum Cmd {
     /// Write the CustomResourceDefinitions to deploy/base/crds from the Rust types.
     Crds(crds::Args),
+    /// Write docs/cli.md and docs/policy.schema.json from the code.
+    Docs(docs::Args),
     /// Run every check CI runs: fmt, clippy, generated-file drift, all tests.
     Ci(ci::Args),
     /// Measure performance and write docs/benchmarks.md.
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Crds(args) => crds::run(&args),
+        Cmd::Docs(args) => docs::run(&args),
         Cmd::Ci(args) => ci::run(&args),
         Cmd::Bench(args) => bench::run(&args),
     };

@@ -6,6 +6,7 @@ use mcp_api::{
     ArgumentConstraint, AuthMode, PolicyDecision, PolicyMode, RiskLevel, SideEffect, ToolDriftAction,
     TrustLevel,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -20,7 +21,7 @@ fn is_false(v: &bool) -> bool {
 }
 
 /// A rendered policy for one server. Field names are snake_case on the wire.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Document {
     /// Always [`SCHEMA_VERSION`].
     pub schema_version: String,
@@ -53,7 +54,7 @@ pub struct Document {
 }
 
 /// Identity of the governed server.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ServerInfo {
     /// MCPServer name.
     pub name: String,
@@ -72,7 +73,7 @@ pub struct ServerInfo {
 }
 
 /// Caller identification settings.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AuthSettings {
     /// Identity mode.
     #[serde(default)]
@@ -107,7 +108,7 @@ pub struct AuthSettings {
 }
 
 /// What a gateway needs to verify platform-issued session tokens offline.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlatformTrust {
     /// Expected `iss` claim.
     pub issuer: String,
@@ -116,14 +117,14 @@ pub struct PlatformTrust {
 }
 
 /// A JSON Web Key Set (RFC 7517) of public keys.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Jwks {
     /// The keys.
     pub keys: Vec<Jwk>,
 }
 
 /// One public JSON Web Key: Ed25519 (`kty: OKP`) or P-256 (`kty: EC`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Jwk {
     /// Key type: `OKP` or `EC`.
     pub kty: String,
@@ -145,7 +146,7 @@ pub struct Jwk {
 }
 
 /// Decision settings.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PolicySettings {
     /// `allow-list` or `observe`.
     pub mode: PolicyMode,
@@ -187,7 +188,7 @@ impl Default for PolicySettings {
 }
 
 /// Session settings.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SessionSettings {
     /// Whether tool calls need a valid session.
     #[serde(default)]
@@ -210,7 +211,7 @@ pub struct SessionSettings {
 }
 
 /// A declared tool.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Tool {
     /// Tool name.
     pub name: String,
@@ -233,7 +234,7 @@ pub struct Tool {
 
 /// A grant, flattened for evaluation. Empty subject fields are wildcards; a grant whose
 /// subject is entirely empty matches nobody.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Grant {
     /// Grant name.
     pub name: String,
@@ -276,7 +277,7 @@ pub struct Grant {
 }
 
 /// A per-tool rule of a grant.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ToolRule {
     /// Tool name.
     pub name: String,
@@ -292,7 +293,7 @@ pub struct ToolRule {
 }
 
 /// A session, flattened for evaluation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Session {
     /// Session name (what callers present).
     pub name: String,
