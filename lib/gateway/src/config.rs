@@ -1,0 +1,168 @@
+//! Gateway configuration: parsed and validated in full before anything binds a port.
+//!
+//! Settings come from a [`Source`] (the environment in production, a map in tests), so a bad
+//! value is reported as one line naming the variable.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::Uri;
+
+/// Where settings are read from.
+pub trait Source {
+    /// The value of `key`, when set and not empty.
+    fn get(&self, key: &str) -> Option<String>;
+}
+
+/// The process environment.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Environment;
+
+impl Source for Environment {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok().filter(|v| !v.trim().is_empty())
+    }
+}
+
+impl Source for HashMap<String, String> {
+    fn get(&self, key: &str) -> Option<String> {
+        HashMap::get(self, key).cloned().filter(|v| !v.trim().is_empty())
+    }
+}
+
+/// A setting that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}={value:?}: {reason}")]
+pub struct ConfigError {
+    /// The variable.
+    pub key: &'static str,
+    /// Its value.
+    pub value: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// Everything the gateway needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `PORT`-derived listen address (default `0.0.0.0:8091`), or `LISTEN_ADDR`.
+    pub listen: SocketAddr,
+    /// `UPSTREAM_URL` (default `http://127.0.0.1:8088`): the app container.
+    pub upstream: Uri,
+    /// `POLICY_FILE`: the rendered policy document.
+    pub policy_file: PathBuf,
+    /// How often the policy file is re-checked (`POLICY_RECHECK_MS`, default 500 ms, at most 1 s).
+    pub policy_recheck: Duration,
+    /// `STRIP_PREFIX`: removed from the path (at a segment boundary) before forwarding.
+    pub strip_prefix: Option<String>,
+    /// `MAX_BODY_BYTES` (default 1 MiB): larger POST bodies are refused.
+    pub max_body: usize,
+    /// `ALLOWED_ORIGINS`: comma-separated origins allowed to call; a request carrying any
+    /// other `Origin` is refused with 403. Empty: only same-host origins.
+    pub allowed_origins: Vec<String>,
+    /// `UPSTREAM_TOKEN_FILE`: a mounted credential sent upstream in the session's upstream token
+    /// header, instead of the caller's token (which is never forwarded).
+    pub upstream_token_file: Option<PathBuf>,
+    /// Time allowed for the upstream's response headers (`UPSTREAM_TIMEOUT_MS`, default 30 s).
+    pub upstream_timeout: Duration,
+    /// Grace period for in-flight requests on shutdown (`SHUTDOWN_GRACE_MS`, default 30 s).
+    pub shutdown_grace: Duration,
+}
+
+fn parse_num<T: std::str::FromStr>(key: &'static str, value: String) -> Result<T, ConfigError> {
+    value.trim().parse::<T>().map_err(|_| ConfigError { key, value, reason: "not a number".into() })
+}
+
+impl Config {
+    /// Reads and validates every setting.
+    pub fn from_source(src: &dyn Source) -> Result<Config, ConfigError> {
+        let listen = match (src.get("LISTEN_ADDR"), src.get("PORT")) {
+            (Some(addr), _) => addr.trim().parse().map_err(|_| ConfigError {
+                key: "LISTEN_ADDR",
+                value: addr.clone(),
+                reason: "not a socket address such as 0.0.0.0:8091".into(),
+            })?,
+            (None, Some(port)) => SocketAddr::from(([0, 0, 0, 0], parse_num::<u16>("PORT", port)?)),
+            (None, None) => SocketAddr::from(([0, 0, 0, 0], 8091)),
+        };
+        let upstream_raw = src.get("UPSTREAM_URL").unwrap_or_else(|| "http://127.0.0.1:8088".into());
+        let upstream: Uri = upstream_raw.trim().parse().map_err(|_| ConfigError {
+            key: "UPSTREAM_URL",
+            value: upstream_raw.clone(),
+            reason: "not a URL".into(),
+        })?;
+        if upstream.scheme_str() != Some("http") || upstream.host().is_none() {
+            return Err(ConfigError {
+                key: "UPSTREAM_URL",
+                value: upstream_raw,
+                reason: "must be an http:// URL with a host (the app container on localhost)".into(),
+            });
+        }
+        let policy_file = src.get("POLICY_FILE").map(PathBuf::from).ok_or_else(|| ConfigError {
+            key: "POLICY_FILE",
+            value: String::new(),
+            reason: "is required (the rendered policy.json)".into(),
+        })?;
+        let recheck_ms =
+            src.get("POLICY_RECHECK_MS").map(|v| parse_num::<u64>("POLICY_RECHECK_MS", v)).transpose()?;
+        let recheck_ms = recheck_ms.unwrap_or(500);
+        if !(10..=1000).contains(&recheck_ms) {
+            return Err(ConfigError {
+                key: "POLICY_RECHECK_MS",
+                value: recheck_ms.to_string(),
+                reason: "must be between 10 and 1000".into(),
+            });
+        }
+        let strip_prefix = match src.get("STRIP_PREFIX") {
+            None => None,
+            Some(p) if p.starts_with('/') => {
+                Some(p.trim_end_matches('/').to_string()).filter(|p| !p.is_empty())
+            }
+            Some(p) => {
+                return Err(ConfigError {
+                    key: "STRIP_PREFIX",
+                    value: p,
+                    reason: "must start with '/'".into(),
+                });
+            }
+        };
+        let max_body =
+            src.get("MAX_BODY_BYTES").map(|v| parse_num::<usize>("MAX_BODY_BYTES", v)).transpose()?;
+        let max_body = max_body.unwrap_or(1 << 20);
+        if max_body == 0 {
+            return Err(ConfigError {
+                key: "MAX_BODY_BYTES",
+                value: "0".into(),
+                reason: "must be positive".into(),
+            });
+        }
+        let allowed_origins = src
+            .get("ALLOWED_ORIGINS")
+            .map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().trim_end_matches('/').to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let millis = |key: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            Ok(Duration::from_millis(
+                src.get(key).map(|v| parse_num::<u64>(key, v)).transpose()?.unwrap_or(default),
+            ))
+        };
+        Ok(Config {
+            listen,
+            upstream,
+            policy_file,
+            policy_recheck: Duration::from_millis(recheck_ms),
+            strip_prefix,
+            max_body,
+            allowed_origins,
+            upstream_token_file: src.get("UPSTREAM_TOKEN_FILE").map(PathBuf::from),
+            upstream_timeout: millis("UPSTREAM_TIMEOUT_MS", 30_000)?,
+            shutdown_grace: millis("SHUTDOWN_GRACE_MS", 30_000)?,
+        })
+    }
+}

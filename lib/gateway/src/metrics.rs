@@ -1,0 +1,148 @@
+//! Prometheus metrics. Every label value comes from a closed set (HTTP verbs, the bounded
+//! JSON-RPC method list, reason codes, fixed outcomes), never raw request text.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of request counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// HTTP method, or `OTHER`.
+    pub method: &'static str,
+    /// Bounded JSON-RPC method label.
+    pub rpc_method: &'static str,
+    /// `allow` or `deny`.
+    pub decision: &'static str,
+    /// HTTP status class of the answer, e.g. `2xx`.
+    pub status: &'static str,
+}
+
+/// Labels of decision counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    /// `allow` or `deny`.
+    pub decision: &'static str,
+    /// Reason code.
+    pub reason: &'static str,
+    /// Bounded JSON-RPC method label.
+    pub rpc_method: &'static str,
+}
+
+/// Labels of reload counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// `activated`, `unchanged` or `failed`.
+    pub result: &'static str,
+}
+
+/// The gateway's metrics and their registry.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Requests answered.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Policy decisions made.
+    pub decisions: Family<DecisionLabels, Counter>,
+    /// Request duration.
+    pub duration: Histogram,
+    /// Requests in flight.
+    pub inflight: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Policy reload attempts that changed something or failed.
+    pub reloads: Family<ReloadLabels, Counter>,
+    /// 1 while the active policy matches the file, 0 after a failed reload.
+    pub policy_synchronized: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Unix time of the last successful activation.
+    pub policy_last_success: Gauge<f64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        let duration = Histogram::new(exponential_buckets(0.000_25, 2.0, 16));
+        let inflight = Gauge::default();
+        let reloads = Family::<ReloadLabels, Counter>::default();
+        let policy_synchronized = Gauge::default();
+        let policy_last_success = Gauge::default();
+        registry.register("mcp_gateway_requests", "Requests answered by the gateway", requests.clone());
+        registry.register(
+            "mcp_gateway_policy_decisions",
+            "Policy decisions on governed calls",
+            decisions.clone(),
+        );
+        registry.register(
+            "mcp_gateway_request_duration_seconds",
+            "Time to answer a request",
+            duration.clone(),
+        );
+        registry.register("mcp_gateway_inflight_requests", "Requests in flight", inflight.clone());
+        registry.register("mcp_gateway_policy_reloads", "Policy reload attempts by result", reloads.clone());
+        registry.register(
+            "mcp_gateway_policy_synchronized",
+            "1 when the active policy is the file's current content, 0 after a failed reload",
+            policy_synchronized.clone(),
+        );
+        registry.register(
+            "mcp_gateway_policy_last_success_timestamp_seconds",
+            "Unix time of the last policy activation",
+            policy_last_success.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            decisions,
+            duration,
+            inflight,
+            reloads,
+            policy_synchronized,
+            policy_last_success,
+        }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// The HTTP method label: a standard verb, else `OTHER`.
+pub fn method_label(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::DELETE => "DELETE",
+        http::Method::PUT => "PUT",
+        http::Method::HEAD => "HEAD",
+        http::Method::OPTIONS => "OPTIONS",
+        http::Method::PATCH => "PATCH",
+        _ => "OTHER",
+    }
+}
+
+/// The status class label.
+pub fn status_label(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}

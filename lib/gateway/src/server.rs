@@ -1,0 +1,584 @@
+//! The HTTP front: admin endpoints, and the governed pipeline for everything else.
+//!
+//! Pipeline, in order, for every proxied request: origin check → inspect (POST bodies) → policy
+//! snapshot (taken once) → identity → authorize each governed message → forward upstream, with
+//! filtered discovery on the way back. Every exit before an explicit allow is a denial: the
+//! exchange starts as `undecided`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use jiff::Timestamp;
+use mcp_policy::{Call, Decision, Identity, MemoryBudgets, Reason, Request as PolicyRequest, ToolVisibility};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::discovery::{FilteredSse, SseFilter, filter_json_body};
+use crate::identity::identify;
+use crate::metrics::{DecisionLabels, Metrics, RequestLabels, method_label, status_label};
+use crate::policy_store::{Active, PolicyStore, Reload};
+
+/// A response body: full, streamed from upstream, or filtered.
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+/// Identity headers the gateway owns: stripped from every request and re-set from the verified
+/// identity.
+pub const HUMAN_HEADER: &str = "x-mcp-human-id";
+/// See [`HUMAN_HEADER`].
+pub const AGENT_HEADER: &str = "x-mcp-agent-id";
+/// See [`HUMAN_HEADER`].
+pub const TEAM_HEADER: &str = "x-mcp-team-id";
+/// See [`HUMAN_HEADER`].
+pub const SESSION_HEADER: &str = "x-mcp-agent-session";
+
+/// Hop-by-hop headers never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Shared state of a running gateway.
+#[derive(Debug)]
+pub struct Gateway {
+    /// Settings.
+    pub config: Config,
+    /// The active policy.
+    pub store: PolicyStore,
+    /// Metrics.
+    pub metrics: Metrics,
+    budgets: MemoryBudgets,
+    client: Client<HttpConnector, Full<Bytes>>,
+    upstream_token: Option<String>,
+}
+
+fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into()).map_err(|never: Infallible| match never {}).boxed()
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
+    let mut res = Response::new(full(serde_json::to_vec(value).unwrap_or_default()));
+    *res.status_mut() = status;
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+fn text_response(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut res = Response::new(full(text));
+    *res.status_mut() = status;
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    res
+}
+
+/// The denial body: a JSON-RPC error carrying the request id and `error.data.reason`, or
+/// `{"error": reason}` when the request has no id.
+pub fn denial(decision: &Decision, id: Option<&Value>) -> Response<Body> {
+    let status = StatusCode::from_u16(decision.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+    let reason = decision.reason;
+    let mut res = match id {
+        Some(id) => {
+            let mut data = decision.attribution();
+            data.remove("decision");
+            json_response(
+                status,
+                &mcp_protocol::denial_body(Some(id), reason.message(), reason.as_str(), data),
+            )
+        }
+        None => json_response(status, &json!({ "error": reason.as_str(), "message": reason.message() })),
+    };
+    if matches!(reason, Reason::InvalidToken | Reason::MissingBearerToken) {
+        let challenge = if reason == Reason::InvalidToken {
+            r#"Bearer realm="mcp-runtime", error="invalid_token""#
+        } else {
+            r#"Bearer realm="mcp-runtime""#
+        };
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    }
+    res
+}
+
+impl Gateway {
+    /// Builds the gateway from validated settings (no I/O besides reading the upstream
+    /// credential file).
+    pub fn new(config: Config) -> std::io::Result<Arc<Gateway>> {
+        let upstream_token = match &config.upstream_token_file {
+            Some(path) => Some(std::fs::read_to_string(path)?.trim().to_string()),
+            None => None,
+        };
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Ok(Arc::new(Gateway {
+            config,
+            store: PolicyStore::new(),
+            metrics: Metrics::new(),
+            budgets: MemoryBudgets::new(),
+            client,
+            upstream_token,
+        }))
+    }
+
+    /// Loads the policy file once, recording the outcome in metrics and logs.
+    pub async fn reload(&self) -> Reload {
+        let outcome = self.store.load_file(&self.config.policy_file).await;
+        let result = match &outcome {
+            Reload::Activated(revision) => {
+                info!(%revision, "policy activated");
+                self.metrics.policy_synchronized.set(1);
+                self.metrics.policy_last_success.set(Timestamp::now().as_millisecond() as f64 / 1000.0);
+                "activated"
+            }
+            Reload::Unchanged => return outcome,
+            Reload::Failed(reason) => {
+                warn!(%reason, "policy reload failed; keeping the last good policy");
+                self.metrics.policy_synchronized.set(0);
+                "failed"
+            }
+        };
+        self.metrics.reloads.get_or_create(&crate::metrics::ReloadLabels { result }).inc();
+        outcome
+    }
+
+    /// Re-checks the policy file every `policy_recheck` until `stop` fires.
+    pub async fn watch_policy(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(self.config.policy_recheck);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => { self.reload().await; }
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// Answers one request; never fails (errors become responses).
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        let started = Instant::now();
+        self.metrics.inflight.inc();
+        let method = req.method().clone();
+        let (res, rpc_method) = self.route(req).await;
+        self.metrics.inflight.dec();
+        self.metrics.duration.observe(started.elapsed().as_secs_f64());
+        let status = res.status().as_u16();
+        let decision =
+            if res.status().is_client_error() || res.status().is_server_error() { "deny" } else { "allow" };
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                method: method_label(&method),
+                rpc_method,
+                decision,
+                status: status_label(status),
+            })
+            .inc();
+        res
+    }
+
+    async fn route(&self, req: Request<Incoming>) -> (Response<Body>, &'static str) {
+        let path = req.uri().path();
+        match (req.method(), path) {
+            (&Method::GET, "/health") => return (text_response(StatusCode::OK, "ok"), "none"),
+            (&Method::GET, "/ready") => {
+                let status = self.store.status();
+                return if status.ready {
+                    (text_response(StatusCode::OK, "ready"), "none")
+                } else {
+                    let body = json!({
+                        "status": "not_ready",
+                        "reason": "policy_not_loaded",
+                        "last_reload_error": status.last_reload_error,
+                    });
+                    (json_response(StatusCode::SERVICE_UNAVAILABLE, &body), "none")
+                };
+            }
+            (&Method::GET, "/config/status") => {
+                let status = serde_json::to_value(self.store.status()).unwrap_or_default();
+                return (json_response(StatusCode::OK, &status), "none");
+            }
+            (&Method::GET, "/metrics") => {
+                let mut res = Response::new(full(self.metrics.encode()));
+                res.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                );
+                return (res, "none");
+            }
+            _ => {}
+        }
+        if path.starts_with("/.well-known/oauth-protected-resource") {
+            let body = json!({
+                "error": "oauth_not_enabled",
+                "message": "this server does not use OAuth: connect through an MCP Runtime adapter",
+                "adapter_required": true,
+            });
+            return (json_response(StatusCode::NOT_FOUND, &body), "none");
+        }
+        self.proxy(req).await
+    }
+
+    fn origin_allowed(&self, req: &Request<Incoming>) -> bool {
+        let Some(origin) = req.headers().get(header::ORIGIN) else {
+            return true;
+        };
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        let origin = origin.trim_end_matches('/');
+        if self.config.allowed_origins.iter().any(|o| o == origin) {
+            return true;
+        }
+        // Same host as the request: `http(s)://<Host>`.
+        let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+        match (origin.split_once("://"), host) {
+            (Some((scheme, rest)), Some(host)) => (scheme == "http" || scheme == "https") && rest == host,
+            _ => false,
+        }
+    }
+
+    async fn proxy(&self, req: Request<Incoming>) -> (Response<Body>, &'static str) {
+        if !self.origin_allowed(&req) {
+            let body = json!({"error": "origin_not_allowed", "message": "the Origin of this request is not allowed"});
+            return (json_response(StatusCode::FORBIDDEN, &body), "none");
+        }
+        let active = self.store.current();
+        let (parts, body) = req.into_parts();
+
+        // Inspect POST bodies; other methods carry no JSON-RPC message to govern.
+        let mut messages = Vec::new();
+        let mut bytes = Bytes::new();
+        if parts.method == Method::POST {
+            // One byte over the limit is enough for `inspect` to say `body_too_large`.
+            bytes = match Limited::new(body, self.config.max_body.saturating_add(1)).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(_) => {
+                    // Over the limit or unreadable: an RPC attempt that cannot be inspected.
+                    let d = self.decide_indeterminate(active.as_deref());
+                    return (denial(&d, None), "none");
+                }
+            };
+            // Non-ASCII header bytes are passed on (lossily) so `inspect` rejects them instead of
+            // treating the header as absent.
+            let header = |name: &str| parts.headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()));
+            let (content_type, version, mcp_method, mcp_name) = (
+                header("content-type"),
+                header(mcp_protocol::PROTOCOL_VERSION_HEADER),
+                header(mcp_protocol::MCP_METHOD_HEADER),
+                header(mcp_protocol::MCP_NAME_HEADER),
+            );
+            let headers = mcp_protocol::RequestHeaders {
+                content_type: content_type.as_deref(),
+                protocol_version: version.as_deref(),
+                mcp_method: mcp_method.as_deref(),
+                mcp_name: mcp_name.as_deref(),
+            };
+            let opts = mcp_protocol::InspectOptions { max_body: self.config.max_body, allow_batch: false };
+            match mcp_protocol::inspect(&bytes, &headers, &opts) {
+                Ok(inspected) => messages = inspected.messages,
+                Err(err) => return (self.inspection_failure(active.as_deref(), &err), "none"),
+            }
+        } else {
+            drop(body);
+        }
+        let rpc_method = messages
+            .first()
+            .map_or("none", |m| mcp_protocol::method_label(m.method.as_deref().unwrap_or_default()));
+
+        // Identity (never from client headers in token mode).
+        let identity = match &active {
+            Some(active) => match identify(active.snapshot.document(), &active.keys, &parts.headers) {
+                Ok(identity) => identity,
+                Err(err) => {
+                    debug!(error = %err, "identity rejected");
+                    let d = Decision::deny(err.reason());
+                    self.count_decision(&d, rpc_method);
+                    return (denial(&d, messages.first().and_then(|m| m.id.as_ref())), rpc_method);
+                }
+            },
+            None => Identity::default(),
+        };
+
+        // Authorize every governed message; remember tools/list requests to filter.
+        let now = Timestamp::now();
+        let mut list_ids = Vec::new();
+        for message in &messages {
+            let method = message.method.as_deref().unwrap_or_default();
+            let is_tool_call = message.is_tool_call();
+            if method == "tools/list"
+                && let Some(id) = &message.id
+            {
+                list_ids.push(id.clone());
+            }
+            if !is_tool_call {
+                continue;
+            }
+            let Some(active) = &active else {
+                let d = Decision::deny(Reason::PolicyUnavailable);
+                self.count_decision(&d, rpc_method);
+                return (denial(&d, message.id.as_ref()), rpc_method);
+            };
+            let call = Call::Tool {
+                name: message.tool.as_deref().unwrap_or_default(),
+                arguments: message.arguments.as_ref(),
+                drifted: false,
+            };
+            let d =
+                active.snapshot.evaluate(&PolicyRequest { identity: &identity, call, now }, &self.budgets);
+            self.count_decision(&d, rpc_method);
+            if !d.allowed {
+                return (denial(&d, message.id.as_ref()), rpc_method);
+            }
+        }
+        let visibility = match (&active, list_ids.is_empty()) {
+            (Some(active), false) => Some(active.snapshot.visible_tools(&identity, now)),
+            (None, false) => Some(ToolVisibility::Only(Default::default())),
+            _ => None,
+        };
+        let res = self.forward(parts, bytes, &identity, active.as_deref()).await;
+        let res = match visibility {
+            Some(visible) if visible != ToolVisibility::All => filter_response(res, list_ids, visible).await,
+            _ => res,
+        };
+        (res, rpc_method)
+    }
+
+    fn count_decision(&self, d: &Decision, rpc_method: &'static str) {
+        self.metrics
+            .decisions
+            .get_or_create(&DecisionLabels {
+                decision: if d.allowed { "allow" } else { "deny" },
+                reason: d.reason.as_str(),
+                rpc_method,
+            })
+            .inc();
+    }
+
+    fn decide_indeterminate(&self, active: Option<&Active>) -> Decision {
+        match active {
+            None => Decision::deny(Reason::PolicyUnavailable),
+            Some(_) => Decision::deny(Reason::RpcInspectionFailed),
+        }
+    }
+
+    fn inspection_failure(
+        &self,
+        active: Option<&Active>,
+        err: &mcp_protocol::InspectError,
+    ) -> Response<Body> {
+        if err.http_status() == 400 {
+            // Protocol errors (header mismatch, unsupported version) are answered as the spec
+            // requires, whatever the policy.
+            if let Some(body) = err.to_jsonrpc_error() {
+                return json_response(StatusCode::BAD_REQUEST, &body);
+            }
+        }
+        let d = self.decide_indeterminate(active);
+        self.count_decision(&d, "none");
+        denial(&d, err.request_id())
+    }
+
+    fn upstream_uri(&self, uri: &Uri) -> Option<Uri> {
+        let mut path = uri.path();
+        if let Some(prefix) = &self.config.strip_prefix
+            && let Some(rest) = path.strip_prefix(prefix.as_str())
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            path = if rest.is_empty() { "/" } else { rest };
+        }
+        let base = &self.config.upstream;
+        let mut target = format!(
+            "http://{}{}",
+            base.authority().map(|a| a.as_str()).unwrap_or("127.0.0.1"),
+            base.path().trim_end_matches('/')
+        );
+        target.push_str(path);
+        if let Some(q) = uri.query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        target.parse().ok()
+    }
+
+    async fn forward(
+        &self,
+        parts: http::request::Parts,
+        body: Bytes,
+        identity: &Identity,
+        active: Option<&Active>,
+    ) -> Response<Body> {
+        let Some(uri) = self.upstream_uri(&parts.uri) else {
+            let d = Decision::deny(Reason::RpcInspectionFailed);
+            return denial(&d, None);
+        };
+        let mut headers = parts.headers;
+        for name in HOP_BY_HOP {
+            headers.remove(*name);
+        }
+        headers.remove(header::HOST);
+        headers.remove(header::CONTENT_LENGTH);
+        // The caller's credential is for the gateway, never for the app (no token passthrough).
+        headers.remove(header::AUTHORIZATION);
+        let mut owned: Vec<String> =
+            [HUMAN_HEADER, AGENT_HEADER, TEAM_HEADER, SESSION_HEADER].iter().map(|s| s.to_string()).collect();
+        let mut upstream_token_header = String::from("authorization");
+        if let Some(active) = active {
+            let doc = active.snapshot.document();
+            for name in [
+                &doc.auth.human_id_header,
+                &doc.auth.agent_id_header,
+                &doc.auth.team_id_header,
+                &doc.auth.session_id_header,
+                &doc.auth.token_header,
+                &doc.session.header_name,
+            ] {
+                if !name.is_empty() {
+                    owned.push(name.to_ascii_lowercase());
+                }
+            }
+            if !doc.session.upstream_token_header.is_empty() {
+                upstream_token_header = doc.session.upstream_token_header.to_ascii_lowercase();
+                owned.push(upstream_token_header.clone());
+            }
+        }
+        for name in &owned {
+            headers.remove(name.as_str());
+        }
+        for (name, value) in [
+            (HUMAN_HEADER, &identity.human),
+            (AGENT_HEADER, &identity.agent),
+            (TEAM_HEADER, &identity.team),
+            (SESSION_HEADER, &identity.session),
+        ] {
+            if let Ok(value) = HeaderValue::from_str(value)
+                && !value.is_empty()
+            {
+                headers.insert(HeaderName::from_static(name), value);
+            }
+        }
+        if let (Some(token), Ok(name)) =
+            (&self.upstream_token, HeaderName::from_bytes(upstream_token_header.as_bytes()))
+            && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
+        {
+            headers.insert(name, value);
+        }
+        let mut upstream = Request::new(Full::new(body));
+        *upstream.method_mut() = parts.method;
+        *upstream.uri_mut() = uri;
+        *upstream.headers_mut() = headers;
+
+        match tokio::time::timeout(self.config.upstream_timeout, self.client.request(upstream)).await {
+            Err(_) => upstream_error(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+            Ok(Err(err)) => {
+                warn!(error = %err, "upstream request failed");
+                upstream_error(StatusCode::BAD_GATEWAY, "upstream_error")
+            }
+            Ok(Ok(res)) => {
+                let (mut parts, body) = res.into_parts();
+                for name in HOP_BY_HOP {
+                    parts.headers.remove(*name);
+                }
+                Response::from_parts(parts, body.boxed())
+            }
+        }
+    }
+}
+
+fn upstream_error(status: StatusCode, code: &'static str) -> Response<Body> {
+    json_response(status, &json!({ "error": code }))
+}
+
+async fn filter_response(res: Response<Body>, ids: Vec<Value>, visible: ToolVisibility) -> Response<Body> {
+    if !res.status().is_success() {
+        return res;
+    }
+    let content_type = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if content_type.starts_with("text/event-stream") {
+        let (mut parts, body) = res.into_parts();
+        // Rewritten events change the length; the stream is sent chunked.
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return Response::from_parts(parts, FilteredSse::new(body, SseFilter::new(ids, visible)).boxed());
+    }
+    if content_type.starts_with("application/json") {
+        let (mut parts, body) = res.into_parts();
+        let bytes = match body.collect().await {
+            Ok(c) => c.to_bytes(),
+            Err(_) => return upstream_error(StatusCode::BAD_GATEWAY, "upstream_error"),
+        };
+        let out = filter_json_body(&bytes, &ids, &visible).unwrap_or(bytes);
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return Response::from_parts(parts, full(out));
+    }
+    res
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests for up to the grace period.
+pub async fn serve(
+    gateway: Arc<Gateway>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(gateway.clone().watch_policy(stop_rx.clone()));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(conn) => conn,
+                    Err(err) => { warn!(error = %err, "accept failed"); continue; }
+                };
+                let gateway = gateway.clone();
+                let service = hyper::service::service_fn(move |req| {
+                    let gateway = gateway.clone();
+                    async move { Ok::<_, Infallible>(gateway.handle(req).await) }
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(err) = conn.await {
+                        debug!(%peer, error = %err, "connection closed with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    let _ = stop_tx.send(true);
+    drop(listener);
+    info!("shutting down: draining in-flight requests");
+    if tokio::time::timeout(gateway.config.shutdown_grace, graceful.shutdown()).await.is_err() {
+        warn!("grace period over; closing remaining connections");
+    }
+    Ok(())
+}
+
+/// Binds the configured address.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}

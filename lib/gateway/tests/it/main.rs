@@ -1,0 +1,4 @@
+//! The gateway end to end on loopback: a real listener, a real upstream, real tokens.
+
+mod pipeline;
+mod support;
