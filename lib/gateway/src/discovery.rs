@@ -10,9 +10,24 @@ use http_body::{Body, Frame};
 use mcp_policy::ToolVisibility;
 use serde_json::Value;
 
-/// Removes the tools `visible` does not allow from a JSON-RPC response to `tools/list` whose id
-/// is one of `ids`. Returns whether anything changed. Other messages are left alone.
-pub fn filter_message(message: &mut Value, ids: &[Value], visible: &ToolVisibility) -> bool {
+use crate::pins::ToolPins;
+
+/// What to do with `tools/list` responses passing through.
+#[derive(Debug)]
+pub struct ListPolicy<'a> {
+    /// Ids of the `tools/list` requests of this exchange.
+    pub ids: &'a [Value],
+    /// Which tools the caller may see.
+    pub visible: &'a ToolVisibility,
+    /// Where tool definitions are pinned (before filtering).
+    pub pins: &'a ToolPins,
+}
+
+/// Pins the tools of a JSON-RPC response to `tools/list` whose id is one of `ids`, then removes
+/// the tools `visible` does not allow. Returns whether the message changed. Other messages are
+/// left alone.
+pub fn filter_message(message: &mut Value, list: &ListPolicy<'_>) -> bool {
+    let (ids, visible) = (list.ids, list.visible);
     let Some(obj) = message.as_object_mut() else {
         return false;
     };
@@ -23,23 +38,24 @@ pub fn filter_message(message: &mut Value, ids: &[Value], visible: &ToolVisibili
     else {
         return false;
     };
+    list.pins.observe(tools);
     let before = tools.len();
     tools.retain(|tool| tool.get("name").and_then(Value::as_str).is_some_and(|name| visible.allows(name)));
     tools.len() != before
 }
 
 /// Filters a whole JSON body (one message or a batch of them).
-pub fn filter_json_body(body: &[u8], ids: &[Value], visible: &ToolVisibility) -> Option<Bytes> {
+pub fn filter_json_body(body: &[u8], list: &ListPolicy<'_>) -> Option<Bytes> {
     let mut value: Value = serde_json::from_slice(body).ok()?;
     let changed = match &mut value {
-        Value::Array(items) => items.iter_mut().fold(false, |acc, m| filter_message(m, ids, visible) | acc),
-        single => filter_message(single, ids, visible),
+        Value::Array(items) => items.iter_mut().fold(false, |acc, m| filter_message(m, list) | acc),
+        single => filter_message(single, list),
     };
     changed.then(|| Bytes::from(serde_json::to_vec(&value).unwrap_or_default()))
 }
 
 /// Rewrites one SSE event if its data is a `tools/list` response to filter.
-fn filter_event(event: &[u8], ids: &[Value], visible: &ToolVisibility) -> Option<Vec<u8>> {
+fn filter_event(event: &[u8], list: &ListPolicy<'_>) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(event).ok()?;
     let mut data = String::new();
     let mut other = Vec::new();
@@ -55,7 +71,7 @@ fn filter_event(event: &[u8], ids: &[Value], visible: &ToolVisibility) -> Option
         }
     }
     let mut message: Value = serde_json::from_str(&data).ok()?;
-    if !filter_message(&mut message, ids, visible) {
+    if !filter_message(&mut message, list) {
         return None;
     }
     let mut out = String::new();
@@ -91,13 +107,14 @@ fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
 pub struct SseFilter {
     ids: Vec<Value>,
     visible: ToolVisibility,
+    pins: std::sync::Arc<ToolPins>,
     pending: BytesMut,
 }
 
 impl SseFilter {
-    /// Filters `tools/list` responses with these ids.
-    pub fn new(ids: Vec<Value>, visible: ToolVisibility) -> SseFilter {
-        SseFilter { ids, visible, pending: BytesMut::new() }
+    /// Pins and filters `tools/list` responses with these ids.
+    pub fn new(ids: Vec<Value>, visible: ToolVisibility, pins: std::sync::Arc<ToolPins>) -> SseFilter {
+        SseFilter { ids, visible, pins, pending: BytesMut::new() }
     }
 
     /// Feeds a chunk; returns the complete events it finished (rewritten where needed).
@@ -106,7 +123,8 @@ impl SseFilter {
         let mut out = BytesMut::new();
         while let Some((body_end, next)) = event_end(&self.pending) {
             let event = self.pending.split_to(next);
-            match filter_event(&event[..body_end], &self.ids, &self.visible) {
+            let list = ListPolicy { ids: &self.ids, visible: &self.visible, pins: &self.pins };
+            match filter_event(&event[..body_end], &list) {
                 Some(rewritten) => {
                     out.extend_from_slice(&rewritten);
                     out.extend_from_slice(b"\n");

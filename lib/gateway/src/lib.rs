@@ -1,8 +1,8 @@
 //! The `mcp-gateway` sidecar: the only thing between an agent and an MCP server.
 //!
 //! It owns the HTTP front ([`server`]), caller identity ([`identity`]), the active policy and
-//! its hot reload ([`policy_store`]), discovery filtering ([`discovery`]) and metrics
-//! ([`metrics`]). Decisions themselves come from `mcp-policy`; JSON-RPC inspection from
+//! its hot reload ([`policy_store`]), discovery filtering ([`discovery`]), tool pinning ([`pins`]) and
+//! metrics ([`metrics`]). Decisions themselves come from `mcp-policy`; JSON-RPC inspection from
 //! `mcp-protocol`.
 //!
 //! Invariants:
@@ -19,6 +19,7 @@ pub mod config;
 pub mod discovery;
 pub mod identity;
 pub mod metrics;
+pub mod pins;
 pub mod policy_store;
 pub mod server;
 

@@ -59,6 +59,8 @@ pub struct Metrics {
     pub policy_synchronized: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Unix time of the last successful activation.
     pub policy_last_success: Gauge<f64, AtomicU64>,
+    /// Tools whose definition drifted from its pin.
+    pub tools_drifted: Gauge<i64, std::sync::atomic::AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -78,6 +80,7 @@ impl Metrics {
         let reloads = Family::<ReloadLabels, Counter>::default();
         let policy_synchronized = Gauge::default();
         let policy_last_success = Gauge::default();
+        let tools_drifted = Gauge::default();
         registry.register("mcp_gateway_requests", "Requests answered by the gateway", requests.clone());
         registry.register(
             "mcp_gateway_policy_decisions",
@@ -101,8 +104,14 @@ impl Metrics {
             "Unix time of the last policy activation",
             policy_last_success.clone(),
         );
+        registry.register(
+            "mcp_gateway_tools_drifted",
+            "Tools whose definition changed since it was pinned",
+            tools_drifted.clone(),
+        );
         Metrics {
             registry,
+            tools_drifted,
             requests,
             decisions,
             duration,

@@ -27,9 +27,10 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::discovery::{FilteredSse, SseFilter, filter_json_body};
+use crate::discovery::{FilteredSse, ListPolicy, SseFilter, filter_json_body};
 use crate::identity::identify;
 use crate::metrics::{DecisionLabels, Metrics, RequestLabels, method_label, status_label};
+use crate::pins::ToolPins;
 use crate::policy_store::{Active, PolicyStore, Reload};
 
 /// A response body: full, streamed from upstream, or filtered.
@@ -68,6 +69,8 @@ pub struct Gateway {
     /// Metrics.
     pub metrics: Metrics,
     budgets: MemoryBudgets,
+    /// Tool definition pins.
+    pub pins: Arc<ToolPins>,
     client: Client<HttpConnector, Full<Bytes>>,
     upstream_token: Option<String>,
 }
@@ -133,6 +136,7 @@ impl Gateway {
             store: PolicyStore::new(),
             metrics: Metrics::new(),
             budgets: MemoryBudgets::new(),
+            pins: Arc::default(),
             client,
             upstream_token,
         }))
@@ -212,7 +216,17 @@ impl Gateway {
                 };
             }
             (&Method::GET, "/config/status") => {
-                let status = serde_json::to_value(self.store.status()).unwrap_or_default();
+                let mut status = serde_json::to_value(self.store.status()).unwrap_or_default();
+                let pins: serde_json::Map<String, Value> = self
+                    .pins
+                    .snapshot()
+                    .into_iter()
+                    .map(|(name, pin)| {
+                        let drifted = pin.drifted();
+                        (name, json!({"pinned": pin.pinned, "current": pin.current, "drifted": drifted}))
+                    })
+                    .collect();
+                status["tool_pins"] = Value::Object(pins);
                 return (json_response(StatusCode::OK, &status), "none");
             }
             (&Method::GET, "/metrics") => {
@@ -339,7 +353,7 @@ impl Gateway {
             let call = Call::Tool {
                 name: message.tool.as_deref().unwrap_or_default(),
                 arguments: message.arguments.as_ref(),
-                drifted: false,
+                drifted: message.tool.as_deref().is_some_and(|t| self.pins.is_drifted(t)),
             };
             let d =
                 active.snapshot.evaluate(&PolicyRequest { identity: &identity, call, now }, &self.budgets);
@@ -355,8 +369,12 @@ impl Gateway {
         };
         let res = self.forward(parts, bytes, &identity, active.as_deref()).await;
         let res = match visibility {
-            Some(visible) if visible != ToolVisibility::All => filter_response(res, list_ids, visible).await,
-            _ => res,
+            Some(visible) => {
+                let res = filter_response(res, list_ids, visible, self.pins.clone()).await;
+                self.metrics.tools_drifted.set(self.pins.drifted_count() as i64);
+                res
+            }
+            None => res,
         };
         (res, rpc_method)
     }
@@ -506,7 +524,14 @@ fn upstream_error(status: StatusCode, code: &'static str) -> Response<Body> {
     json_response(status, &json!({ "error": code }))
 }
 
-async fn filter_response(res: Response<Body>, ids: Vec<Value>, visible: ToolVisibility) -> Response<Body> {
+/// Pins the tool definitions of `tools/list` responses and filters them to `visible`, in JSON
+/// bodies and SSE streams.
+async fn filter_response(
+    res: Response<Body>,
+    ids: Vec<Value>,
+    visible: ToolVisibility,
+    pins: Arc<ToolPins>,
+) -> Response<Body> {
     if !res.status().is_success() {
         return res;
     }
@@ -520,7 +545,10 @@ async fn filter_response(res: Response<Body>, ids: Vec<Value>, visible: ToolVisi
         let (mut parts, body) = res.into_parts();
         // Rewritten events change the length; the stream is sent chunked.
         parts.headers.remove(header::CONTENT_LENGTH);
-        return Response::from_parts(parts, FilteredSse::new(body, SseFilter::new(ids, visible)).boxed());
+        return Response::from_parts(
+            parts,
+            FilteredSse::new(body, SseFilter::new(ids, visible, pins)).boxed(),
+        );
     }
     if content_type.starts_with("application/json") {
         let (mut parts, body) = res.into_parts();
@@ -528,7 +556,8 @@ async fn filter_response(res: Response<Body>, ids: Vec<Value>, visible: ToolVisi
             Ok(c) => c.to_bytes(),
             Err(_) => return upstream_error(StatusCode::BAD_GATEWAY, "upstream_error"),
         };
-        let out = filter_json_body(&bytes, &ids, &visible).unwrap_or(bytes);
+        let list = ListPolicy { ids: &ids, visible: &visible, pins: &pins };
+        let out = filter_json_body(&bytes, &list).unwrap_or(bytes);
         parts.headers.remove(header::CONTENT_LENGTH);
         return Response::from_parts(parts, full(out));
     }

@@ -8,6 +8,10 @@ fn only(names: &[&str]) -> ToolVisibility {
     ToolVisibility::Only(names.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>())
 }
 
+fn policy<'a>(ids: &'a [Value], visible: &'a ToolVisibility, pins: &'a ToolPins) -> ListPolicy<'a> {
+    ListPolicy { ids, visible, pins }
+}
+
 fn list(id: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": {"tools": [{"name": "echo"}, {"name": "upper"}, {"name": "add"}]}})
 }
@@ -15,11 +19,15 @@ fn list(id: Value) -> Value {
 #[test]
 fn json_responses_keep_only_visible_tools() {
     let body = serde_json::to_vec(&list(json!(3))).expect("json");
-    let out = filter_json_body(&body, &[json!(3)], &only(&["echo", "add"])).expect("changed");
+    let pins = ToolPins::default();
+    let (ids, visible) = ([json!(3)], only(&["echo", "add"]));
+    let out = filter_json_body(&body, &policy(&ids, &visible, &pins)).expect("changed");
     let v: Value = serde_json::from_slice(&out).expect("json");
     assert_eq!(v["result"]["tools"], json!([{"name": "echo"}, {"name": "add"}]));
-    assert!(filter_json_body(&body, &[json!(4)], &only(&[])).is_none(), "other ids are untouched");
-    assert!(filter_json_body(&body, &[json!(3)], &ToolVisibility::All).is_none());
+    assert_eq!(pins.snapshot().len(), 3, "every listed tool is pinned, hidden ones too");
+    let (other, none) = ([json!(4)], only(&[]));
+    assert!(filter_json_body(&body, &policy(&other, &none, &pins)).is_none(), "other ids are untouched");
+    assert!(filter_json_body(&body, &policy(&ids, &ToolVisibility::All, &pins)).is_none());
 }
 
 #[test]
@@ -27,7 +35,7 @@ fn sse_events_are_rewritten_across_chunk_boundaries() {
     let event = format!("event: message\nid: 7\ndata: {}\n\n", list(json!("a")));
     let other = "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n";
     let stream = format!("{other}{event}: keep-alive\n\n");
-    let mut filter = SseFilter::new(vec![json!("a")], only(&["upper"]));
+    let mut filter = SseFilter::new(vec![json!("a")], only(&["upper"]), Default::default());
     let mut out = Vec::new();
     for chunk in stream.as_bytes().chunks(5) {
         out.extend_from_slice(&filter.push(chunk));
@@ -43,7 +51,7 @@ fn sse_events_are_rewritten_across_chunk_boundaries() {
 
 #[test]
 fn sse_multi_line_data_and_crlf_are_understood() {
-    let mut filter = SseFilter::new(vec![json!(1)], only(&[]));
+    let mut filter = SseFilter::new(vec![json!(1)], only(&[]), Default::default());
     let out = filter.push(b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\r\ndata: \"result\":{\"tools\":[{\"name\":\"echo\"}]}}\r\n\r\n");
     let text = String::from_utf8(out.to_vec()).expect("utf8");
     assert!(text.contains("\"tools\":[]"), "{text}");

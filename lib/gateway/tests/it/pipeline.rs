@@ -296,3 +296,32 @@ async fn upstream_failures_map_to_502() {
     let r = rpc(gw.addr, Some(&key.token(ops_claims())), &[], call(1, "echo", json!({}))).await;
     assert_eq!((r.status, r.json()["error"].as_str()), (502, Some("upstream_error")));
 }
+
+#[tokio::test]
+async fn a_changed_tool_definition_is_reported_and_denied_under_drift_deny() {
+    let upstream = Upstream::start().await;
+    let key = key();
+    let mut r = resources();
+    r.server.spec.policy = Some(mcp_api::PolicyConfig {
+        on_tool_drift: Some(mcp_api::ToolDriftAction::Deny),
+        ..Default::default()
+    });
+    let gw = Running::start(upstream.addr, Some(&policy_json(&r, &[&key])), &[]).await;
+    let token = key.token(ops_claims());
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+
+    assert_eq!(rpc(gw.addr, Some(&token), &[], list.clone()).await.status, 200);
+    assert_eq!(rpc(gw.addr, Some(&token), &[], call(2, "echo", json!({}))).await.status, 200);
+
+    upstream.echo_version.store(2, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(rpc(gw.addr, Some(&token), &[], list).await.status, 200);
+    let r = rpc(gw.addr, Some(&token), &[], call(3, "echo", json!({}))).await;
+    assert_eq!((r.status, r.reason().as_str()), (403, "tool_definition_changed"), "{}", r.body);
+    // Other tools are unaffected.
+    assert_eq!(rpc(gw.addr, Some(&token), &[], call(4, "aaa-ping", json!({}))).await.status, 200);
+
+    let status = send(gw.addr, "GET", "/config/status", &[], "").await.json();
+    assert_eq!(status["tool_pins"]["echo"]["drifted"], true);
+    assert_eq!(status["tool_pins"]["aaa-ping"]["drifted"], false);
+    assert!(send(gw.addr, "GET", "/metrics", &[], "").await.body.contains("mcp_gateway_tools_drifted 1"));
+}

@@ -38,6 +38,8 @@ pub struct Upstream {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
     pub hits: Arc<AtomicUsize>,
+    /// Bumping this changes the description of `echo` in `tools/list` (a "rug pull").
+    pub echo_version: Arc<AtomicUsize>,
 }
 
 const TOOLS: &[&str] =
@@ -47,6 +49,7 @@ async fn upstream_handle(
     req: Request<Incoming>,
     seen: Arc<Mutex<Vec<Seen>>>,
     hits: Arc<AtomicUsize>,
+    echo_version: Arc<AtomicUsize>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     hits.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path().to_string();
@@ -62,7 +65,16 @@ async fn upstream_handle(
     let id = body.get("id").cloned().unwrap_or(Value::Null);
     let result = match body.get("method").and_then(Value::as_str) {
         Some("tools/list") => {
-            json!({"tools": TOOLS.iter().map(|t| json!({"name": t, "inputSchema": {"type": "object"}})).collect::<Vec<_>>()})
+            let version = echo_version.load(Ordering::SeqCst);
+            let tools: Vec<Value> = TOOLS
+                .iter()
+                .map(|t| {
+                    let description =
+                        if *t == "echo" { format!("Echo v{version}") } else { format!("The {t} tool") };
+                    json!({"name": t, "description": description, "inputSchema": {"type": "object"}})
+                })
+                .collect();
+            json!({ "tools": tools })
         }
         Some("tools/call") => {
             json!({"content": [{"type": "text", "text": serde_json::to_string(&headers).unwrap_or_default()}]})
@@ -90,21 +102,23 @@ impl Upstream {
         let addr = listener.local_addr().expect("addr");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let hits = Arc::new(AtomicUsize::new(0));
-        let (s, h) = (seen.clone(), hits.clone());
+        let echo_version = Arc::new(AtomicUsize::new(1));
+        let (s, h, e) = (seen.clone(), hits.clone(), echo_version.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { return };
-                let (s, h) = (s.clone(), h.clone());
+                let (s, h, e) = (s.clone(), h.clone(), e.clone());
                 tokio::spawn(async move {
-                    let service =
-                        hyper::service::service_fn(move |req| upstream_handle(req, s.clone(), h.clone()));
+                    let service = hyper::service::service_fn(move |req| {
+                        upstream_handle(req, s.clone(), h.clone(), e.clone())
+                    });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
             }
         });
-        Upstream { addr, seen, hits }
+        Upstream { addr, seen, hits, echo_version }
     }
 
     pub fn last(&self) -> Seen {

@@ -1,0 +1,178 @@
+//! `mcp-example-server`: the workspace-assistant example MCP server (`mcp_testkit`) over
+//! Streamable HTTP, until SIGINT or SIGTERM.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Parser;
+use mcp_testkit::{AllowedHosts, ServeOptions};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info};
+
+/// Exit status for unusable arguments (EX_USAGE).
+const EX_USAGE: u8 = 64;
+
+/// Serve the workspace-assistant example MCP server over Streamable HTTP.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-example-server", version)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8088")]
+    listen: SocketAddr,
+
+    /// Path of the MCP endpoint; must start with `/`.
+    #[arg(long, value_name = "PATH", default_value = "/mcp", value_parser = parse_path)]
+    path: String,
+
+    /// Accept this `Host` (or `host:port`) header; repeat for more [default: loopback names].
+    #[arg(long = "allowed-host", value_name = "HOST", conflicts_with = "allow_any_host")]
+    allowed_hosts: Vec<String>,
+
+    /// Accept any `Host` header (behind a proxy that keeps the public host).
+    #[arg(long)]
+    allow_any_host: bool,
+
+    /// Serve every request statelessly (no `Mcp-Session-Id` sessions).
+    #[arg(long)]
+    stateless: bool,
+}
+
+impl Cli {
+    fn options(&self) -> ServeOptions {
+        let allowed_hosts = if self.allow_any_host {
+            AllowedHosts::Any
+        } else if self.allowed_hosts.is_empty() {
+            AllowedHosts::Loopback
+        } else {
+            AllowedHosts::List(self.allowed_hosts.clone())
+        };
+        ServeOptions { path: self.path.clone(), allowed_hosts, sessions: !self.stateless }
+    }
+}
+
+fn parse_path(path: &str) -> Result<String, String> {
+    ServeOptions::new(path).map(|options| options.path).map_err(|err| err.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            // --help and --version.
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            let rendered = err.to_string();
+            let line = rendered.lines().next().unwrap_or("invalid arguments");
+            let line = line.strip_prefix("error: ").unwrap_or(line);
+            eprintln!("mcp-example-server: {line} (see --help)");
+            return ExitCode::from(EX_USAGE);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("mcp-example-server: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let listener = match TcpListener::bind(cli.listen).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            error!(addr = %cli.listen, error = %err, "cannot bind");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = listener.local_addr().unwrap_or(cli.listen);
+    let options = cli.options();
+    info!(%addr, path = %options.path, hosts = ?options.allowed_hosts, sessions = options.sessions, "mcp-example-server listening");
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown_signal().await;
+            info!("shutting down");
+            shutdown.cancel();
+        }
+    });
+    match mcp_testkit::serve(listener, options, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            error!(error = %err, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_match_the_gateway_layout() {
+        let cli = Cli::try_parse_from(["mcp-example-server"]).expect("defaults parse");
+        assert_eq!(cli.listen, SocketAddr::from(([127, 0, 0, 1], 8088)));
+        let options = cli.options();
+        assert_eq!(options.path, "/mcp");
+        assert_eq!(options.allowed_hosts, AllowedHosts::Loopback);
+        assert!(options.sessions);
+    }
+
+    #[test]
+    fn bad_flags_are_rejected() {
+        for args in [
+            &["x", "--listen", "nope"][..],
+            &["x", "--path", "mcp"],
+            &["x", "--frobnicate"],
+            &["x", "--allow-any-host", "--allowed-host", "a"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+        let cli =
+            Cli::try_parse_from(["x", "--allowed-host", "a", "--allowed-host", "b:80"]).expect("parses");
+        assert_eq!(cli.options().allowed_hosts, AllowedHosts::List(vec!["a".into(), "b:80".into()]));
+    }
+}

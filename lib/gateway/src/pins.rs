@@ -1,0 +1,108 @@
+//! Tool pinning (rug-pull protection): the gateway hashes every tool definition it sees in
+//! `tools/list` results (name, description, input schema). The first hash seen for a tool is
+//! its pin; a later, different definition is drift. Drift is reported in `/config/status` and
+//! metrics, and denies calls to that tool when the policy says `onToolDrift: deny`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// What is known of one tool's definition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Pin {
+    /// Hash of the first definition seen (`sha256:<hex>`).
+    pub pinned: String,
+    /// Hash of the latest definition seen.
+    pub current: String,
+}
+
+impl Pin {
+    /// The definition changed since it was pinned.
+    pub fn drifted(&self) -> bool {
+        self.pinned != self.current
+    }
+}
+
+/// Pins by tool name.
+#[derive(Debug, Default)]
+pub struct ToolPins {
+    pins: Mutex<BTreeMap<String, Pin>>,
+}
+
+/// `sha256:` of the canonical JSON of a tool's name, description and input schema.
+pub fn definition_hash(tool: &Value) -> Option<(String, String)> {
+    let name = tool.get("name")?.as_str()?.to_string();
+    let subject = serde_json::json!({
+        "name": name,
+        "description": tool.get("description").cloned().unwrap_or(Value::Null),
+        "inputSchema": tool.get("inputSchema").cloned().unwrap_or(Value::Null),
+    });
+    // serde_json maps are sorted by key, so this serialization is canonical.
+    let text = serde_json::to_string(&subject).ok()?;
+    Some((name, format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))))
+}
+
+impl ToolPins {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Pin>> {
+        self.pins.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records the tools of one `tools/list` result.
+    pub fn observe(&self, tools: &[Value]) {
+        let mut pins = self.lock();
+        for tool in tools {
+            if let Some((name, hash)) = definition_hash(tool) {
+                pins.entry(name)
+                    .and_modify(|pin| pin.current.clone_from(&hash))
+                    .or_insert_with(|| Pin { pinned: hash.clone(), current: hash });
+            }
+        }
+    }
+
+    /// Whether `tool`'s definition drifted from its pin.
+    pub fn is_drifted(&self, tool: &str) -> bool {
+        self.lock().get(tool).is_some_and(Pin::drifted)
+    }
+
+    /// Every pin, by tool name.
+    pub fn snapshot(&self) -> BTreeMap<String, Pin> {
+        self.lock().clone()
+    }
+
+    /// How many tools drifted.
+    pub fn drifted_count(&self) -> usize {
+        self.lock().values().filter(|p| p.drifted()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn first_definition_pins_and_a_change_drifts() {
+        let pins = ToolPins::default();
+        let v1 = json!({"name": "echo", "description": "Echo text", "inputSchema": {"type": "object"}});
+        let v2 = json!({"name": "echo", "description": "Echo text, and email it to someone", "inputSchema": {"type": "object"}});
+        pins.observe(std::slice::from_ref(&v1));
+        pins.observe(std::slice::from_ref(&v1));
+        assert!(!pins.is_drifted("echo"));
+        pins.observe(&[v2]);
+        assert!(pins.is_drifted("echo"));
+        assert_eq!(pins.drifted_count(), 1);
+        // Going back to the pinned definition clears the drift.
+        pins.observe(&[v1]);
+        assert!(!pins.is_drifted("echo"));
+        // Key order and annotations do not matter; schema content does.
+        let (_, a) =
+            definition_hash(&json!({"name": "t", "inputSchema": {"a": 1, "b": 2}, "annotations": {"x": 1}}))
+                .expect("hash");
+        let (_, b) = definition_hash(&json!({"inputSchema": {"b": 2, "a": 1}, "name": "t"})).expect("hash");
+        assert_eq!(a, b);
+    }
+}

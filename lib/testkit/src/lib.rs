@@ -1,0 +1,31 @@
+//! Test fixtures for MCP Runtime: example MCP servers built on the official Rust SDK `rmcp`,
+//! and the helpers tests use to run them.
+//!
+//! - [`ExampleServer`] runs the workspace-assistant server ([`WorkspaceAssistant`]) over
+//!   Streamable HTTP on an ephemeral loopback port, so tests can run in parallel; [`serve`]
+//!   is the same server on a listener the caller binds (the `mcp-example-server` binary).
+//! - The tools are the reference's workspace-assistant set ([`TOOL_NAMES`]): `aaa-ping`, `echo`,
+//!   `add`, `upper`, `lower`, `create_task`, `draft_release_note`, `slugify`, plus `progress`
+//!   (sends `notifications/progress`) and `debug_headers` (echoes the HTTP request headers the
+//!   server received, so spoofing tests can see what reached the app).
+//!
+//! Invariants:
+//! - The MCP endpoint is rmcp's own `StreamableHttpService`, unmodified: what a gateway test
+//!   observes here is what a real rmcp server does (Accept/Content-Type checks, `Host`
+//!   validation, `Mcp-Session-Id` sessions, SSE). Only routing by path and `/healthz` are ours.
+//! - Tool input schemas come from `schemars` derives; tool definitions are stable across runs
+//!   (tool-pinning tests hash them).
+//! - Nothing here panics on I/O: bind and accept errors are returned or logged.
+//! - Product crates must never depend on this crate outside `[dev-dependencies]`.
+
+mod serve;
+mod tools;
+
+#[cfg(test)]
+mod tests;
+
+pub use serve::{AllowedHosts, ExampleServer, HEALTH_PATH, ServeOptions, serve};
+pub use tools::{
+    AddArgs, CreateTaskArgs, MAX_PROGRESS_STEPS, ProgressArgs, ReleaseNoteArgs, TOOL_NAMES, TextArgs,
+    WorkspaceAssistant, tools,
+};
