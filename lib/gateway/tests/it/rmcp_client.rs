@@ -1,0 +1,110 @@
+//! The official Rust SDK as the agent: an `rmcp` client with a platform session token talks to
+//! the rmcp example server through the gateway, in each protocol era.
+
+use mcp_testkit::ExampleServer;
+use rmcp::model::{CallToolRequestParams, ClientConfig, ProtocolVersion};
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
+use serde_json::json;
+
+use crate::support::*;
+
+/// A client that asks for one protocol version in `initialize`.
+#[derive(Clone, Debug)]
+struct Versioned(ProtocolVersion);
+
+impl ClientHandler for Versioned {
+    fn get_info(&self) -> ClientConfig {
+        let mut info = ClientConfig::default();
+        info.protocol_version = self.0.clone();
+        info
+    }
+}
+
+fn transport(gateway: std::net::SocketAddr, token: &str) -> StreamableHttpClientTransport<reqwest::Client> {
+    StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(format!("http://{gateway}/policy-mcp-server/mcp"))
+            .auth_header(token.to_string()),
+    )
+}
+
+async fn text_of(
+    client: &RunningService<RoleClient, impl ClientHandler>,
+    tool: &'static str,
+    args: serde_json::Value,
+) -> Result<String, String> {
+    let mut params = CallToolRequestParams::new(tool);
+    if let serde_json::Value::Object(map) = args {
+        params = params.with_arguments(map);
+    }
+    match client.call_tool(params).await {
+        Ok(result) => Ok(result
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect::<Vec<_>>()
+            .join("")),
+        Err(err) => Err(format!("{err:?}")),
+    }
+}
+
+async fn exercise(client: &RunningService<RoleClient, impl ClientHandler>, era: &str) {
+    let mut names: Vec<String> =
+        client.list_all_tools().await.expect("tools/list").iter().map(|t| t.name.to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["aaa-ping", "add", "echo"], "{era}: discovery shows only callable tools");
+    assert_eq!(text_of(client, "aaa-ping", json!({})).await.as_deref(), Ok("pong"), "{era}");
+    assert_eq!(text_of(client, "add", json!({"a": 7, "b": 5})).await.as_deref(), Ok("12"), "{era}");
+    let denied = text_of(client, "upper", json!({"text": "x"})).await.expect_err("upper is denied");
+    assert!(denied.contains("trust_too_low"), "{era}: the denial reason reaches the client: {denied}");
+    let denied = text_of(client, "add", json!({"a": 5000, "b": 1})).await.expect_err("argument rule");
+    assert!(denied.contains("argument_not_allowed"), "{era}: {denied}");
+}
+
+async fn setup() -> (ExampleServer, Running, String) {
+    let server = ExampleServer::start("/mcp").await.expect("example server");
+    let key = SigningKey::from_seed("platform-1", [7; 32]);
+    let policy = policy_json(&resources(), &[&key]);
+    let gw = Running::start(server.addr, Some(&policy), &[]).await;
+    (server, gw, key.token(ops_claims()))
+}
+
+#[tokio::test]
+async fn rmcp_client_through_the_gateway_2025_06_18() {
+    let (server, gw, token) = setup().await;
+    let client =
+        Versioned(ProtocolVersion::V_2025_06_18).serve(transport(gw.addr, &token)).await.expect("initialize");
+    assert_eq!(client.peer_info().map(|i| i.protocol_version.clone()), Some(ProtocolVersion::V_2025_06_18));
+    exercise(&client, "2025-06-18").await;
+    client.cancel().await.expect("close");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn rmcp_client_through_the_gateway_2025_11_25() {
+    let (server, gw, token) = setup().await;
+    let client =
+        Versioned(ProtocolVersion::V_2025_11_25).serve(transport(gw.addr, &token)).await.expect("initialize");
+    assert_eq!(client.peer_info().map(|i| i.protocol_version.clone()), Some(ProtocolVersion::V_2025_11_25));
+    exercise(&client, "2025-11-25").await;
+    client.cancel().await.expect("close");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn rmcp_client_through_the_gateway_2026_07_28() {
+    let (server, gw, token) = setup().await;
+    let client = ()
+        .serve_with_lifecycle(
+            transport(gw.addr, &token),
+            ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] },
+        )
+        .await
+        .expect("discover");
+    assert_eq!(client.peer_info().map(|i| i.protocol_version.clone()), Some(ProtocolVersion::V_2026_07_28));
+    exercise(&client, "2026-07-28").await;
+    drop(client);
+    server.shutdown().await;
+}
