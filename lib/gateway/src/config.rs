@@ -69,6 +69,8 @@ pub struct Config {
     pub upstream_timeout: Duration,
     /// Grace period for in-flight requests on shutdown (`SHUTDOWN_GRACE_MS`, default 30 s).
     pub shutdown_grace: Duration,
+    /// Audit delivery.
+    pub audit: crate::audit::AuditConfig,
 }
 
 fn parse_num<T: std::str::FromStr>(key: &'static str, value: String) -> Result<T, ConfigError> {
@@ -152,7 +154,42 @@ impl Config {
                 src.get(key).map(|v| parse_num::<u64>(key, v)).transpose()?.unwrap_or(default),
             ))
         };
+        let ingest_url = match src.get("ANALYTICS_INGEST_URL") {
+            None => None,
+            Some(raw) => {
+                let uri: Uri = raw.trim().parse().map_err(|_| ConfigError {
+                    key: "ANALYTICS_INGEST_URL",
+                    value: raw.clone(),
+                    reason: "not a URL".into(),
+                })?;
+                if uri.scheme_str() != Some("http") || uri.host().is_none() {
+                    return Err(ConfigError {
+                        key: "ANALYTICS_INGEST_URL",
+                        value: raw,
+                        reason: "must be an http:// URL with a host".into(),
+                    });
+                }
+                Some(uri)
+            }
+        };
+        let spool_max_bytes = src
+            .get("AUDIT_SPOOL_MAX_BYTES")
+            .map(|v| parse_num::<u64>("AUDIT_SPOOL_MAX_BYTES", v))
+            .transpose()?
+            .unwrap_or(64 << 20);
+        let audit = crate::audit::AuditConfig {
+            ingest_url,
+            api_key: src.get("ANALYTICS_API_KEY"),
+            source: src.get("ANALYTICS_SOURCE").unwrap_or_else(|| "mcp-gateway".into()),
+            event_type: src.get("ANALYTICS_EVENT_TYPE").unwrap_or_else(|| "mcp.request".into()),
+            spool_dir: src
+                .get("AUDIT_SPOOL_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| std::env::temp_dir().join("mcp-gateway-spool")),
+            spool_max_bytes,
+        };
         Ok(Config {
+            audit,
             listen,
             upstream,
             policy_file,

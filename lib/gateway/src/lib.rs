@@ -15,6 +15,7 @@
 //! - Streaming responses (SSE) pass through without buffering; only `tools/list` events are
 //!   rewritten, one event at a time.
 
+pub mod audit;
 pub mod config;
 pub mod discovery;
 pub mod identity;

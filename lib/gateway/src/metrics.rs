@@ -61,6 +61,8 @@ pub struct Metrics {
     pub policy_last_success: Gauge<f64, AtomicU64>,
     /// Tools whose definition drifted from its pin.
     pub tools_drifted: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Audit delivery.
+    pub audit: crate::audit::AuditMetrics,
 }
 
 impl Default for Metrics {
@@ -109,8 +111,20 @@ impl Metrics {
             "Tools whose definition changed since it was pinned",
             tools_drifted.clone(),
         );
+        let audit = crate::audit::AuditMetrics::default();
+        registry.register(
+            "mcp_gateway_audit_events",
+            "Audit events by delivery outcome (sent, spooled, replayed, rejected, dropped_*)",
+            audit.events.clone(),
+        );
+        registry.register(
+            "mcp_gateway_audit_spool_bytes",
+            "Bytes of undelivered audit batches waiting in the spool",
+            audit.spool_bytes.clone(),
+        );
         Metrics {
             registry,
+            audit,
             tools_drifted,
             requests,
             decisions,

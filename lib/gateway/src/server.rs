@@ -21,11 +21,12 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use jiff::Timestamp;
 use mcp_policy::{Call, Decision, Identity, MemoryBudgets, Reason, Request as PolicyRequest, ToolVisibility};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use crate::audit::Auditor;
 use crate::config::Config;
 use crate::discovery::{FilteredSse, ListPolicy, SseFilter, filter_json_body};
 use crate::identity::identify;
@@ -71,6 +72,8 @@ pub struct Gateway {
     budgets: MemoryBudgets,
     /// Tool definition pins.
     pub pins: Arc<ToolPins>,
+    /// Audit event delivery.
+    pub auditor: Auditor,
     client: Client<HttpConnector, Full<Bytes>>,
     upstream_token: Option<String>,
 }
@@ -131,10 +134,13 @@ impl Gateway {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).build(connector);
+        let metrics = Metrics::new();
+        let auditor = Auditor::start(config.audit.clone(), metrics.audit.clone());
         Ok(Arc::new(Gateway {
             config,
             store: PolicyStore::new(),
-            metrics: Metrics::new(),
+            metrics,
+            auditor,
             budgets: MemoryBudgets::new(),
             pins: Arc::default(),
             client,
@@ -270,6 +276,7 @@ impl Gateway {
     }
 
     async fn proxy(&self, req: Request<Incoming>) -> (Response<Body>, &'static str) {
+        let mut ex = Exchange::new(&req);
         if !self.origin_allowed(&req) {
             let body = json!({"error": "origin_not_allowed", "message": "the Origin of this request is not allowed"});
             return (json_response(StatusCode::FORBIDDEN, &body), "none");
@@ -286,10 +293,13 @@ impl Gateway {
                 Ok(collected) => collected.to_bytes(),
                 Err(_) => {
                     // Over the limit or unreadable: an RPC attempt that cannot be inspected.
+                    ex.rpc_attempt = true;
                     let d = self.decide_indeterminate(active.as_deref());
-                    return (denial(&d, None), "none");
+                    self.count_decision(&d, "none");
+                    return (self.finish(ex, denial(&d, None), Some(d)), "none");
                 }
             };
+            ex.bytes_in = bytes.len() as u64;
             // Non-ASCII header bytes are passed on (lossily) so `inspect` rejects them instead of
             // treating the header as absent.
             let header = |name: &str| parts.headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()));
@@ -299,6 +309,7 @@ impl Gateway {
                 header(mcp_protocol::MCP_METHOD_HEADER),
                 header(mcp_protocol::MCP_NAME_HEADER),
             );
+            ex.protocol_version = version.as_deref().map(str::to_string);
             let headers = mcp_protocol::RequestHeaders {
                 content_type: content_type.as_deref(),
                 protocol_version: version.as_deref(),
@@ -307,8 +318,17 @@ impl Gateway {
             };
             let opts = mcp_protocol::InspectOptions { max_body: self.config.max_body, allow_batch: false };
             match mcp_protocol::inspect(&bytes, &headers, &opts) {
-                Ok(inspected) => messages = inspected.messages,
-                Err(err) => return (self.inspection_failure(active.as_deref(), &err), "none"),
+                Ok(inspected) => {
+                    ex.protocol_version = Some(inspected.version.as_str().to_string());
+                    messages = inspected.messages;
+                }
+                Err(err) => {
+                    ex.rpc_attempt = err.is_rpc_attempt();
+                    ex.jsonrpc_id = err.request_id().cloned();
+                    ex.failure = Some(err.code());
+                    let (res, d) = self.inspection_failure(active.as_deref(), &err);
+                    return (self.finish(ex, res, d), "none");
+                }
             }
         } else {
             drop(body);
@@ -316,6 +336,12 @@ impl Gateway {
         let rpc_method = messages
             .first()
             .map_or("none", |m| mcp_protocol::method_label(m.method.as_deref().unwrap_or_default()));
+        if let Some(first) = messages.first() {
+            ex.rpc_attempt = true;
+            ex.rpc_method = first.method.clone();
+            ex.tool = first.tool.clone();
+            ex.jsonrpc_id = first.id.clone();
+        }
 
         // Identity (never from client headers in token mode).
         let identity = match &active {
@@ -325,30 +351,33 @@ impl Gateway {
                     debug!(error = %err, "identity rejected");
                     let d = Decision::deny(err.reason());
                     self.count_decision(&d, rpc_method);
-                    return (denial(&d, messages.first().and_then(|m| m.id.as_ref())), rpc_method);
+                    let res = denial(&d, messages.first().and_then(|m| m.id.as_ref()));
+                    return (self.finish(ex, res, Some(d)), rpc_method);
                 }
             },
             None => Identity::default(),
         };
+        ex.identity = identity.clone();
 
         // Authorize every governed message; remember tools/list requests to filter.
         let now = Timestamp::now();
         let mut list_ids = Vec::new();
+        let mut decisive = None;
         for message in &messages {
             let method = message.method.as_deref().unwrap_or_default();
-            let is_tool_call = message.is_tool_call();
             if method == "tools/list"
                 && let Some(id) = &message.id
             {
                 list_ids.push(id.clone());
             }
-            if !is_tool_call {
+            if !message.is_tool_call() {
                 continue;
             }
             let Some(active) = &active else {
                 let d = Decision::deny(Reason::PolicyUnavailable);
                 self.count_decision(&d, rpc_method);
-                return (denial(&d, message.id.as_ref()), rpc_method);
+                let res = denial(&d, message.id.as_ref());
+                return (self.finish(ex, res, Some(d)), rpc_method);
             };
             let call = Call::Tool {
                 name: message.tool.as_deref().unwrap_or_default(),
@@ -359,8 +388,10 @@ impl Gateway {
                 active.snapshot.evaluate(&PolicyRequest { identity: &identity, call, now }, &self.budgets);
             self.count_decision(&d, rpc_method);
             if !d.allowed {
-                return (denial(&d, message.id.as_ref()), rpc_method);
+                let res = denial(&d, message.id.as_ref());
+                return (self.finish(ex, res, Some(d)), rpc_method);
             }
+            decisive = Some(d);
         }
         let visibility = match (&active, list_ids.is_empty()) {
             (Some(active), false) => Some(active.snapshot.visible_tools(&identity, now)),
@@ -376,7 +407,76 @@ impl Gateway {
             }
             None => res,
         };
-        (res, rpc_method)
+        if let Some(active) = &active {
+            ex.policy_version = active.snapshot.document().policy.policy_version.clone();
+        }
+        (self.finish(ex, res, decisive), rpc_method)
+    }
+
+    /// Attaches the audit event of this exchange to the response: it is recorded once, when
+    /// the response body ends (so `bytes_out` and `is_error` are known) or is dropped.
+    fn finish(&self, ex: Exchange, res: Response<Body>, decision: Option<Decision>) -> Response<Body> {
+        if !self.auditor.enabled() || !ex.rpc_attempt {
+            return res;
+        }
+        let status = res.status().as_u16();
+        let watch_errors = ex.tool.is_some() && status == 200;
+        let record =
+            Record { gateway_payload: self.payload(&ex, status, decision), auditor: self.auditor.clone() };
+        let (parts, body) = res.into_parts();
+        Response::from_parts(parts, AuditedBody::new(body, record, watch_errors).boxed())
+    }
+
+    fn payload(&self, ex: &Exchange, status: u16, decision: Option<Decision>) -> Map<String, Value> {
+        let mut p = match &decision {
+            Some(d) => d.attribution(),
+            None => {
+                let mut m = Map::new();
+                let allowed = status < 400;
+                let reason = match (allowed, ex.failure) {
+                    (true, _) => "allowed",
+                    (false, Some(code)) => code,
+                    (false, None) => "undecided",
+                };
+                m.insert("decision".into(), json!(if allowed { "allow" } else { "deny" }));
+                m.insert("reason".into(), json!(reason));
+                m
+            }
+        };
+        let doc = self.store.current();
+        let server = doc.as_ref().map(|a| a.snapshot.document().server.clone()).unwrap_or_default();
+        if !p.contains_key("policy_version") && !ex.policy_version.is_empty() {
+            p.insert("policy_version".into(), json!(ex.policy_version));
+        }
+        p.insert("method".into(), json!(ex.method.as_str()));
+        p.insert("path".into(), json!(ex.path));
+        p.insert("status".into(), json!(status));
+        p.insert("latency_ms".into(), json!(ex.started.elapsed().as_secs_f64() * 1000.0));
+        p.insert("bytes_in".into(), json!(ex.bytes_in));
+        p.insert("server".into(), json!(server.name));
+        p.insert("namespace".into(), json!(server.namespace));
+        p.insert("team_id".into(), json!(server.team_id));
+        p.insert("cluster".into(), json!(server.cluster));
+        p.insert("human_id".into(), json!(ex.identity.human));
+        p.insert("agent_id".into(), json!(ex.identity.agent));
+        p.insert("subject_team_id".into(), json!(ex.identity.team));
+        p.insert("session_id".into(), json!(ex.identity.session));
+        if let Some(m) = &ex.rpc_method {
+            p.insert("rpc_method".into(), json!(m));
+        }
+        if let Some(t) = &ex.tool {
+            p.insert("tool_name".into(), json!(t));
+        }
+        if let Some(v) = &ex.protocol_version {
+            p.insert("protocol_version".into(), json!(v));
+        }
+        if let Some(id) = &ex.jsonrpc_id {
+            p.insert("jsonrpc_id".into(), id.clone());
+        }
+        if let Some(code) = ex.failure {
+            p.insert("inspection_error".into(), json!(code));
+        }
+        p
     }
 
     fn count_decision(&self, d: &Decision, rpc_method: &'static str) {
@@ -401,17 +501,17 @@ impl Gateway {
         &self,
         active: Option<&Active>,
         err: &mcp_protocol::InspectError,
-    ) -> Response<Body> {
-        if err.http_status() == 400 {
+    ) -> (Response<Body>, Option<Decision>) {
+        if err.http_status() == 400
+            && let Some(body) = err.to_jsonrpc_error()
+        {
             // Protocol errors (header mismatch, unsupported version) are answered as the spec
             // requires, whatever the policy.
-            if let Some(body) = err.to_jsonrpc_error() {
-                return json_response(StatusCode::BAD_REQUEST, &body);
-            }
+            return (json_response(StatusCode::BAD_REQUEST, &body), None);
         }
         let d = self.decide_indeterminate(active);
         self.count_decision(&d, "none");
-        denial(&d, err.request_id())
+        (denial(&d, err.request_id()), Some(d))
     }
 
     fn upstream_uri(&self, uri: &Uri) -> Option<Uri> {
@@ -520,6 +620,145 @@ impl Gateway {
     }
 }
 
+/// What one exchange was about, for its audit event.
+#[derive(Debug)]
+struct Exchange {
+    started: Instant,
+    method: Method,
+    path: String,
+    bytes_in: u64,
+    /// A JSON-RPC message (or a JSON body that failed to parse as one): audited.
+    rpc_attempt: bool,
+    rpc_method: Option<String>,
+    tool: Option<String>,
+    jsonrpc_id: Option<Value>,
+    protocol_version: Option<String>,
+    policy_version: String,
+    identity: Identity,
+    /// The inspection failure code, when the request was refused before any decision.
+    failure: Option<&'static str>,
+}
+
+impl Exchange {
+    fn new(req: &Request<Incoming>) -> Exchange {
+        Exchange {
+            started: Instant::now(),
+            method: req.method().clone(),
+            path: req.uri().path().to_string(),
+            bytes_in: 0,
+            rpc_attempt: false,
+            rpc_method: None,
+            tool: None,
+            jsonrpc_id: None,
+            protocol_version: None,
+            policy_version: String::new(),
+            identity: Identity::default(),
+            failure: None,
+        }
+    }
+}
+
+/// An audit event waiting for its response to finish.
+#[derive(Debug)]
+struct Record {
+    gateway_payload: Map<String, Value>,
+    auditor: Auditor,
+}
+
+/// A response body that counts what it sends, notices a tool result flagged `isError: true`,
+/// and records the exchange's audit event exactly once: at the end of the body, or when the
+/// body is dropped unfinished (client gone).
+struct AuditedBody {
+    inner: Body,
+    record: Option<Record>,
+    bytes_out: u64,
+    watch_errors: bool,
+    is_error: bool,
+    tail: Vec<u8>,
+}
+
+impl std::fmt::Debug for AuditedBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditedBody").field("bytes_out", &self.bytes_out).finish_non_exhaustive()
+    }
+}
+
+const IS_ERROR: &[u8] = b"\"isError\":true";
+
+impl AuditedBody {
+    fn new(inner: Body, record: Record, watch_errors: bool) -> AuditedBody {
+        AuditedBody {
+            inner,
+            record: Some(record),
+            bytes_out: 0,
+            watch_errors,
+            is_error: false,
+            tail: Vec::new(),
+        }
+    }
+
+    fn scan(&mut self, data: &[u8]) {
+        if !self.watch_errors || self.is_error {
+            return;
+        }
+        // Look across the chunk boundary too: keep the last few bytes of the previous chunk.
+        let mut window = std::mem::take(&mut self.tail);
+        window.extend_from_slice(data);
+        let compact: Vec<u8> = window.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+        self.is_error = compact.windows(IS_ERROR.len()).any(|w| w == IS_ERROR);
+        let keep = window.len().min(IS_ERROR.len() + 8);
+        self.tail = window[window.len() - keep..].to_vec();
+    }
+
+    fn emit(&mut self) {
+        if let Some(mut record) = self.record.take() {
+            record.gateway_payload.insert("bytes_out".into(), json!(self.bytes_out));
+            if self.watch_errors {
+                record.gateway_payload.insert("is_error".into(), json!(self.is_error));
+            }
+            record.auditor.record(record.gateway_payload);
+        }
+    }
+}
+
+impl http_body::Body for AuditedBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let data = data.clone();
+                    self.bytes_out += data.len() as u64;
+                    self.scan(&data);
+                }
+            }
+            std::task::Poll::Ready(None) | std::task::Poll::Ready(Some(Err(_))) => self.emit(),
+            std::task::Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for AuditedBody {
+    fn drop(&mut self) {
+        self.emit();
+    }
+}
+
 fn upstream_error(status: StatusCode, code: &'static str) -> Response<Body> {
     json_response(status, &json!({ "error": code }))
 }
@@ -604,6 +843,7 @@ pub async fn serve(
     if tokio::time::timeout(gateway.config.shutdown_grace, graceful.shutdown()).await.is_err() {
         warn!("grace period over; closing remaining connections");
     }
+    gateway.auditor.shutdown().await;
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! The gateway end to end on loopback: a real listener, a real upstream, real tokens.
 
+mod audit;
 mod pipeline;
+mod python_client;
 mod rmcp_client;
 mod support;

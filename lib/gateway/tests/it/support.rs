@@ -76,6 +76,9 @@ async fn upstream_handle(
                 .collect();
             json!({ "tools": tools })
         }
+        Some("tools/call") if body["params"]["name"] == "fails" => {
+            json!({"content": [{"type": "text", "text": "it broke"}], "isError": true})
+        }
         Some("tools/call") => {
             json!({"content": [{"type": "text", "text": serde_json::to_string(&headers).unwrap_or_default()}]})
         }
@@ -212,6 +215,7 @@ spec:
     - {name: create_task, sideEffect: write, requiredTrust: medium}
     - {name: draft_release_note, sideEffect: write}
     - {name: slugify, sideEffect: read}
+    - {name: fails, sideEffect: read}
 ---
 apiVersion: mcpruntime.org/v1alpha1
 kind: MCPAccessGrant
@@ -226,6 +230,7 @@ spec:
     - {name: echo, decision: allow}
     - {name: upper, decision: allow}
     - {name: add, decision: allow, arguments: {a: {maximum: 1000}}}
+    - {name: fails, decision: allow}
 ---
 apiVersion: mcpruntime.org/v1alpha1
 kind: MCPAgentSession
@@ -272,6 +277,7 @@ pub struct Running {
     pub policy_file: PathBuf,
     _dir: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Running {
@@ -301,10 +307,20 @@ impl Running {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(serve(gateway.clone(), listener, async move {
+        let served = tokio::spawn(serve(gateway.clone(), listener, async move {
             let _ = rx.await;
         }));
-        Running { addr, gateway, policy_file, _dir: dir, stop: Some(tx) }
+        Running { addr, gateway, policy_file, _dir: dir, stop: Some(tx), served: Some(served) }
+    }
+
+    /// Stops the gateway and waits until it has drained (audit included).
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(served) = self.served.take() {
+            served.await.expect("serve task").expect("serve");
+        }
     }
 
     pub fn write_policy(&self, text: &str) {
@@ -375,4 +391,74 @@ pub async fn rpc(addr: SocketAddr, token: Option<&str>, extra: &[(&str, &str)], 
 
 pub fn call(id: i64, tool: &str, args: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": args}})
+}
+
+/// A recording ingest service; `down` makes it answer 503 (as an overloaded or restarting
+/// ingest would).
+pub struct Ingest {
+    pub addr: SocketAddr,
+    pub events: Arc<Mutex<Vec<Value>>>,
+    pub down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Ingest {
+    pub async fn start() -> Ingest {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind ingest");
+        let addr = listener.local_addr().expect("addr");
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (e, d) = (events.clone(), down.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let (e, d) = (e.clone(), d.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                        let (e, d) = (e.clone(), d.clone());
+                        async move {
+                            let body =
+                                req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+                            let mut res = Response::new(Full::new(Bytes::new()));
+                            if d.load(Ordering::SeqCst) {
+                                *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                                return Ok::<_, Infallible>(res);
+                            }
+                            match serde_json::from_slice::<Vec<Value>>(&body) {
+                                Ok(batch) => {
+                                    e.lock().expect("lock").extend(batch);
+                                    *res.status_mut() = StatusCode::ACCEPTED;
+                                }
+                                Err(_) => *res.status_mut() = StatusCode::BAD_REQUEST,
+                            }
+                            Ok(res)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Ingest { addr, events, down }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/events", self.addr)
+    }
+
+    pub fn events(&self) -> Vec<Value> {
+        self.events.lock().expect("lock").clone()
+    }
+
+    /// Waits until at least `n` events arrived (or the deadline passes) and returns them.
+    pub async fn wait_for(&self, n: usize, within: std::time::Duration) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let events = self.events();
+            if events.len() >= n || std::time::Instant::now() > deadline {
+                return events;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
 }

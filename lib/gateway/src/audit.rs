@@ -1,0 +1,374 @@
+//! Audit events: one per governed request, delivered to the ingest service without silent loss.
+//!
+//! Delivery, in order of preference: POST the batch to ingest; if ingest is unreachable or
+//! answers with an error, write the batch to a bounded spool directory and retry with backoff;
+//! once ingest answers again, replay the spool oldest first, then resume live sending. Every
+//! event carries a unique `event_id` (UUIDv7) so retries that did reach ingest collapse
+//! downstream. An event is dropped only when the in-memory queue or the spool is full, and every
+//! drop is counted. Shutdown drains the queue (to ingest, else to the spool).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use serde_json::{Map, Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+/// Most events sent in one POST.
+const BATCH: usize = 256;
+/// Events waiting in memory before the writer takes them.
+const QUEUE: usize = 16_384;
+/// How long a batch may wait to fill up.
+const LINGER: Duration = Duration::from_millis(20);
+/// Time allowed for one POST to ingest.
+const POST_TIMEOUT: Duration = Duration::from_secs(3);
+/// Backoff bounds while ingest is unreachable.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// Audit settings.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// `ANALYTICS_INGEST_URL`: where batches are POSTed (`<url>` as given, e.g.
+    /// `http://ingest:8081/events`). None: audit is off.
+    pub ingest_url: Option<Uri>,
+    /// `ANALYTICS_API_KEY`: sent as `x-api-key`.
+    pub api_key: Option<String>,
+    /// `ANALYTICS_SOURCE` (default `mcp-gateway`).
+    pub source: String,
+    /// `ANALYTICS_EVENT_TYPE` (default `mcp.request`).
+    pub event_type: String,
+    /// `AUDIT_SPOOL_DIR`: where undelivered batches wait (default `<tmp>/mcp-gateway-spool`).
+    pub spool_dir: PathBuf,
+    /// `AUDIT_SPOOL_MAX_BYTES` (default 64 MiB).
+    pub spool_max_bytes: u64,
+}
+
+/// Labels of audit counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `sent`, `spooled`, `replayed`, `rejected`, `dropped_queue_full` or `dropped_spool_full`.
+    pub outcome: &'static str,
+}
+
+/// Audit metrics (registered by [`crate::metrics::Metrics`]).
+#[derive(Debug, Clone, Default)]
+pub struct AuditMetrics {
+    /// Events by delivery outcome.
+    pub events: Family<OutcomeLabels, Counter>,
+    /// Bytes waiting in the spool.
+    pub spool_bytes: Gauge<i64, std::sync::atomic::AtomicI64>,
+}
+
+impl AuditMetrics {
+    fn count(&self, outcome: &'static str, n: usize) {
+        self.events.get_or_create(&OutcomeLabels { outcome }).inc_by(n as u64);
+    }
+}
+
+/// The sending side, cloned into every request.
+#[derive(Debug, Clone)]
+pub struct Auditor {
+    inner: Option<Arc<Inner>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    tx: mpsc::Sender<Value>,
+    source: String,
+    event_type: String,
+    metrics: AuditMetrics,
+    stop: std::sync::Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>,
+}
+
+impl Auditor {
+    /// An auditor that records nothing (no ingest configured).
+    pub fn disabled() -> Auditor {
+        Auditor { inner: None }
+    }
+
+    /// Starts the delivery task.
+    pub fn start(config: AuditConfig, metrics: AuditMetrics) -> Auditor {
+        let Some(url) = config.ingest_url.clone() else {
+            return Auditor::disabled();
+        };
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let writer = Writer::new(url, &config, metrics.clone());
+        tokio::spawn(writer.run(rx, stop_rx));
+        Auditor {
+            inner: Some(Arc::new(Inner {
+                tx,
+                source: config.source,
+                event_type: config.event_type,
+                metrics,
+                stop: std::sync::Mutex::new(Some(stop_tx)),
+            })),
+        }
+    }
+
+    /// Whether events are recorded.
+    pub fn enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// Queues one event with this payload; never blocks the request.
+    pub fn record(&self, payload: Map<String, Value>) {
+        let Some(inner) = &self.inner else { return };
+        let event = json!({
+            "event_id": uuid::Uuid::now_v7().to_string(),
+            "timestamp": jiff::Timestamp::now().to_string(),
+            "source": inner.source,
+            "event_type": inner.event_type,
+            "payload": Value::Object(payload),
+        });
+        if inner.tx.try_send(event).is_err() {
+            inner.metrics.count("dropped_queue_full", 1);
+            warn!("audit queue full: event dropped");
+        }
+    }
+
+    /// Stops accepting events and waits until everything queued is delivered or spooled.
+    pub async fn shutdown(&self) {
+        let Some(inner) = &self.inner else { return };
+        let stop = inner.stop.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(stop) = stop {
+            let (done_tx, done_rx) = oneshot::channel();
+            if stop.send(done_tx).is_ok() {
+                let _ = done_rx.await;
+            }
+        }
+    }
+}
+
+struct Writer {
+    url: Uri,
+    api_key: Option<String>,
+    client: Client<HttpConnector, Full<Bytes>>,
+    spool: Spool,
+    metrics: AuditMetrics,
+    backoff: Duration,
+}
+
+impl Writer {
+    fn new(url: Uri, config: &AuditConfig, metrics: AuditMetrics) -> Writer {
+        let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+        let spool = Spool::open(config.spool_dir.clone(), config.spool_max_bytes);
+        metrics.spool_bytes.set(spool.bytes() as i64);
+        Writer { url, api_key: config.api_key.clone(), client, spool, metrics, backoff: BACKOFF_MIN }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Value>, mut stop: oneshot::Receiver<oneshot::Sender<()>>) {
+        // Batches left by a previous run are replayed first.
+        let mut retry_at = (!self.spool.is_empty()).then(tokio::time::Instant::now);
+        loop {
+            let wait_retry = async {
+                match retry_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                first = rx.recv() => {
+                    let Some(first) = first else { break };
+                    let mut batch = vec![first];
+                    let deadline = tokio::time::Instant::now() + LINGER;
+                    while batch.len() < BATCH {
+                        match tokio::time::timeout_at(deadline, rx.recv()).await {
+                            Ok(Some(event)) => batch.push(event),
+                            _ => break,
+                        }
+                    }
+                    retry_at = self.deliver(batch).await;
+                }
+                () = wait_retry => {
+                    retry_at = self.replay().await;
+                }
+                done = &mut stop => {
+                    rx.close();
+                    let mut rest = Vec::new();
+                    while let Ok(event) = rx.try_recv() {
+                        rest.push(event);
+                    }
+                    for chunk in rest.chunks(BATCH) {
+                        self.deliver(chunk.to_vec()).await;
+                    }
+                    info!(spooled_bytes = self.spool.bytes(), "audit drained");
+                    if let Ok(done) = done {
+                        let _ = done.send(());
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends live events, keeping order behind anything already spooled. Returns when to
+    /// retry the spool, if it holds anything.
+    async fn deliver(&mut self, batch: Vec<Value>) -> Option<tokio::time::Instant> {
+        let n = batch.len();
+        let body = Bytes::from(serde_json::to_vec(&Value::Array(batch)).unwrap_or_default());
+        if self.spool.is_empty() && self.post(body.clone(), n).await {
+            self.metrics.count("sent", n);
+            self.backoff = BACKOFF_MIN;
+            return None;
+        }
+        if self.spool.push(&body) {
+            self.metrics.count("spooled", n);
+        } else {
+            self.metrics.count("dropped_spool_full", n);
+            warn!(events = n, "audit spool full: events dropped");
+        }
+        self.metrics.spool_bytes.set(self.spool.bytes() as i64);
+        // Try the spool now if the failure was not a post (spool had data); else back off.
+        Some(tokio::time::Instant::now() + self.backoff)
+    }
+
+    /// Replays the spool oldest first; returns when to try again if something is left.
+    async fn replay(&mut self) -> Option<tokio::time::Instant> {
+        while let Some((path, body)) = self.spool.oldest() {
+            let n = count_events(&body);
+            if !self.post(body, n).await {
+                self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+                debug!(backoff_ms = self.backoff.as_millis() as u64, "ingest unreachable; retrying later");
+                return Some(tokio::time::Instant::now() + self.backoff);
+            }
+            self.spool.remove(&path);
+            self.metrics.count("replayed", n);
+            self.metrics.spool_bytes.set(self.spool.bytes() as i64);
+        }
+        self.backoff = BACKOFF_MIN;
+        None
+    }
+
+    /// POSTs one batch of `n` events; true when ingest took it (or rejected it for good).
+    async fn post(&self, body: Bytes, n: usize) -> bool {
+        let mut req = Request::post(self.url.clone()).header(header::CONTENT_TYPE, "application/json");
+        if let Some(key) = &self.api_key {
+            req = req.header("x-api-key", key);
+        }
+        let Ok(req) = req.body(Full::new(body)) else { return false };
+        match tokio::time::timeout(POST_TIMEOUT, self.client.request(req)).await {
+            Ok(Ok(res)) => {
+                let status = res.status();
+                let _ = res.into_body().collect().await;
+                if status.is_success() {
+                    true
+                } else {
+                    debug!(%status, "ingest refused an audit batch");
+                    if status == StatusCode::BAD_REQUEST {
+                        // A batch ingest can never accept must not block the spool forever;
+                        // it is counted, not retried.
+                        warn!(events = n, "ingest rejected an audit batch as malformed; discarding it");
+                        self.metrics.count("rejected", n);
+                        return true;
+                    }
+                    false
+                }
+            }
+            Ok(Err(err)) => {
+                debug!(error = %err, "ingest unreachable");
+                false
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+fn count_events(body: &[u8]) -> usize {
+    serde_json::from_slice::<Vec<Value>>(body).map_or(0, |v| v.len())
+}
+
+/// Undelivered batches on disk: one file per batch, written atomically, named so that names
+/// sort in arrival order.
+struct Spool {
+    dir: PathBuf,
+    max_bytes: u64,
+    bytes: u64,
+    files: std::collections::VecDeque<(PathBuf, u64)>,
+    seq: AtomicU64,
+}
+
+impl Spool {
+    fn open(dir: PathBuf, max_bytes: u64) -> Spool {
+        if let Err(err) = std::fs::create_dir_all(&dir) {
+            warn!(dir = %dir.display(), error = %err, "cannot create the audit spool directory");
+        }
+        let mut files: Vec<(PathBuf, u64)> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .map(|e| (e.path(), e.metadata().map_or(0, |m| m.len())))
+            .collect();
+        files.sort();
+        let bytes = files.iter().map(|(_, len)| len).sum();
+        if !files.is_empty() {
+            info!(files = files.len(), bytes, "audit spool holds undelivered batches from a previous run");
+        }
+        Spool { dir, max_bytes, bytes, files: files.into(), seq: AtomicU64::new(0) }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Writes a batch; false when the spool is full or the write failed.
+    fn push(&mut self, body: &[u8]) -> bool {
+        let len = body.len() as u64;
+        if self.bytes + len > self.max_bytes {
+            return false;
+        }
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{:020}-{seq:010}.json", jiff::Timestamp::now().as_nanosecond());
+        let path = self.dir.join(name);
+        let tmp = path.with_extension("tmp");
+        let written = std::fs::write(&tmp, body).and_then(|()| std::fs::rename(&tmp, &path));
+        match written {
+            Ok(()) => {
+                self.bytes += len;
+                self.files.push_back((path, len));
+                true
+            }
+            Err(err) => {
+                let _ = std::fs::remove_file(&tmp);
+                warn!(error = %err, "cannot write to the audit spool");
+                false
+            }
+        }
+    }
+
+    fn oldest(&self) -> Option<(PathBuf, Bytes)> {
+        let (path, _) = self.files.front()?;
+        match std::fs::read(path) {
+            Ok(body) => Some((path.clone(), Bytes::from(body))),
+            // Unreadable: hand back an empty batch so the caller removes it and moves on.
+            Err(_) => Some((path.clone(), Bytes::from_static(b"[]"))),
+        }
+    }
+
+    fn remove(&mut self, path: &Path) {
+        if let Some(pos) = self.files.iter().position(|(p, _)| p == path)
+            && let Some((_, len)) = self.files.remove(pos)
+        {
+            self.bytes = self.bytes.saturating_sub(len);
+        }
+        let _ = std::fs::remove_file(path);
+    }
+}
