@@ -24,7 +24,7 @@ use mcp_policy::{Call, Decision, Identity, MemoryBudgets, Reason, Request as Pol
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 use crate::audit::Auditor;
 use crate::config::Config;
@@ -186,7 +186,19 @@ impl Gateway {
         let started = Instant::now();
         self.metrics.inflight.inc();
         let method = req.method().clone();
-        let (res, rpc_method) = self.route(req).await;
+        // Named and attributed after the OpenTelemetry MCP conventions once the message is read.
+        let span = tracing::info_span!(
+            "mcp.request",
+            otel.name = tracing::field::Empty,
+            http.request.method = %method,
+            mcp.method.name = tracing::field::Empty,
+            gen_ai.tool.name = tracing::field::Empty,
+            jsonrpc.request.id = tracing::field::Empty,
+            mcp.protocol.version = tracing::field::Empty,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let (res, rpc_method) = self.route(req).instrument(span.clone()).await;
+        span.record("http.response.status_code", res.status().as_u16());
         self.metrics.inflight.dec();
         self.metrics.duration.observe(started.elapsed().as_secs_f64());
         let status = res.status().as_u16();
@@ -337,6 +349,22 @@ impl Gateway {
             .first()
             .map_or("none", |m| mcp_protocol::method_label(m.method.as_deref().unwrap_or_default()));
         if let Some(first) = messages.first() {
+            let span = tracing::Span::current();
+            let method_name = first.method.as_deref().unwrap_or_default();
+            match &first.target {
+                Some(target) => span.record("otel.name", format!("{method_name} {target}")),
+                None => span.record("otel.name", method_name),
+            };
+            span.record("mcp.method.name", method_name);
+            if let Some(tool) = &first.tool {
+                span.record("gen_ai.tool.name", tool.as_str());
+            }
+            if let Some(id) = &first.id {
+                span.record("jsonrpc.request.id", tracing::field::display(id));
+            }
+            if let Some(version) = &ex.protocol_version {
+                span.record("mcp.protocol.version", version.as_str());
+            }
             ex.rpc_attempt = true;
             ex.rpc_method = first.method.clone();
             ex.tool = first.tool.clone();
