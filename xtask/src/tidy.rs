@@ -24,7 +24,7 @@ mod tests {
     #[test]
     fn pure_cores_have_no_io_dependencies() {
         const FORBIDDEN: &[&str] = &["tokio", "hyper", "kube-client", "kube-runtime", "reqwest", "axum"];
-        for krate in ["mcp-api", "mcp-policy"] {
+        for krate in ["mcp-api", "mcp-policy", "mcp-protocol"] {
             let tree = cmd!("cargo", "tree", "--locked", "-p", krate, "-e", "normal", "--prefix", "none")
                 .dir(project_root())
                 .read()
