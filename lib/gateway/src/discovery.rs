@@ -41,7 +41,16 @@ pub fn filter_message(message: &mut Value, list: &ListPolicy<'_>) -> bool {
     list.pins.observe(tools);
     let before = tools.len();
     tools.retain(|tool| tool.get("name").and_then(Value::as_str).is_some_and(|name| visible.allows(name)));
-    tools.len() != before
+    let mut changed = tools.len() != before;
+    // A list filtered for this caller must not be cached for others (2026-07-28 `cacheScope`).
+    if *visible != ToolVisibility::All
+        && let Some(result) = obj.get_mut("result").and_then(Value::as_object_mut)
+        && result.get("cacheScope").is_some_and(|scope| scope != "private")
+    {
+        result.insert("cacheScope".into(), Value::String("private".into()));
+        changed = true;
+    }
+    changed
 }
 
 /// Filters a whole JSON body (one message or a batch of them).

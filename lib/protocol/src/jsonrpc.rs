@@ -21,8 +21,8 @@ pub enum ErrorCode {
     /// Chosen because it sits in the implementation-defined server-error range (-32000 …
     /// -32099) and is not assigned by any MCP revision, so it cannot be confused with a
     /// protocol error such as -32020. Clients should read `error.data.reason`, which is
-    /// authoritative: the TypeScript SDK uses -32001 locally for its own request timeouts, so
-    /// the code alone does not identify a denial.
+    /// authoritative: the TypeScript and Python SDKs use -32001 locally for their own request
+    /// timeouts, so the code alone does not identify a denial.
     PolicyDenied,
     /// -32020: a mirrored header (`Mcp-Method`, `Mcp-Name`, `MCP-Protocol-Version`) is missing,
     /// malformed or disagrees with the body (MCP 2026-07-28 `HeaderMismatch`).

@@ -56,3 +56,13 @@ fn sse_multi_line_data_and_crlf_are_understood() {
     let text = String::from_utf8(out.to_vec()).expect("utf8");
     assert!(text.contains("\"tools\":[]"), "{text}");
 }
+
+#[test]
+fn filtered_lists_are_never_cached_as_public() {
+    let pins = ToolPins::default();
+    let mut message = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "echo"}], "cacheScope": "public", "ttlMs": 60000}});
+    let (ids, visible) = ([json!(1)], only(&["echo"]));
+    assert!(filter_message(&mut message, &policy(&ids, &visible, &pins)));
+    assert_eq!(message["result"]["cacheScope"], "private");
+    assert_eq!(message["result"]["tools"], json!([{"name": "echo"}]));
+}

@@ -1,0 +1,1016 @@
+//! Gateway overhead on `tools/call`: `cargo xtask bench gateway` builds the release binaries,
+//! runs this with their paths in `MCP_GATEWAY_BIN` and `MCP_EXAMPLE_SERVER_BIN`, and writes
+//! docs/benchmarks.md from the JSON this leaves in `$MCP_BENCH_OUT`.
+//!
+//! Both binaries run as child processes on loopback: the example MCP server (rmcp, SSE replies)
+//! and the gateway in front of it (allow-list policy, platform session token, authorization on).
+//! The same load generator (this process, one thread) calls `echo` with a 1 KiB `text` either
+//! directly (A) or through the gateway (B). Every phase runs in ABBA segments (direct, gateway,
+//! gateway, direct) and merges the halves, so a linear drift of the shared machine cancels out.
+//!
+//! Phases:
+//! 1. Fixed rate (open loop, wrk2-style): each connection owns a slice of a global schedule at
+//!    1,000 calls/s. A call sent late because the previous one on its connection was still in
+//!    flight is timed from its intended start (coordinated-omission correction); a call sent late
+//!    only because of tokio's 1 ms timer is timed from when it was sent.
+//! 2. Saturation (closed loop): N clients, each sending its next call when the last one answered.
+//! 3. Gateway memory: VmRSS sampled while the gateway is loaded, and VmRSS/VmHWM afterwards.
+//! 4. Revocation-to-deny: the policy file is re-rendered with the session revoked and swapped in
+//!    atomically; a call every ~5 ms until one is refused with 401 `session_revoked`.
+//!
+//! Without the two environment variables (`cargo test --benches`, clippy) it does nothing.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream as StdTcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use jsonwebtoken::{Algorithm, EncodingKey};
+use mcp_api::{MCPAccessGrant, MCPAgentSession, MCPServer};
+use mcp_policy::{Jwk, Jwks, PlatformTrust, RenderContext, render};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+type Result<T> = std::result::Result<T, Error>;
+
+const GATEWAY_BIN: &str = "MCP_GATEWAY_BIN";
+const SERVER_BIN: &str = "MCP_EXAMPLE_SERVER_BIN";
+
+/// Size of the `text` argument of every `echo` call.
+const PAYLOAD_BYTES: usize = 1024;
+/// Offered rate of the fixed-rate phase.
+const FIXED_RATE: f64 = 1_000.0;
+/// Connections (one MCP session each) carrying the fixed-rate schedule.
+const FIXED_CONNECTIONS: usize = 16;
+/// Closed-loop clients (one connection and MCP session each) of the saturation phase.
+const SATURATION_CLIENTS: usize = 16;
+/// Length of one ABBA segment; each target gets two, so twice this per phase.
+const SEGMENT: Duration = Duration::from_secs(5);
+/// Warm-up per target before anything is measured (at the fixed rate).
+const WARMUP: Duration = Duration::from_secs(2);
+/// Upper bound on calls per worker in one segment (the time bound normally ends it first).
+const MAX_CALLS_PER_WORKER: usize = 1_000_000;
+/// A call that takes longer than this counts as an error.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Revocation measurements.
+const REVOCATIONS: usize = 5;
+/// Pause between two revocation probes.
+const PROBE_EVERY: Duration = Duration::from_millis(5);
+/// A revocation (or restore) not seen within this is recorded as a timeout.
+const REVOCATION_BOUND: Duration = Duration::from_secs(5);
+
+const PROTOCOL_VERSION: &str = "2025-06-18";
+const ISSUER: &str = "https://platform.bench";
+const PUBLIC_PREFIX: &str = "/policy-mcp-server";
+
+const FIXTURE: &str = r#"
+apiVersion: mcpruntime.org/v1alpha1
+kind: MCPServer
+metadata: {name: policy-mcp-server, namespace: mcp-servers}
+spec:
+  teamID: team-a
+  image: registry.local/workspace-assistant
+  ingressHost: mcp.bench
+  session: {required: true}
+  tools:
+    - {name: aaa-ping, sideEffect: read}
+    - {name: echo, sideEffect: read}
+    - {name: add, sideEffect: read}
+    - {name: upper, sideEffect: read, requiredTrust: medium}
+    - {name: create_task, sideEffect: write, requiredTrust: medium}
+---
+apiVersion: mcpruntime.org/v1alpha1
+kind: MCPAccessGrant
+metadata: {name: ops-agent-grant, namespace: mcp-servers}
+spec:
+  serverRef: {name: policy-mcp-server}
+  subject: {humanID: user-123, agentID: ops-agent}
+  maxTrust: high
+  allowedSideEffects: [read, write]
+  toolRules:
+    - {name: aaa-ping, decision: allow}
+    - {name: echo, decision: allow}
+    - {name: add, decision: allow, arguments: {a: {maximum: 1000}}}
+---
+apiVersion: mcpruntime.org/v1alpha1
+kind: MCPAgentSession
+metadata: {name: sess-ops-agent, namespace: mcp-servers}
+spec:
+  serverRef: {name: policy-mcp-server}
+  subject: {humanID: user-123, agentID: ops-agent}
+  consentedTrust: low
+  expiresAt: "2099-01-01T00:00:00Z"
+"#;
+
+fn main() {
+    let (Some(gateway_bin), Some(server_bin)) = (std::env::var_os(GATEWAY_BIN), std::env::var_os(SERVER_BIN))
+    else {
+        println!(
+            "proxy bench: {GATEWAY_BIN} and {SERVER_BIN} are not set; nothing to measure (run `cargo xtask bench gateway`)"
+        );
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let report = match runtime.block_on(run(PathBuf::from(gateway_bin), PathBuf::from(server_bin))) {
+        Ok(report) => report,
+        Err(err) => {
+            eprintln!("proxy bench failed: {err}");
+            std::process::exit(1);
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+    if let Ok(path) = std::env::var("MCP_BENCH_OUT") {
+        std::fs::write(&path, serde_json::to_string_pretty(&report).expect("json")).expect("write results");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixture: policy, signing key, token.
+
+/// base64url without padding (RFC 7515).
+fn b64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+struct Fixture {
+    server: MCPServer,
+    grants: Vec<MCPAccessGrant>,
+    session: MCPAgentSession,
+    jwk: Jwk,
+    token: String,
+}
+
+impl Fixture {
+    fn new() -> Result<Fixture> {
+        let mut docs = FIXTURE.split("\n---\n");
+        let mut next = || docs.next().ok_or("fixture: missing document");
+        let server: MCPServer = serde_yaml::from_str(next()?)?;
+        let grants = vec![serde_yaml::from_str(next()?)?];
+        let session: MCPAgentSession = serde_yaml::from_str(next()?)?;
+
+        let seed = [7u8; 32];
+        let mut der = vec![
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+        ];
+        der.extend_from_slice(&seed);
+        let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes();
+        let kid = "platform-bench";
+        let jwk = Jwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x: b64url(&public),
+            y: None,
+            kid: kid.into(),
+            alg: Some("EdDSA".into()),
+            use_: Some("sig".into()),
+        };
+        let now = jiff::Timestamp::now().as_second();
+        let claims = json!({
+            "iss": ISSUER, "aud": format!("http://mcp.bench{PUBLIC_PREFIX}/mcp"),
+            "exp": now + 3600, "iat": now,
+            "sub": "user-123", "agent": "ops-agent", "team": "team-a", "sid": "sess-ops-agent",
+        });
+        let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.into());
+        let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(&der))?;
+        Ok(Fixture { server, grants, session, jwk, token })
+    }
+
+    /// The rendered policy document, with the session revoked or not.
+    fn policy(&self, revoked: bool) -> Result<String> {
+        let mut session = self.session.clone();
+        session.spec.revoked = revoked.then_some(true);
+        let ctx = RenderContext {
+            cluster: "bench".into(),
+            platform: Some(PlatformTrust {
+                issuer: ISSUER.into(),
+                jwks: Jwks { keys: vec![self.jwk.clone()] },
+            }),
+            ..RenderContext::default()
+        };
+        Ok(render(&self.server, &self.grants, &[session], &ctx)?.to_json_pretty())
+    }
+}
+
+/// Replaces a file the way kubelet swaps a projected ConfigMap: write aside, then rename.
+fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes.
+
+/// A child process, killed when dropped.
+struct Proc {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(name: &'static str, cmd: &mut Command, log: PathBuf) -> Result<Proc> {
+        let file = std::fs::File::create(&log)?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(file.try_clone()?)
+            .stderr(file)
+            .spawn()
+            .map_err(|e| format!("spawn {name}: {e}"))?;
+        Ok(Proc { name, child, log })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Fails (with the tail of its log) if the process has exited.
+    fn check_alive(&mut self) -> Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            return Err(format!("{} exited ({status}):\n{}", self.name, tail.join("\n")).into());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free loopback port (bound once, then released for the child to take).
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Status code of a plain `GET path` (blocking; for readiness probes only).
+fn probe(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut stream = StdTcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// Waits (at most 15 s) until `GET path` answers 200.
+async fn wait_ready(proc: &mut Proc, addr: SocketAddr, path: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        proc.check_alive()?;
+        if probe(addr, path) == Some(200) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{} not ready on {addr}{path} after 15 s", proc.name).into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A `kB` field of /proc/<pid>/status, in KiB.
+fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU time (user + system) of a process so far, in seconds.
+fn cpu_seconds(pid: Option<u32>, ticks_per_second: f64) -> f64 {
+    let path = pid.map_or_else(|| "/proc/self/stat".to_string(), |p| format!("/proc/{p}/stat"));
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return f64::NAN;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return f64::NAN;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    (ticks(11) + ticks(12)) / ticks_per_second
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The MCP client: one HTTP/1.1 connection, one MCP session.
+
+/// Where calls go: the example server itself, or the gateway's public route.
+#[derive(Clone, Debug)]
+struct Target {
+    name: &'static str,
+    addr: SocketAddr,
+    path: String,
+    token: String,
+}
+
+/// One answered HTTP exchange.
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+    target: Target,
+    host: HeaderValue,
+    auth: HeaderValue,
+    session: Option<HeaderValue>,
+}
+
+impl Conn {
+    /// Connects and runs the MCP handshake (`initialize`, then `notifications/initialized`).
+    async fn open(target: &Target) -> Result<Conn> {
+        let stream = TcpStream::connect(target.addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let mut conn = Conn {
+            sender,
+            target: target.clone(),
+            host: HeaderValue::from_str(&target.addr.to_string())?,
+            auth: HeaderValue::from_str(&format!("Bearer {}", target.token))?,
+            session: None,
+        };
+        let init = json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {
+                "protocolVersion": PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "mcp-gateway-bench", "version": "0"},
+            },
+        });
+        let reply = conn.send(Method::POST, Bytes::from(init.to_string())).await?;
+        if reply.status != StatusCode::OK || !contains(&reply.body, b"\"result\"") {
+            return Err(format!(
+                "{}: initialize answered {}: {}",
+                target.name,
+                reply.status,
+                String::from_utf8_lossy(&reply.body)
+            )
+            .into());
+        }
+        conn.session = Some(
+            reply
+                .headers
+                .get("mcp-session-id")
+                .cloned()
+                .ok_or_else(|| format!("{}: initialize returned no Mcp-Session-Id", target.name))?,
+        );
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let reply = conn.send(Method::POST, Bytes::from(initialized.to_string())).await?;
+        if !reply.status.is_success() {
+            return Err(
+                format!("{}: notifications/initialized answered {}", target.name, reply.status).into()
+            );
+        }
+        Ok(conn)
+    }
+
+    async fn send(&mut self, method: Method, body: Bytes) -> Result<Reply> {
+        let mut req = Request::builder().method(method).uri(self.target.path.as_str());
+        let headers = req.headers_mut().ok_or("request builder")?;
+        headers.insert(header::HOST, self.host.clone());
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(header::ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
+        // Sent to both targets so the two request streams differ only in the path.
+        headers.insert(header::AUTHORIZATION, self.auth.clone());
+        if let Some(session) = &self.session {
+            headers.insert("mcp-session-id", session.clone());
+            headers.insert("mcp-protocol-version", HeaderValue::from_static(PROTOCOL_VERSION));
+        }
+        let req = req.body(Full::new(body))?;
+        self.sender.ready().await?;
+        let res = self.sender.send_request(req).await?;
+        let (parts, body) = res.into_parts();
+        let body = body.collect().await?.to_bytes();
+        Ok(Reply { status: parts.status, headers: parts.headers, body })
+    }
+
+    /// One `tools/call` of `echo`; the reply, or an error when it did not arrive in time.
+    async fn call(&mut self, id: u64, text: &str) -> Result<Reply> {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{text}"}}}}}}"#
+        );
+        match tokio::time::timeout(CALL_TIMEOUT, self.send(Method::POST, Bytes::from(body))).await {
+            Ok(reply) => reply,
+            Err(_) => Err("call timed out".into()),
+        }
+    }
+
+    /// Ends the MCP session (best effort).
+    async fn close(mut self) {
+        if self.session.is_some() {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(2), self.send(Method::DELETE, Bytes::new())).await;
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A successful `tools/call` answer: 200 with an SSE (or JSON) JSON-RPC result that is not a
+/// tool error.
+fn call_succeeded(reply: &Reply) -> bool {
+    reply.status == StatusCode::OK
+        && contains(&reply.body, b"\"result\"")
+        && !contains(&reply.body, b"\"isError\":true")
+}
+
+fn payload() -> String {
+    let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..PAYLOAD_BYTES).map(|i| alphabet[i % alphabet.len()] as char).collect()
+}
+
+async fn open_all(target: &Target, n: usize) -> Result<Vec<Conn>> {
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        conns.push(Conn::open(target).await?);
+    }
+    Ok(conns)
+}
+
+async fn close_all(conns: Vec<Conn>) {
+    for conn in conns {
+        conn.close().await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load.
+
+/// What one worker saw in one segment.
+#[derive(Default)]
+struct WorkerResult {
+    /// Latencies of successful calls, in nanoseconds.
+    latencies: Vec<u64>,
+    errors: usize,
+    /// Calls sent after their intended start because the connection was still busy.
+    late: usize,
+    last_done: Option<Instant>,
+}
+
+/// The merged outcome of one segment (or of several).
+#[derive(Default)]
+struct Samples {
+    latencies: Vec<u64>,
+    errors: usize,
+    late: usize,
+    /// Wall time from the segment start to the last answer, summed over segments.
+    seconds: f64,
+}
+
+impl Samples {
+    fn absorb(&mut self, results: Vec<WorkerResult>, start: Instant) {
+        let mut end = start;
+        for r in results {
+            self.latencies.extend_from_slice(&r.latencies);
+            self.errors += r.errors;
+            self.late += r.late;
+            if let Some(done) = r.last_done {
+                end = end.max(done);
+            }
+        }
+        self.seconds += end.duration_since(start).as_secs_f64();
+    }
+
+    fn merge(&mut self, other: &Samples) {
+        self.latencies.extend_from_slice(&other.latencies);
+        self.errors += other.errors;
+        self.late += other.late;
+        self.seconds += other.seconds;
+    }
+
+    fn rate(&self) -> f64 {
+        if self.seconds > 0.0 { self.latencies.len() as f64 / self.seconds } else { 0.0 }
+    }
+
+    fn summary(&self) -> Value {
+        let mut sorted = self.latencies.clone();
+        sorted.sort_unstable();
+        let at = |q: f64| -> f64 {
+            if sorted.is_empty() {
+                return f64::NAN;
+            }
+            sorted[((sorted.len() as f64 - 1.0) * q).round() as usize] as f64 / 1_000.0
+        };
+        let mean = if sorted.is_empty() {
+            f64::NAN
+        } else {
+            sorted.iter().sum::<u64>() as f64 / sorted.len() as f64 / 1_000.0
+        };
+        json!({
+            "ok": sorted.len(),
+            "errors": self.errors,
+            "late": self.late,
+            "seconds": round(self.seconds, 3),
+            "rate": round(self.rate(), 1),
+            "p50_us": round(at(0.50), 1),
+            "p90_us": round(at(0.90), 1),
+            "p99_us": round(at(0.99), 1),
+            "p999_us": round(at(0.999), 1),
+            "max_us": round(at(1.0), 1),
+            "mean_us": round(mean, 1),
+        })
+    }
+}
+
+fn round(v: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (v * f).round() / f
+}
+
+/// Open loop: connection `j` of `n` sends calls `j, j + n, j + 2n, ...` of a schedule at `rate`
+/// per second, for `duration`.
+async fn fixed_rate(conns: Vec<Conn>, rate: f64, duration: Duration, text: &str) -> (Samples, Vec<Conn>) {
+    let n = conns.len();
+    let start = Instant::now() + Duration::from_millis(20);
+    let end = start + duration;
+    let hard_end = end + CALL_TIMEOUT + Duration::from_secs(1);
+    let mut handles = Vec::with_capacity(n);
+    for (j, mut conn) in conns.into_iter().enumerate() {
+        let text = text.to_string();
+        handles.push(tokio::spawn(async move {
+            let mut out = WorkerResult::default();
+            for k in 0..MAX_CALLS_PER_WORKER {
+                let i = (k * n + j) as f64;
+                let intended = start + Duration::from_secs_f64(i / rate);
+                if intended >= end || Instant::now() >= hard_end {
+                    break;
+                }
+                let from = if Instant::now() < intended {
+                    // Idle: wait for the slot; tokio's timer may wake us up to ~1 ms late, which
+                    // is the generator's lag, not the system's, so time from the actual send.
+                    tokio::time::sleep_until(intended.into()).await;
+                    Instant::now()
+                } else {
+                    // Still busy with the previous call at the intended start: that wait is part
+                    // of the latency (coordinated-omission correction).
+                    if k > 0 {
+                        out.late += 1;
+                    }
+                    intended
+                };
+                let reply = conn.call(i as u64 + 1, &text).await;
+                let done = Instant::now();
+                match reply {
+                    Ok(r) if call_succeeded(&r) => {
+                        out.latencies.push(done.duration_since(from).as_nanos() as u64)
+                    }
+                    _ => out.errors += 1,
+                }
+                out.last_done = Some(done);
+            }
+            (out, conn)
+        }));
+    }
+    collect(handles, start).await
+}
+
+/// Closed loop: every connection sends its next call as soon as the previous one answered.
+async fn closed_loop(conns: Vec<Conn>, duration: Duration, text: &str) -> (Samples, Vec<Conn>) {
+    let start = Instant::now();
+    let end = start + duration;
+    let mut handles = Vec::with_capacity(conns.len());
+    for (j, mut conn) in conns.into_iter().enumerate() {
+        let text = text.to_string();
+        handles.push(tokio::spawn(async move {
+            let mut out = WorkerResult::default();
+            for k in 0..MAX_CALLS_PER_WORKER {
+                let sent = Instant::now();
+                if sent >= end {
+                    break;
+                }
+                let reply = conn.call((j * MAX_CALLS_PER_WORKER + k) as u64 + 1, &text).await;
+                let done = Instant::now();
+                match reply {
+                    Ok(r) if call_succeeded(&r) => {
+                        out.latencies.push(done.duration_since(sent).as_nanos() as u64)
+                    }
+                    _ => out.errors += 1,
+                }
+                out.last_done = Some(done);
+            }
+            (out, conn)
+        }));
+    }
+    collect(handles, start).await
+}
+
+async fn collect(
+    handles: Vec<tokio::task::JoinHandle<(WorkerResult, Conn)>>,
+    start: Instant,
+) -> (Samples, Vec<Conn>) {
+    let mut results = Vec::new();
+    let mut conns = Vec::new();
+    for h in handles {
+        match h.await {
+            Ok((r, c)) => {
+                results.push(r);
+                conns.push(c);
+            }
+            Err(_) => results.push(WorkerResult { errors: 1, ..WorkerResult::default() }),
+        }
+    }
+    let mut samples = Samples::default();
+    samples.absorb(results, start);
+    (samples, conns)
+}
+
+#[derive(Clone, Copy)]
+enum Phase {
+    Fixed,
+    Saturation,
+}
+
+/// CPU use (in cores) of each process during one segment.
+#[derive(Default, Clone, Copy)]
+struct Cpu {
+    gateway: f64,
+    server: f64,
+    loadgen: f64,
+}
+
+struct Lab {
+    gateway: Proc,
+    server: Proc,
+    ticks: f64,
+    text: String,
+    /// Largest VmRSS seen while the gateway was loaded, in KiB.
+    gateway_rss_under_load: u64,
+}
+
+impl Lab {
+    /// Runs one segment against `target` on fresh connections and sessions.
+    async fn segment(&mut self, target: &Target, phase: Phase, duration: Duration) -> Result<(Samples, Cpu)> {
+        self.gateway.check_alive()?;
+        self.server.check_alive()?;
+        let n = match phase {
+            Phase::Fixed => FIXED_CONNECTIONS,
+            Phase::Saturation => SATURATION_CLIENTS,
+        };
+        let conns = open_all(target, n).await?;
+        let pids = (self.gateway.pid(), self.server.pid());
+        let cpu = |ticks| {
+            (cpu_seconds(Some(pids.0), ticks), cpu_seconds(Some(pids.1), ticks), cpu_seconds(None, ticks))
+        };
+        let before = cpu(self.ticks);
+        let wall = Instant::now();
+        // Sample the gateway's RSS while it is loaded.
+        let sampler = (target.name == "gateway").then(|| {
+            let pid = pids.0;
+            tokio::spawn(async move {
+                let mut max = 0;
+                let end = Instant::now() + duration;
+                while Instant::now() < end {
+                    max = max.max(proc_status_kib(pid, "VmRSS:").unwrap_or(0));
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                max
+            })
+        });
+        let (samples, conns) = match phase {
+            Phase::Fixed => fixed_rate(conns, FIXED_RATE, duration, &self.text).await,
+            Phase::Saturation => closed_loop(conns, duration, &self.text).await,
+        };
+        let after = cpu(self.ticks);
+        let secs = wall.elapsed().as_secs_f64();
+        if let Some(sampler) = sampler {
+            self.gateway_rss_under_load = self.gateway_rss_under_load.max(sampler.await.unwrap_or(0));
+        }
+        close_all(conns).await;
+        let usage = Cpu {
+            gateway: (after.0 - before.0) / secs,
+            server: (after.1 - before.1) / secs,
+            loadgen: (after.2 - before.2) / secs,
+        };
+        println!(
+            "  {:<8} {:<10} ok {:>7} err {:>3} late {:>5} rate {:>8.1}/s  cpu gw {:.2} srv {:.2} gen {:.2}",
+            target.name,
+            match phase {
+                Phase::Fixed => "fixed",
+                Phase::Saturation => "saturation",
+            },
+            samples.latencies.len(),
+            samples.errors,
+            samples.late,
+            samples.rate(),
+            usage.gateway,
+            usage.server,
+            usage.loadgen,
+        );
+        Ok((samples, usage))
+    }
+
+    /// ABBA: direct, gateway, gateway, direct; each target's two segments merged.
+    async fn abba(&mut self, direct: &Target, gateway: &Target, phase: Phase) -> Result<Value> {
+        let mut merged = [Samples::default(), Samples::default()];
+        let mut cpu = [Cpu::default(), Cpu::default()];
+        let mut segments: [Vec<Value>; 2] = [Vec::new(), Vec::new()];
+        for (slot, target) in [(0, direct), (1, gateway), (1, gateway), (0, direct)] {
+            let (samples, usage) = self.segment(target, phase, SEGMENT).await?;
+            segments[slot].push(samples.summary());
+            merged[slot].merge(&samples);
+            cpu[slot].gateway += usage.gateway / 2.0;
+            cpu[slot].server += usage.server / 2.0;
+            cpu[slot].loadgen += usage.loadgen / 2.0;
+        }
+        let side = |i: usize| {
+            let mut v = merged[i].summary();
+            v["segments"] = Value::from(segments[i].clone());
+            v["cpu_cores"] = json!({
+                "gateway": round(cpu[i].gateway, 3),
+                "server": round(cpu[i].server, 3),
+                "loadgen": round(cpu[i].loadgen, 3),
+            });
+            v
+        };
+        Ok(json!({ "direct": side(0), "gateway": side(1) }))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Revocation.
+
+async fn revocation(fixture: &Fixture, policy_file: &Path, gateway: &Target, text: &str) -> Result<Value> {
+    let original = fixture.policy(false)?;
+    let revoked = fixture.policy(true)?;
+    let mut conn = Conn::open(gateway).await?;
+    let mut samples = Vec::new();
+    let mut timeouts = 0;
+    let mut id = 1_000_000_000u64;
+    for rep in 0..REVOCATIONS {
+        // Start at different phases of the gateway's re-check timer.
+        tokio::time::sleep(Duration::from_millis(50 + (rep as u64 * 137) % 400)).await;
+        write_atomically(policy_file, &revoked)?;
+        let written = Instant::now();
+        let mut seen = None;
+        while written.elapsed() < REVOCATION_BOUND {
+            id += 1;
+            let reply = conn.call(id, text).await?;
+            if reply.status == StatusCode::UNAUTHORIZED && contains(&reply.body, b"session_revoked") {
+                seen = Some(written.elapsed());
+                break;
+            }
+            if !call_succeeded(&reply) {
+                return Err(format!(
+                    "revocation: unexpected answer {}: {}",
+                    reply.status,
+                    String::from_utf8_lossy(&reply.body)
+                )
+                .into());
+            }
+            tokio::time::sleep(PROBE_EVERY).await;
+        }
+        match seen {
+            Some(d) => samples.push(d.as_secs_f64() * 1_000.0),
+            None => timeouts += 1,
+        }
+        // Restore, and wait until calls pass again.
+        write_atomically(policy_file, &original)?;
+        let restored = Instant::now();
+        loop {
+            id += 1;
+            if call_succeeded(&conn.call(id, text).await?) {
+                break;
+            }
+            if restored.elapsed() > REVOCATION_BOUND {
+                return Err("revocation: calls still denied 5 s after restoring the policy".into());
+            }
+            tokio::time::sleep(PROBE_EVERY).await;
+        }
+        println!("  revocation {}: {:?}", rep + 1, seen);
+    }
+    conn.close().await;
+    let mut sorted = samples.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = if sorted.is_empty() { f64::NAN } else { sorted[sorted.len() / 2] };
+    let max = sorted.last().copied().unwrap_or(f64::NAN);
+    Ok(json!({
+        "samples_ms": samples.iter().map(|v| round(*v, 1)).collect::<Vec<_>>(),
+        "median_ms": round(median, 1),
+        "max_ms": round(max, 1),
+        "timeouts": timeouts,
+        "probe_every_ms": PROBE_EVERY.as_millis() as u64,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-process cost of the gateway's per-call stages, for attribution.
+
+fn stage_costs(fixture: &Fixture, policy: &str, text: &str) -> Result<Value> {
+    use mcp_gateway::identity::{KeyRing, identify};
+    use mcp_policy::{Call, MemoryBudgets, Reason, Request as PolicyRequest, Snapshot};
+
+    let snapshot = Snapshot::from_json(policy.as_bytes())?;
+    let keys = KeyRing::from_document(snapshot.document())?;
+    let mut headers = HeaderMap::new();
+    headers.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Bearer {}", fixture.token))?);
+    let body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{text}"}}}}}}"#
+    );
+    let req_headers = mcp_protocol::RequestHeaders {
+        content_type: Some("application/json"),
+        protocol_version: Some(PROTOCOL_VERSION),
+        mcp_method: None,
+        mcp_name: None,
+    };
+    let opts = mcp_protocol::InspectOptions { max_body: 1 << 20, allow_batch: false };
+    let budgets = MemoryBudgets::new();
+
+    let time = |name: &str, f: &mut dyn FnMut()| -> Value {
+        const ITERS: usize = 5_000;
+        for _ in 0..500 {
+            f();
+        }
+        let mut ns: Vec<u64> = (0..ITERS)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_nanos() as u64
+            })
+            .collect();
+        ns.sort_unstable();
+        json!({
+            "stage": name,
+            "median_ns": ns[ns.len() / 2],
+            "p99_ns": ns[ns.len() * 99 / 100],
+        })
+    };
+
+    let inspected = mcp_protocol::inspect(body.as_bytes(), &req_headers, &opts)?;
+    let identity = identify(snapshot.document(), &keys, &headers)?;
+    let message = inspected.messages.first().ok_or("no message")?;
+    let decide = || {
+        let call = Call::Tool {
+            name: message.tool.as_deref().unwrap_or_default(),
+            arguments: message.arguments.as_ref(),
+            drifted: false,
+        };
+        snapshot.evaluate(&PolicyRequest { identity: &identity, call, now: jiff::Timestamp::now() }, &budgets)
+    };
+    if decide().reason != Reason::Allowed {
+        return Err("stage costs: the call is not allowed".into());
+    }
+    let stages = vec![
+        time("inspect (parse + check the 1 KiB JSON-RPC body)", &mut || {
+            std::hint::black_box(mcp_protocol::inspect(body.as_bytes(), &req_headers, &opts).is_ok());
+        }),
+        time("identify (verify the Ed25519 session token)", &mut || {
+            std::hint::black_box(identify(snapshot.document(), &keys, &headers).is_ok());
+        }),
+        time("evaluate (policy decision)", &mut || {
+            std::hint::black_box(decide().allowed);
+        }),
+    ];
+    Ok(Value::from(stages))
+}
+
+/// The gateway's default policy re-check interval (the benchmark leaves it unset).
+fn default_recheck_ms() -> u64 {
+    let env: HashMap<String, String> = [("POLICY_FILE".to_string(), "policy.json".to_string())].into();
+    mcp_gateway::Config::from_source(&env).map_or(0, |c| c.policy_recheck.as_millis() as u64)
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async fn run(gateway_bin: PathBuf, server_bin: PathBuf) -> Result<Value> {
+    let dir = tempfile::tempdir()?;
+    let fixture = Fixture::new()?;
+    let policy_file = dir.path().join("policy.json");
+    let policy = fixture.policy(false)?;
+    write_atomically(&policy_file, &policy)?;
+    let text = payload();
+
+    let server_addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let mut server = Proc::spawn(
+        "mcp-example-server",
+        Command::new(&server_bin).arg("--listen").arg(server_addr.to_string()).env("RUST_LOG", "warn"),
+        dir.path().join("server.log"),
+    )?;
+    wait_ready(&mut server, server_addr, "/healthz").await?;
+
+    let gateway_addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let env: HashMap<&str, String> = [
+        ("LISTEN_ADDR", gateway_addr.to_string()),
+        ("UPSTREAM_URL", format!("http://{server_addr}")),
+        ("POLICY_FILE", policy_file.display().to_string()),
+        ("STRIP_PREFIX", PUBLIC_PREFIX.to_string()),
+        ("RUST_LOG", "warn".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let mut gateway = Proc::spawn(
+        "mcp-gateway",
+        Command::new(&gateway_bin).env_remove("POLICY_RECHECK_MS").envs(&env),
+        dir.path().join("gateway.log"),
+    )?;
+    wait_ready(&mut gateway, gateway_addr, "/ready").await?;
+    let gateway_rss_idle = proc_status_kib(gateway.pid(), "VmRSS:");
+
+    let direct =
+        Target { name: "direct", addr: server_addr, path: "/mcp".into(), token: fixture.token.clone() };
+    let proxied = Target {
+        name: "gateway",
+        addr: gateway_addr,
+        path: format!("{PUBLIC_PREFIX}/mcp"),
+        token: fixture.token.clone(),
+    };
+
+    // Preflight: a correct answer from both before any number is taken.
+    for target in [&direct, &proxied] {
+        let mut conn = Conn::open(target).await?;
+        let reply = conn.call(1, &text).await?;
+        if !call_succeeded(&reply) || !contains(&reply.body, text.as_bytes()) {
+            return Err(format!(
+                "{}: echo did not echo: {} {}",
+                target.name,
+                reply.status,
+                String::from_utf8_lossy(&reply.body)
+            )
+            .into());
+        }
+        conn.close().await;
+    }
+
+    let mut lab =
+        Lab { gateway, server, ticks: clock_ticks(), text: text.clone(), gateway_rss_under_load: 0 };
+    println!("warm-up");
+    for target in [&direct, &proxied] {
+        lab.segment(target, Phase::Fixed, WARMUP).await?;
+    }
+    println!("fixed rate {FIXED_RATE}/s");
+    let fixed = lab.abba(&direct, &proxied, Phase::Fixed).await?;
+    println!("saturation");
+    let saturation = lab.abba(&direct, &proxied, Phase::Saturation).await?;
+    let gateway_pid = lab.gateway.pid();
+    let rss = json!({
+        "gateway_idle_kib": gateway_rss_idle,
+        "gateway_under_load_max_kib": lab.gateway_rss_under_load,
+        "gateway_after_kib": proc_status_kib(gateway_pid, "VmRSS:"),
+        "gateway_hwm_kib": proc_status_kib(gateway_pid, "VmHWM:"),
+        "server_after_kib": proc_status_kib(lab.server.pid(), "VmRSS:"),
+        "server_hwm_kib": proc_status_kib(lab.server.pid(), "VmHWM:"),
+    });
+    println!("revocation");
+    let revocation = revocation(&fixture, &policy_file, &proxied, &text).await?;
+    lab.gateway.check_alive()?;
+    let stages = stage_costs(&fixture, &policy, &text)?;
+
+    Ok(json!({
+        "config": {
+            "payload_bytes": PAYLOAD_BYTES,
+            "fixed_rate": FIXED_RATE,
+            "fixed_connections": FIXED_CONNECTIONS,
+            "saturation_clients": SATURATION_CLIENTS,
+            "segment_seconds": SEGMENT.as_secs(),
+            "segments_per_target": 2,
+            "warmup_seconds": WARMUP.as_secs(),
+            "protocol_version": PROTOCOL_VERSION,
+            "policy_recheck_ms": default_recheck_ms(),
+        },
+        "fixed": fixed,
+        "saturation": saturation,
+        "rss": rss,
+        "revocation": revocation,
+        "stages": stages,
+    }))
+}
