@@ -62,6 +62,10 @@ pub struct Config {
     /// `ALLOWED_ORIGINS`: comma-separated origins allowed to call; a request carrying any
     /// other `Origin` is refused with 403. Empty: only same-host origins.
     pub allowed_origins: Vec<String>,
+    /// `ALLOWED_HOSTS`: comma-separated `Host` values accepted (`host` matches any port,
+    /// `host:port` only that port). Unset: the policy's public host and loopback names; any host
+    /// when the policy has no public URL. Guards against DNS rebinding.
+    pub allowed_hosts: Option<Vec<String>>,
     /// `UPSTREAM_TOKEN_FILE`: a mounted credential sent upstream in the session's upstream token
     /// header, instead of the caller's token (which is never forwarded).
     pub upstream_token_file: Option<PathBuf>,
@@ -188,7 +192,11 @@ impl Config {
                 .unwrap_or_else(|| std::env::temp_dir().join("mcp-gateway-spool")),
             spool_max_bytes,
         };
+        let allowed_hosts = src
+            .get("ALLOWED_HOSTS")
+            .map(|v| v.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect());
         Ok(Config {
+            allowed_hosts,
             audit,
             listen,
             upstream,

@@ -268,6 +268,40 @@ impl Gateway {
         self.proxy(req).await
     }
 
+    /// DNS-rebinding protection: the `Host` must be one this gateway serves.
+    fn host_allowed(&self, req: &Request<Incoming>, active: Option<&Active>) -> bool {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_ascii_lowercase)
+            .or_else(|| req.uri().authority().map(|a| a.as_str().to_ascii_lowercase()));
+        let Some(host) = host else {
+            return false;
+        };
+        let (name, _port) = split_host(&host);
+        let allowed: Vec<String> = match &self.config.allowed_hosts {
+            Some(list) => list.clone(),
+            None => {
+                let url = active.map(|a| a.snapshot.document().server.url.as_str()).unwrap_or_default();
+                let Some(public) =
+                    url.split_once("://").map(|(_, rest)| rest.split('/').next().unwrap_or_default())
+                else {
+                    // No public URL known: the route is hostless; any Host is served.
+                    return true;
+                };
+                vec![public.to_ascii_lowercase(), "localhost".into(), "127.0.0.1".into(), "[::1]".into()]
+            }
+        };
+        allowed.iter().any(|entry| {
+            let (entry_name, entry_port) = split_host(entry);
+            match entry_port {
+                Some(_) => *entry == host,
+                None => entry_name == name,
+            }
+        })
+    }
+
     fn origin_allowed(&self, req: &Request<Incoming>) -> bool {
         let Some(origin) = req.headers().get(header::ORIGIN) else {
             return true;
@@ -289,11 +323,15 @@ impl Gateway {
 
     async fn proxy(&self, req: Request<Incoming>) -> (Response<Body>, &'static str) {
         let mut ex = Exchange::new(&req);
+        let active = self.store.current();
+        if !self.host_allowed(&req, active.as_deref()) {
+            let body = json!({"error": "host_not_allowed", "message": "the Host of this request is not served here"});
+            return (json_response(StatusCode::FORBIDDEN, &body), "none");
+        }
         if !self.origin_allowed(&req) {
             let body = json!({"error": "origin_not_allowed", "message": "the Origin of this request is not allowed"});
             return (json_response(StatusCode::FORBIDDEN, &body), "none");
         }
-        let active = self.store.current();
         let (parts, body) = req.into_parts();
 
         // Inspect POST bodies; other methods carry no JSON-RPC message to govern.
@@ -784,6 +822,20 @@ impl http_body::Body for AuditedBody {
 impl Drop for AuditedBody {
     fn drop(&mut self) {
         self.emit();
+    }
+}
+
+/// `host[:port]` (with `[v6]` literals) into its name and port.
+fn split_host(host: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = host.strip_prefix('[') {
+        return match rest.split_once(']') {
+            Some((_, tail)) => (&host[..host.len() - tail.len()], tail.strip_prefix(':')),
+            None => (host, None),
+        };
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => (name, Some(port)),
+        _ => (host, None),
     }
 }
 

@@ -325,3 +325,29 @@ async fn a_changed_tool_definition_is_reported_and_denied_under_drift_deny() {
     assert_eq!(status["tool_pins"]["aaa-ping"]["drifted"], false);
     assert!(send(gw.addr, "GET", "/metrics", &[], "").await.body.contains("mcp_gateway_tools_drifted 1"));
 }
+
+#[tokio::test]
+async fn forged_hosts_are_refused_dns_rebinding_protection() {
+    let (upstream, gw, key) = setup().await;
+    let auth = format!("Bearer {}", key.token(ops_claims()));
+    let body = call(1, "echo", json!({})).to_string();
+    for (host, status) in [
+        ("evil.example", 403),
+        ("evil.example:8091", 403),
+        ("mcp.test", 200),
+        ("MCP.test:443", 200),
+        ("localhost:9", 200),
+    ] {
+        let headers =
+            [("content-type", "application/json"), ("authorization", auth.as_str()), ("host", host)];
+        let r = send(gw.addr, "POST", "/policy-mcp-server/mcp", &headers, &body).await;
+        assert_eq!(r.status, status, "{host}: {}", r.body);
+    }
+    // A forged Host with a matching forged Origin is still refused.
+    let headers =
+        [("content-type", "application/json"), ("host", "evil.example"), ("origin", "http://evil.example")];
+    assert_eq!(send(gw.addr, "POST", "/policy-mcp-server/mcp", &headers, &body).await.status, 403);
+    assert_eq!(upstream.hits(), 3);
+    // Health probes carry the pod IP as Host and are not subject to the check.
+    assert_eq!(send(gw.addr, "GET", "/health", &[("host", "10.1.2.3:8091")], "").await.status, 200);
+}
