@@ -144,6 +144,7 @@ pub fn identify(doc: &Document, keys: &KeyRing, headers: &HeaderMap) -> Result<I
                 session: header_text(headers, session_header),
             })
         }
+        // OAuth needs network access to the issuer; the server calls `oauth::OAuth` instead.
         AuthMode::Oauth => Err(IdentityError::Unavailable("oauth")),
     }
 }

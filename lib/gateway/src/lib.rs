@@ -20,6 +20,7 @@ pub mod config;
 pub mod discovery;
 pub mod identity;
 pub mod metrics;
+pub mod oauth;
 pub mod pins;
 pub mod policy_store;
 pub mod server;

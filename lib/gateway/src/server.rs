@@ -74,6 +74,8 @@ pub struct Gateway {
     pub pins: Arc<ToolPins>,
     /// Audit event delivery.
     pub auditor: Auditor,
+    /// External issuer discovery and keys (`auth.mode: oauth`).
+    oauth: crate::oauth::OAuth,
     client: Client<HttpConnector, Full<Bytes>>,
     upstream_token: Option<String>,
 }
@@ -141,6 +143,7 @@ impl Gateway {
             store: PolicyStore::new(),
             metrics,
             auditor,
+            oauth: crate::oauth::OAuth::new(),
             budgets: MemoryBudgets::new(),
             pins: Arc::default(),
             client,
@@ -258,14 +261,36 @@ impl Gateway {
             _ => {}
         }
         if path.starts_with("/.well-known/oauth-protected-resource") {
+            return (self.resource_metadata(req.method()), "none");
+        }
+        self.proxy(req).await
+    }
+
+    /// RFC 9728 protected-resource metadata (OAuth mode), else a pointer to the adapter.
+    fn resource_metadata(&self, method: &Method) -> Response<Body> {
+        let active = self.store.current();
+        let doc = active.as_ref().map(|a| a.snapshot.document());
+        let Some(doc) = doc.filter(|d| d.auth.mode == mcp_api::AuthMode::Oauth) else {
             let body = json!({
                 "error": "oauth_not_enabled",
                 "message": "this server does not use OAuth: connect through an MCP Runtime adapter",
                 "adapter_required": true,
             });
-            return (json_response(StatusCode::NOT_FOUND, &body), "none");
+            return json_response(StatusCode::NOT_FOUND, &body);
+        };
+        if method != Method::GET && method != Method::HEAD {
+            return json_response(StatusCode::METHOD_NOT_ALLOWED, &json!({"error": "method_not_allowed"}));
         }
-        self.proxy(req).await
+        let resource = if doc.auth.audience.is_empty() { &doc.server.url } else { &doc.auth.audience };
+        let mut body = json!({
+            "resource": resource,
+            "authorization_servers": [doc.auth.issuer_url],
+            "bearer_methods_supported": ["header"],
+        });
+        if !doc.auth.scopes.is_empty() {
+            body["scopes_supported"] = json!(doc.auth.scopes);
+        }
+        json_response(StatusCode::OK, &body)
     }
 
     /// DNS-rebinding protection: the `Host` must be one this gateway serves.
@@ -409,19 +434,30 @@ impl Gateway {
             ex.jsonrpc_id = first.id.clone();
         }
 
-        // Identity (never from client headers in token mode).
-        let identity = match &active {
-            Some(active) => match identify(active.snapshot.document(), &active.keys, &parts.headers) {
-                Ok(identity) => identity,
-                Err(err) => {
-                    debug!(error = %err, "identity rejected");
-                    let d = Decision::deny(err.reason());
-                    self.count_decision(&d, rpc_method);
-                    let res = denial(&d, messages.first().and_then(|m| m.id.as_ref()));
-                    return (self.finish(ex, res, Some(d)), rpc_method);
+        // Identity (never from client headers in token modes).
+        let verified = match &active {
+            Some(active) => {
+                let doc = active.snapshot.document();
+                if doc.auth.mode == mcp_api::AuthMode::Oauth {
+                    self.oauth.identify(doc, &parts.headers).await.map_err(|e| (e.reason(), e.to_string()))
+                } else {
+                    identify(doc, &active.keys, &parts.headers).map_err(|e| (e.reason(), e.to_string()))
                 }
-            },
-            None => Identity::default(),
+            }
+            None => Ok(Identity::default()),
+        };
+        let identity = match verified {
+            Ok(identity) => identity,
+            Err((reason, detail)) => {
+                debug!(%detail, "identity rejected");
+                let d = Decision::deny(reason);
+                self.count_decision(&d, rpc_method);
+                let mut res = denial(&d, messages.first().and_then(|m| m.id.as_ref()));
+                if let Some(active) = &active {
+                    challenge(&mut res, active.snapshot.document(), reason);
+                }
+                return (self.finish(ex, res, Some(d)), rpc_method);
+            }
         };
         ex.identity = identity.clone();
 
@@ -822,6 +858,23 @@ impl http_body::Body for AuditedBody {
 impl Drop for AuditedBody {
     fn drop(&mut self) {
         self.emit();
+    }
+}
+
+/// Adds the OAuth `resource_metadata` hint to a 401 challenge (RFC 9728 §5.1), so MCP clients
+/// can discover the authorization server.
+fn challenge(res: &mut Response<Body>, doc: &mcp_policy::Document, reason: Reason) {
+    if doc.auth.mode != mcp_api::AuthMode::Oauth || res.status() != StatusCode::UNAUTHORIZED {
+        return;
+    }
+    let resource = if doc.server.url.is_empty() { &doc.auth.audience } else { &doc.server.url };
+    let Some(metadata) = crate::oauth::resource_metadata_url(resource) else { return };
+    let mut value = format!(r#"Bearer realm="mcp-runtime", resource_metadata="{metadata}""#);
+    if reason == Reason::InvalidToken {
+        value.push_str(r#", error="invalid_token""#);
+    }
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        res.headers_mut().insert(header::WWW_AUTHENTICATE, value);
     }
 }
 
