@@ -47,6 +47,9 @@ pub const TEAM_HEADER: &str = "x-mcp-team-id";
 /// See [`HUMAN_HEADER`].
 pub const SESSION_HEADER: &str = "x-mcp-agent-session";
 
+/// Agent id of the platform's live-inventory probe, whose calls are not audited.
+pub const LIVE_INVENTORY_AGENT: &str = "mcp-runtime-live-inventory";
+
 /// Hop-by-hop headers never forwarded (RFC 9110 §7.6.1).
 const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -518,7 +521,8 @@ impl Gateway {
     /// Attaches the audit event of this exchange to the response: it is recorded once, when
     /// the response body ends (so `bytes_out` and `is_error` are known) or is dropped.
     fn finish(&self, ex: Exchange, res: Response<Body>, decision: Option<Decision>) -> Response<Body> {
-        if !self.auditor.enabled() || !ex.rpc_attempt {
+        // The runtime API's live-inventory probe is bookkeeping, not agent traffic.
+        if !self.auditor.enabled() || !ex.rpc_attempt || ex.identity.agent == LIVE_INVENTORY_AGENT {
             return res;
         }
         let status = res.status().as_u16();

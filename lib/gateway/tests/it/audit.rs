@@ -56,7 +56,12 @@ async fn one_event_per_governed_request_with_attribution() {
     )
     .await;
     assert_eq!(bad.status, 403);
-    // Not audited: non-JSON bodies, admin endpoints.
+    // Not audited: non-JSON bodies, admin endpoints, the live-inventory probe.
+    let mut probe = ops_claims();
+    probe["agent"] = json!("mcp-runtime-live-inventory");
+    let probe = SigningKey::from_seed("platform-1", [7; 32]).token(probe);
+    let list = json!({"jsonrpc": "2.0", "id": 99, "method": "tools/list"});
+    assert_eq!(rpc(gw.addr, Some(&probe), &[], list).await.status, 200);
     send(gw.addr, "POST", "/policy-mcp-server/mcp", &[("content-type", "text/plain")], "hello").await;
     send(gw.addr, "GET", "/health", &[], "").await;
     send(gw.addr, "GET", "/metrics", &[], "").await;
