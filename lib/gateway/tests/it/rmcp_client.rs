@@ -108,3 +108,48 @@ async fn rmcp_client_through_the_gateway_2026_07_28() {
     drop(client);
     server.shutdown().await;
 }
+
+/// The example server's `debug_headers` tool shows exactly what reached the app: identity
+/// headers set by the gateway from the verified token, never the client's forged ones, and no
+/// `Authorization`.
+#[tokio::test]
+async fn the_app_sees_gateway_identity_not_forged_headers() {
+    let server = ExampleServer::start("/mcp").await.expect("example server");
+    let key = SigningKey::from_seed("platform-1", [7; 32]);
+    let mut r = resources();
+    r.server.spec.tools.push(mcp_api::ToolConfig {
+        name: "debug_headers".into(),
+        side_effect: Some(mcp_api::SideEffect::Read),
+        ..Default::default()
+    });
+    r.grants[0].spec.tool_rules.push(mcp_api::ToolRule {
+        name: "debug_headers".into(),
+        decision: Some(mcp_api::PolicyDecision::Allow),
+        ..Default::default()
+    });
+    let gw = Running::start(server.addr, Some(&policy_json(&r, &[&key])), &[]).await;
+    let forged: std::collections::HashMap<http::HeaderName, http::HeaderValue> = [
+        ("x-mcp-human-id", "admin"),
+        ("x-mcp-agent-id", "root"),
+        ("x-mcp-team-id", "team-z"),
+        ("x-mcp-agent-session", "sess-admin"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (http::HeaderName::from_static(k), http::HeaderValue::from_static(v)))
+    .collect();
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(format!("http://{}/policy-mcp-server/mcp", gw.addr))
+            .auth_header(key.token(ops_claims()))
+            .custom_headers(forged),
+    );
+    let client = ().serve(transport).await.expect("initialize");
+    let text = text_of(&client, "debug_headers", json!({})).await.expect("debug_headers is allowed");
+    let seen: std::collections::BTreeMap<String, String> = serde_json::from_str(&text).expect("headers JSON");
+    assert_eq!(seen.get("x-mcp-human-id").map(String::as_str), Some("user-123"), "{seen:?}");
+    assert_eq!(seen.get("x-mcp-agent-id").map(String::as_str), Some("ops-agent"));
+    assert_eq!(seen.get("x-mcp-team-id").map(String::as_str), Some("team-a"));
+    assert_eq!(seen.get("x-mcp-agent-session").map(String::as_str), Some("sess-ops-agent"));
+    assert!(!seen.contains_key("authorization"), "the caller's token never reaches the app: {seen:?}");
+    client.cancel().await.expect("close");
+    server.shutdown().await;
+}
