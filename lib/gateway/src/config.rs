@@ -69,6 +69,9 @@ pub struct Config {
     /// `UPSTREAM_TOKEN_FILE`: a mounted credential sent upstream in the session's upstream token
     /// header, instead of the caller's token (which is never forwarded).
     pub upstream_token_file: Option<PathBuf>,
+    /// `UPSTREAM_TOKEN_DIR`: where per-session upstream credentials are mounted, as
+    /// `<dir>/<secret>/<key>` for a session whose `upstreamTokenSecretRef` is `secret/key`.
+    pub upstream_token_dir: Option<PathBuf>,
     /// Time allowed for the upstream's response headers (`UPSTREAM_TIMEOUT_MS`, default 30 s).
     pub upstream_timeout: Duration,
     /// Grace period for in-flight requests on shutdown (`SHUTDOWN_GRACE_MS`, default 30 s).
@@ -206,6 +209,7 @@ impl Config {
             max_body,
             allowed_origins,
             upstream_token_file: src.get("UPSTREAM_TOKEN_FILE").map(PathBuf::from),
+            upstream_token_dir: src.get("UPSTREAM_TOKEN_DIR").map(PathBuf::from),
             upstream_timeout: millis("UPSTREAM_TIMEOUT_MS", 30_000)?,
             shutdown_grace: millis("SHUTDOWN_GRACE_MS", 30_000)?,
         })

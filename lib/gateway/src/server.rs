@@ -642,6 +642,35 @@ impl Gateway {
         target.parse().ok()
     }
 
+    /// The credential to send upstream: the presented session's own (`upstreamTokenSecretRef`,
+    /// mounted under `UPSTREAM_TOKEN_DIR`), else the gateway-wide one. `Err` when the session
+    /// names a credential that cannot be read (fail closed: never call the app without it).
+    async fn upstream_credential(
+        &self,
+        identity: &Identity,
+        active: Option<&Active>,
+    ) -> Result<Option<String>, String> {
+        let session_ref = active
+            .and_then(|a| a.snapshot.active_session(identity, Timestamp::now()))
+            .and_then(|s| s.upstream_token_ref.clone());
+        let (Some(reference), Some(dir)) = (session_ref, &self.config.upstream_token_dir) else {
+            return Ok(self.upstream_token.clone());
+        };
+        let safe = |part: &str| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        };
+        let Some((secret, key)) = reference.split_once('/').filter(|(s, k)| safe(s) && safe(k)) else {
+            return Err(format!("unusable upstream credential reference {reference:?}"));
+        };
+        match tokio::fs::read_to_string(dir.join(secret).join(key)).await {
+            Ok(token) => Ok(Some(token.trim().to_string())),
+            Err(e) => Err(format!("cannot read upstream credential {reference}: {e}")),
+        }
+    }
+
     async fn forward(
         &self,
         parts: http::request::Parts,
@@ -649,6 +678,13 @@ impl Gateway {
         identity: &Identity,
         active: Option<&Active>,
     ) -> Response<Body> {
+        let upstream_token = match self.upstream_credential(identity, active).await {
+            Ok(token) => token,
+            Err(reason) => {
+                warn!(%reason, "upstream credential unavailable; not calling the app");
+                return upstream_error(StatusCode::BAD_GATEWAY, "upstream_credential_unavailable");
+            }
+        };
         let Some(uri) = self.upstream_uri(&parts.uri) else {
             let d = Decision::deny(Reason::RpcInspectionFailed);
             return denial(&d, None);
@@ -699,7 +735,7 @@ impl Gateway {
             }
         }
         if let (Some(token), Ok(name)) =
-            (&self.upstream_token, HeaderName::from_bytes(upstream_token_header.as_bytes()))
+            (&upstream_token, HeaderName::from_bytes(upstream_token_header.as_bytes()))
             && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
         {
             headers.insert(name, value);

@@ -393,6 +393,17 @@ impl Snapshot {
         out
     }
 
+    /// The session `identity` presents, when it exists for that caller and is neither revoked
+    /// nor expired at `now`.
+    pub fn active_session(&self, identity: &Identity, now: Timestamp) -> Option<&Session> {
+        if identity.session.is_empty() {
+            return None;
+        }
+        let i = self.find_session(identity)?;
+        let session = &self.doc.sessions[i];
+        (!session.revoked && !self.session_expiry[i].is_expired(now)).then_some(session)
+    }
+
     fn find_session(&self, id: &Identity) -> Option<usize> {
         self.sessions_by_name
             .get(id.session.as_str())?

@@ -351,3 +351,43 @@ async fn forged_hosts_are_refused_dns_rebinding_protection() {
     // Health probes carry the pod IP as Host and are not subject to the check.
     assert_eq!(send(gw.addr, "GET", "/health", &[("host", "10.1.2.3:8091")], "").await.status, 200);
 }
+
+#[tokio::test]
+async fn the_app_gets_the_sessions_own_upstream_credential_never_the_callers() {
+    let upstream = Upstream::start().await;
+    let key = key();
+    let mut r = resources();
+    r.sessions[0].spec.upstream_token_secret_ref =
+        Some(mcp_api::SecretKeyRef { name: "sess-ops-agent-upstream".into(), key: "token".into() });
+    let creds = tempfile::tempdir().expect("creds");
+    std::fs::create_dir_all(creds.path().join("sess-ops-agent-upstream")).expect("mkdir");
+    std::fs::write(creds.path().join("sess-ops-agent-upstream/token"), "upstream-secret-1\n").expect("write");
+    let global = creds.path().join("global-token");
+    std::fs::write(&global, "gateway-wide").expect("write");
+    let dir = creds.path().display().to_string();
+    let global = global.display().to_string();
+    let gw = Running::start(
+        upstream.addr,
+        Some(&policy_json(&r, &[&key])),
+        &[("UPSTREAM_TOKEN_DIR", &dir), ("UPSTREAM_TOKEN_FILE", &global)],
+    )
+    .await;
+    let token = key.token(ops_claims());
+    assert_eq!(rpc(gw.addr, Some(&token), &[], call(1, "echo", json!({}))).await.status, 200);
+    assert_eq!(
+        upstream.last().headers.get("authorization").map(String::as_str),
+        Some("Bearer upstream-secret-1")
+    );
+
+    // Without a session credential the gateway-wide one is used; the caller's token never is.
+    let anonymous_list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    assert_eq!(rpc(gw.addr, None, &[], anonymous_list).await.status, 200);
+    assert_eq!(upstream.last().headers.get("authorization").map(String::as_str), Some("Bearer gateway-wide"));
+
+    // A session credential that cannot be read stops the call instead of sending none.
+    std::fs::remove_file(creds.path().join("sess-ops-agent-upstream/token")).expect("remove");
+    let hits = upstream.hits();
+    let r = rpc(gw.addr, Some(&token), &[], call(3, "echo", json!({}))).await;
+    assert_eq!((r.status, r.json()["error"].as_str()), (502, Some("upstream_credential_unavailable")));
+    assert_eq!(upstream.hits(), hits);
+}

@@ -298,3 +298,15 @@ fn discovery_shows_only_callable_tools() {
     w.server(SERVER).spec.policy.get_or_insert_with(Default::default).filter_discovery = Some(false);
     assert_eq!(w.snapshot(SERVER).visible_tools(&ops(), now), ToolVisibility::All);
 }
+
+#[test]
+fn active_session_lookup_respects_subject_revocation_and_expiry() {
+    let mut w = World::workspace_assistant();
+    let now = super::now();
+    let found = w.snapshot(SERVER).active_session(&ops(), now).map(|s| s.name.clone());
+    assert_eq!(found.as_deref(), Some("sess-ops-agent"));
+    let stranger = who("mallory", "ops-agent", "team-a", "sess-ops-agent");
+    assert!(w.snapshot(SERVER).active_session(&stranger, now).is_none());
+    w.session("sess-ops-agent").spec.revoked = Some(true);
+    assert!(w.snapshot(SERVER).active_session(&ops(), now).is_none());
+}
