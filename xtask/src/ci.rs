@@ -10,6 +10,9 @@ pub struct Args {
     /// Skip `cargo test` (formatting, lints and generated files only).
     #[arg(long)]
     no_tests: bool,
+    /// Skip the official MCP conformance suite (direct and through the gateway).
+    #[arg(long)]
+    no_conformance: bool,
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -30,6 +33,11 @@ pub fn run(args: &Args) -> Result<()> {
     if !args.no_tests {
         step("cargo test");
         cmd!("cargo", "test", "--workspace", "--locked").dir(&root).run().context("ci: cargo test")?;
+    }
+    if !args.no_tests && !args.no_conformance {
+        step("MCP conformance suite against the committed baselines");
+        let xtask = std::env::current_exe().context("ci: locate xtask")?;
+        cmd!(xtask, "conformance", "--no-docs").dir(&root).run().context("ci: cargo xtask conformance")?;
     }
     step("all checks passed");
     Ok(())

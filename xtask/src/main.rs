@@ -5,6 +5,7 @@
 
 mod bench;
 mod ci;
+mod conformance;
 mod crds;
 mod docs;
 mod tidy;
@@ -32,6 +33,8 @@ enum Cmd {
     Ci(ci::Args),
     /// Measure performance and write docs/benchmarks.md.
     Bench(bench::Args),
+    /// Run the official MCP conformance suite (direct and through the gateway); write docs/conformance.md.
+    Conformance(conformance::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Cmd::Docs(args) => docs::run(&args),
         Cmd::Ci(args) => ci::run(&args),
         Cmd::Bench(args) => bench::run(&args),
+        Cmd::Conformance(args) => conformance::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -37,6 +37,19 @@ struct Cli {
     /// Serve every request statelessly (no `Mcp-Session-Id` sessions).
     #[arg(long)]
     stateless: bool,
+
+    /// Which MCP server to serve.
+    #[arg(long, value_enum, default_value_t = Fixture::WorkspaceAssistant)]
+    fixture: Fixture,
+}
+
+/// The servers this binary can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Fixture {
+    /// The workspace-assistant tools (`echo`, `add`, `create_task`, …).
+    WorkspaceAssistant,
+    /// The official conformance suite's fixture (`test_simple_text`, `test://static-text`, …).
+    Conformance,
 }
 
 impl Cli {
@@ -100,7 +113,7 @@ async fn run(cli: Cli) -> ExitCode {
     };
     let addr = listener.local_addr().unwrap_or(cli.listen);
     let options = cli.options();
-    info!(%addr, path = %options.path, hosts = ?options.allowed_hosts, sessions = options.sessions, "mcp-example-server listening");
+    info!(%addr, path = %options.path, hosts = ?options.allowed_hosts, sessions = options.sessions, fixture = ?cli.fixture, "mcp-example-server listening");
     let shutdown = CancellationToken::new();
     tokio::spawn({
         let shutdown = shutdown.clone();
@@ -110,7 +123,11 @@ async fn run(cli: Cli) -> ExitCode {
             shutdown.cancel();
         }
     });
-    match mcp_testkit::serve(listener, options, shutdown).await {
+    let served = match cli.fixture {
+        Fixture::WorkspaceAssistant => mcp_testkit::serve(listener, options, shutdown).await,
+        Fixture::Conformance => mcp_testkit::serve_conformance(listener, options, shutdown).await,
+    };
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             error!(error = %err, "server failed");
@@ -159,6 +176,9 @@ mod tests {
         assert_eq!(options.path, "/mcp");
         assert_eq!(options.allowed_hosts, AllowedHosts::Loopback);
         assert!(options.sessions);
+        assert_eq!(cli.fixture, Fixture::WorkspaceAssistant);
+        let cli = Cli::try_parse_from(["x", "--fixture", "conformance"]).expect("parses");
+        assert_eq!(cli.fixture, Fixture::Conformance);
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //!   `add`, `upper`, `lower`, `create_task`, `draft_release_note`, `slugify`, plus `progress`
 //!   (sends `notifications/progress`) and `debug_headers` (echoes the HTTP request headers the
 //!   server received, so spoofing tests can see what reached the app).
+//! - [`ConformanceServer`] is the fixture the official conformance suite expects of a server
+//!   (`test_simple_text`, `test://static-text`, `test_simple_prompt`, …);
+//!   [`ExampleServer::start_conformance`] and [`serve_conformance`] run it like the example server.
 //!
 //! Invariants:
 //! - The MCP endpoint is rmcp's own `StreamableHttpService`, unmodified: what a gateway test
@@ -18,12 +21,14 @@
 //! - Nothing here panics on I/O: bind and accept errors are returned or logged.
 //! - Product crates must never depend on this crate outside `[dev-dependencies]`.
 
+mod conformance;
 mod serve;
 mod tools;
 
 #[cfg(test)]
 mod tests;
 
+pub use conformance::{CONFORMANCE_TOOL_NAMES, ConformanceServer, conformance_tools, serve_conformance};
 pub use serve::{AllowedHosts, ExampleServer, HEALTH_PATH, ServeOptions, serve};
 pub use tools::{
     AddArgs, CreateTaskArgs, MAX_PROGRESS_STEPS, ProgressArgs, ReleaseNoteArgs, TOOL_NAMES, TextArgs,

@@ -14,6 +14,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
+use rmcp::ServerHandler;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
@@ -92,11 +93,26 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let tasks = Arc::new(AtomicU64::new(0));
-    let mcp = StreamableHttpService::new(
-        move || Ok(WorkspaceAssistant::with_task_counter(tasks.clone())),
-        Arc::new(LocalSessionManager::default()),
-        options.rmcp_config(shutdown.child_token()),
-    );
+    let sessions = Arc::new(LocalSessionManager::default());
+    serve_handler(listener, options, shutdown, sessions, move || {
+        Ok(WorkspaceAssistant::with_task_counter(tasks.clone()))
+    })
+    .await
+}
+
+/// Serves the MCP server built by `factory` (one value per session, or per request when
+/// stateless) like [`serve`] does, keeping its sessions in `sessions`.
+pub(crate) async fn serve_handler<S>(
+    listener: TcpListener,
+    options: ServeOptions,
+    shutdown: CancellationToken,
+    sessions: Arc<LocalSessionManager>,
+    factory: impl Fn() -> Result<S, io::Error> + Send + Sync + 'static,
+) -> io::Result<()>
+where
+    S: ServerHandler + Send + 'static,
+{
+    let mcp = StreamableHttpService::new(factory, sessions, options.rmcp_config(shutdown.child_token()));
     let path: Arc<str> = options.path.into();
     let graceful = GracefulShutdown::new();
     loop {
@@ -136,10 +152,16 @@ pub async fn serve(
     Ok(())
 }
 
-type McpService = StreamableHttpService<WorkspaceAssistant, LocalSessionManager>;
 type BoxResponse = Response<http_body_util::combinators::BoxBody<hyper::body::Bytes, Infallible>>;
 
-async fn route(mcp: &McpService, path: &str, request: Request<Incoming>) -> BoxResponse {
+async fn route<S>(
+    mcp: &StreamableHttpService<S, LocalSessionManager>,
+    path: &str,
+    request: Request<Incoming>,
+) -> BoxResponse
+where
+    S: ServerHandler + Send + 'static,
+{
     let request_path = request.uri().path();
     if request_path == path {
         let response = mcp.handle(request).await;
@@ -187,6 +209,17 @@ impl ExampleServer {
         let path = options.path.clone();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(serve(listener, options, shutdown.clone()));
+        Ok(ExampleServer { addr, path, shutdown, task: Some(task) })
+    }
+
+    /// Starts the conformance fixture ([`crate::ConformanceServer`]) instead of the workspace
+    /// assistant, on `listen` with `options`. Returns once the port is bound.
+    pub async fn start_conformance(listen: SocketAddr, options: ServeOptions) -> io::Result<ExampleServer> {
+        let listener = TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let path = options.path.clone();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(crate::serve_conformance(listener, options, shutdown.clone()));
         Ok(ExampleServer { addr, path, shutdown, task: Some(task) })
     }
 

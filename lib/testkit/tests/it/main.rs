@@ -1,5 +1,6 @@
 //! Integration tests: the example server driven by the official rmcp client and by raw HTTP.
 
+mod conformance;
 mod headers;
 mod http;
 mod lifecycle;
