@@ -175,14 +175,39 @@ impl Gateway {
         outcome
     }
 
-    /// Re-checks the policy file every `policy_recheck` until `stop` fires.
+    /// Reloads the policy when its directory changes (inotify; a projected ConfigMap swaps a
+    /// symlink there) and re-checks it every `policy_recheck` in any case, until `stop` fires.
     pub async fn watch_policy(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let changed = Arc::new(tokio::sync::Notify::new());
+        let _watcher = self.watch_directory(changed.clone());
         let mut tick = tokio::time::interval(self.config.policy_recheck);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = tick.tick() => { self.reload().await; }
+                () = changed.notified() => { self.reload().await; }
                 _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// A file-system watch on the policy file's directory; `None` (polling only) when the
+    /// platform or directory does not allow one.
+    fn watch_directory(&self, changed: Arc<tokio::sync::Notify>) -> Option<notify::RecommendedWatcher> {
+        use notify::Watcher;
+        let dir = self.config.policy_file.parent().filter(|d| !d.as_os_str().is_empty())?.to_path_buf();
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if event.is_ok() {
+                changed.notify_one();
+            }
+        })
+        .map_err(|e| warn!(error = %e, "cannot watch the policy directory; polling only"))
+        .ok()?;
+        match watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
+            Ok(()) => Some(watcher),
+            Err(e) => {
+                warn!(dir = %dir.display(), error = %e, "cannot watch the policy directory; polling only");
+                None
             }
         }
     }

@@ -391,3 +391,38 @@ async fn the_app_gets_the_sessions_own_upstream_credential_never_the_callers() {
     assert_eq!((r.status, r.json()["error"].as_str()), (502, Some("upstream_credential_unavailable")));
     assert_eq!(upstream.hits(), hits);
 }
+
+/// With the slowest re-check (1 s), a change is still picked up at once: the directory is
+/// watched.
+#[tokio::test]
+async fn policy_changes_are_seen_through_the_directory_watch() {
+    let upstream = Upstream::start().await;
+    let key = key();
+    let gw = Running::start(
+        upstream.addr,
+        Some(&policy_json(&resources(), &[&key])),
+        &[("POLICY_RECHECK_MS", "1000")],
+    )
+    .await;
+    let token = key.token(ops_claims());
+    for round in 0..3 {
+        let mut r = resources();
+        r.sessions[0].spec.revoked = Some(round % 2 == 0);
+        let want = if round % 2 == 0 { 401 } else { 200 };
+        tokio::time::sleep(Duration::from_millis(137)).await;
+        let written = Instant::now();
+        gw.write_policy(&policy_json(&r, &[&key]));
+        loop {
+            let status = rpc(gw.addr, Some(&token), &[], call(round, "echo", json!({}))).await.status;
+            if status == want {
+                break;
+            }
+            assert!(
+                written.elapsed() < Duration::from_millis(400),
+                "round {round}: not seen after {:?}",
+                written.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
