@@ -206,5 +206,41 @@ where
     }
 }
 
+/// Two bodies, one after the other (gateway-made events ahead of an upstream stream).
+#[derive(Debug)]
+pub struct Chain<A, B> {
+    first: Option<A>,
+    second: B,
+}
+
+impl<A, B> Chain<A, B> {
+    /// `first`, then `second`.
+    pub fn new(first: A, second: B) -> Chain<A, B> {
+        Chain { first: Some(first), second }
+    }
+}
+
+impl<A, B> Body for Chain<A, B>
+where
+    A: Body<Data = Bytes, Error = B::Error> + Unpin,
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        if let Some(first) = self.first.as_mut() {
+            match Pin::new(first).poll_frame(cx) {
+                Poll::Ready(None) => self.first = None,
+                other => return other,
+            }
+        }
+        Pin::new(&mut self.second).poll_frame(cx)
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -389,6 +389,7 @@ impl Gateway {
 
         // Inspect POST bodies; other methods carry no JSON-RPC message to govern.
         let mut messages = Vec::new();
+        let mut is_batch = false;
         let mut bytes = Bytes::new();
         if parts.method == Method::POST {
             // One byte over the limit is enough for `inspect` to say `body_too_large`.
@@ -419,10 +420,17 @@ impl Gateway {
                 mcp_method: mcp_method.as_deref(),
                 mcp_name: mcp_name.as_deref(),
             };
-            let opts = mcp_protocol::InspectOptions { max_body: self.config.max_body, allow_batch: false };
+            // Batches exist only in 2025-03-26. From 2025-06-18 on, clients send
+            // MCP-Protocol-Version on every request after initialize, so a session request
+            // without it (or with 2025-03-26) belongs to a session negotiated at 2025-03-26.
+            let legacy_session = parts.headers.contains_key("mcp-session-id")
+                && version.as_deref().is_none_or(|v| v.trim() == "2025-03-26");
+            let opts =
+                mcp_protocol::InspectOptions { max_body: self.config.max_body, allow_batch: legacy_session };
             match mcp_protocol::inspect(&bytes, &headers, &opts) {
                 Ok(inspected) => {
                     ex.protocol_version = Some(inspected.version.as_str().to_string());
+                    is_batch = inspected.batch;
                     messages = inspected.messages;
                 }
                 Err(err) => {
@@ -488,6 +496,10 @@ impl Gateway {
             }
         };
         ex.identity = identity.clone();
+        if is_batch {
+            let res = self.proxy_batch(ex, parts, bytes, &messages, &identity, active.as_deref()).await;
+            return (res, rpc_method);
+        }
 
         // Authorize every governed message; remember tools/list requests to filter.
         let now = Timestamp::now();
@@ -543,6 +555,108 @@ impl Gateway {
         (self.finish(ex, res, decisive), rpc_method)
     }
 
+    /// A JSON-RPC batch (2025-03-26 sessions only): every element is authorized and audited on
+    /// its own. Allowed elements go upstream as a (smaller) batch; denied ones are answered by
+    /// the gateway with their JSON-RPC errors, merged into the upstream's answer (appended to a
+    /// JSON array, or sent first as SSE events). A batch answer is HTTP 200 unless nothing at
+    /// all could be forwarded and no element has an id.
+    async fn proxy_batch(
+        &self,
+        ex: Exchange,
+        parts: http::request::Parts,
+        bytes: Bytes,
+        messages: &[mcp_protocol::Message],
+        identity: &Identity,
+        active: Option<&Active>,
+    ) -> Response<Body> {
+        let now = Timestamp::now();
+        let raw: Vec<Value> = serde_json::from_slice(&bytes).unwrap_or_default();
+        let mut kept: Vec<(usize, Option<Decision>)> = Vec::new();
+        let mut denied: Vec<(usize, Decision)> = Vec::new();
+        let mut list_ids = Vec::new();
+        for (i, message) in messages.iter().enumerate() {
+            let label = mcp_protocol::method_label(message.method.as_deref().unwrap_or_default());
+            if message.method.as_deref() == Some("tools/list")
+                && let Some(id) = &message.id
+            {
+                list_ids.push(id.clone());
+            }
+            if !message.is_tool_call() {
+                kept.push((i, None));
+                continue;
+            }
+            let d = match active {
+                None => Decision::deny(Reason::PolicyUnavailable),
+                Some(active) => {
+                    let call = Call::Tool {
+                        name: message.tool.as_deref().unwrap_or_default(),
+                        arguments: message.arguments.as_ref(),
+                        drifted: message.tool.as_deref().is_some_and(|t| self.pins.is_drifted(t)),
+                    };
+                    active.snapshot.evaluate(&PolicyRequest { identity, call, now }, &self.budgets)
+                }
+            };
+            self.count_decision(&d, label);
+            if d.allowed { kept.push((i, Some(d))) } else { denied.push((i, d)) }
+        }
+        let element = |i: usize| {
+            let mut e = ex.clone();
+            let m = &messages[i];
+            e.rpc_method = m.method.clone();
+            e.tool = m.tool.clone();
+            e.jsonrpc_id = m.id.clone();
+            e
+        };
+        let mut errors = Vec::new();
+        for (i, d) in &denied {
+            if self.auditor.enabled() && ex.identity.agent != LIVE_INVENTORY_AGENT {
+                let mut payload = self.payload(&element(*i), d.http_status(), Some(d.clone()));
+                payload.insert("bytes_out".into(), json!(0));
+                payload.insert("batch".into(), json!(true));
+                self.auditor.record(payload);
+            }
+            if let Some(id) = &messages[*i].id {
+                let mut data = d.attribution();
+                data.remove("decision");
+                errors.push(mcp_protocol::denial_body(Some(id), d.reason.message(), d.reason.as_str(), data));
+            }
+        }
+        if kept.is_empty() {
+            return json_response(StatusCode::OK, &Value::Array(errors));
+        }
+        let body = if denied.is_empty() {
+            bytes
+        } else {
+            let subset: Vec<Value> = kept.iter().filter_map(|(i, _)| raw.get(*i).cloned()).collect();
+            Bytes::from(serde_json::to_vec(&Value::Array(subset)).unwrap_or_default())
+        };
+        let res = self.forward(parts, body, identity, active).await;
+        let res = if list_ids.is_empty() {
+            res
+        } else {
+            let visible = match active {
+                Some(active) => active.snapshot.visible_tools(identity, now),
+                None => ToolVisibility::Only(Default::default()),
+            };
+            filter_response(res, list_ids, visible, self.pins.clone()).await
+        };
+        let res = merge_errors(res, errors).await;
+        if !self.auditor.enabled() || ex.identity.agent == LIVE_INVENTORY_AGENT {
+            return res;
+        }
+        let status = res.status().as_u16();
+        let records = kept
+            .into_iter()
+            .map(|(i, d)| {
+                let mut payload = self.payload(&element(i), status, d);
+                payload.insert("batch".into(), json!(true));
+                Record { gateway_payload: payload, auditor: self.auditor.clone() }
+            })
+            .collect();
+        let (parts, body) = res.into_parts();
+        Response::from_parts(parts, AuditedBody::new(body, records, false).boxed())
+    }
+
     /// Attaches the audit event of this exchange to the response: it is recorded once, when
     /// the response body ends (so `bytes_out` and `is_error` are known) or is dropped.
     fn finish(&self, ex: Exchange, res: Response<Body>, decision: Option<Decision>) -> Response<Body> {
@@ -555,7 +669,7 @@ impl Gateway {
         let record =
             Record { gateway_payload: self.payload(&ex, status, decision), auditor: self.auditor.clone() };
         let (parts, body) = res.into_parts();
-        Response::from_parts(parts, AuditedBody::new(body, record, watch_errors).boxed())
+        Response::from_parts(parts, AuditedBody::new(body, vec![record], watch_errors).boxed())
     }
 
     fn payload(&self, ex: &Exchange, status: u16, decision: Option<Decision>) -> Map<String, Value> {
@@ -788,7 +902,7 @@ impl Gateway {
 }
 
 /// What one exchange was about, for its audit event.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Exchange {
     started: Instant,
     method: Method,
@@ -837,7 +951,7 @@ struct Record {
 /// body is dropped unfinished (client gone).
 struct AuditedBody {
     inner: Body,
-    record: Option<Record>,
+    records: Vec<Record>,
     bytes_out: u64,
     watch_errors: bool,
     is_error: bool,
@@ -853,15 +967,8 @@ impl std::fmt::Debug for AuditedBody {
 const IS_ERROR: &[u8] = b"\"isError\":true";
 
 impl AuditedBody {
-    fn new(inner: Body, record: Record, watch_errors: bool) -> AuditedBody {
-        AuditedBody {
-            inner,
-            record: Some(record),
-            bytes_out: 0,
-            watch_errors,
-            is_error: false,
-            tail: Vec::new(),
-        }
+    fn new(inner: Body, records: Vec<Record>, watch_errors: bool) -> AuditedBody {
+        AuditedBody { inner, records, bytes_out: 0, watch_errors, is_error: false, tail: Vec::new() }
     }
 
     fn scan(&mut self, data: &[u8]) {
@@ -878,7 +985,7 @@ impl AuditedBody {
     }
 
     fn emit(&mut self) {
-        if let Some(mut record) = self.record.take() {
+        for mut record in std::mem::take(&mut self.records) {
             record.gateway_payload.insert("bytes_out".into(), json!(self.bytes_out));
             if self.watch_errors {
                 record.gateway_payload.insert("is_error".into(), json!(self.is_error));
@@ -999,6 +1106,51 @@ async fn filter_response(
         return Response::from_parts(parts, full(out));
     }
     res
+}
+
+/// Adds gateway-made JSON-RPC errors to an upstream batch answer: appended to a JSON array, or
+/// sent as SSE events ahead of the upstream stream. An empty answer (202, only notifications
+/// forwarded) becomes the array of errors.
+async fn merge_errors(res: Response<Body>, errors: Vec<Value>) -> Response<Body> {
+    if errors.is_empty() {
+        return res;
+    }
+    let content_type = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if content_type.starts_with("text/event-stream") {
+        let mut prefix = String::new();
+        for e in &errors {
+            prefix.push_str("event: message\ndata: ");
+            prefix.push_str(&e.to_string());
+            prefix.push_str("\n\n");
+        }
+        let (mut parts, body) = res.into_parts();
+        parts.headers.remove(header::CONTENT_LENGTH);
+        let first =
+            http_body_util::Full::new(Bytes::from(prefix)).map_err(|never: Infallible| match never {});
+        return Response::from_parts(parts, crate::discovery::Chain::new(first.boxed(), body).boxed());
+    }
+    let (mut parts, body) = res.into_parts();
+    let bytes = match body.collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => return upstream_error(StatusCode::BAD_GATEWAY, "upstream_error"),
+    };
+    let mut answers = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Array(items)) => items,
+        Ok(single) => vec![single],
+        Err(_) => Vec::new(),
+    };
+    answers.extend(errors);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if parts.status == StatusCode::ACCEPTED {
+        parts.status = StatusCode::OK;
+    }
+    Response::from_parts(parts, full(serde_json::to_vec(&Value::Array(answers)).unwrap_or_default()))
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests for up to the grace period.

@@ -204,3 +204,66 @@ async fn shutdown_drains_queued_events_to_ingest_or_spool() {
     assert_eq!(events.len(), 70, "the spool of the previous run was replayed");
     gw.shutdown().await;
 }
+
+/// JSON-RPC batches exist only on 2025-03-26 sessions: each element is authorized and audited
+/// on its own, allowed ones go upstream, denied ones are answered by the gateway.
+#[tokio::test]
+async fn batches_on_2025_03_26_sessions_are_governed_per_element() {
+    let ingest = Ingest::start().await;
+    let spool = tempfile::tempdir().expect("spool");
+    let (upstream, gw, token) = setup(&ingest, spool.path()).await;
+    let batch = json!([
+        call(1, "echo", json!({"text": "a"})),
+        call(2, "upper", json!({"text": "b"})),
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        call(3, "aaa-ping", json!({})),
+    ]);
+    let r = rpc(gw.addr, Some(&token), &[("mcp-session-id", "legacy-1")], batch.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let answers = r.json();
+    let ids: Vec<i64> = answers.as_array().expect("array").iter().filter_map(|a| a["id"].as_i64()).collect();
+    assert_eq!(ids, [1, 3, 2], "upstream answers, then the gateway's denial");
+    let denied = answers.as_array().expect("array").iter().find(|a| a["id"] == 2).expect("denial").clone();
+    assert_eq!(denied["error"]["data"]["reason"], "trust_too_low");
+    let sent = upstream.last().body;
+    let methods: Vec<&str> =
+        sent.as_array().expect("a batch went upstream").iter().filter_map(|m| m["method"].as_str()).collect();
+    assert_eq!(
+        methods,
+        ["tools/call", "notifications/initialized", "tools/call"],
+        "the denied call never reached the app"
+    );
+
+    // Not on a 2025-03-26 session: refused as a whole.
+    let hits = upstream.hits();
+    let r = rpc(
+        gw.addr,
+        Some(&token),
+        &[("mcp-session-id", "s2"), ("mcp-protocol-version", "2025-06-18")],
+        batch.clone(),
+    )
+    .await;
+    assert_eq!((r.status, r.reason().as_str()), (403, "rpc_inspection_failed"));
+    let r = rpc(gw.addr, Some(&token), &[], batch).await;
+    assert_eq!(r.status, 403, "no session, no batch");
+    assert_eq!(upstream.hits(), hits);
+
+    let events = ingest.wait_for(6, Duration::from_secs(5)).await;
+    let batch_events: Vec<&Value> = events.iter().filter(|e| e["payload"]["batch"] == true).collect();
+    assert_eq!(batch_events.len(), 4, "one event per element: {events:#?}");
+    let reasons: BTreeSet<(String, String)> = batch_events
+        .iter()
+        .map(|e| {
+            (
+                e["payload"]["rpc_method"].as_str().unwrap_or("").to_string(),
+                e["payload"]["reason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert!(reasons.contains(&("tools/call".to_string(), "trust_too_low".to_string())), "{reasons:?}");
+    assert!(
+        reasons.contains(&("notifications/initialized".to_string(), "allowed".to_string())),
+        "{reasons:?}"
+    );
+    gw.shutdown().await;
+}

@@ -31,6 +31,7 @@ pub const AUDIENCE: &str = "http://mcp.test/policy-mcp-server/mcp";
 pub struct Seen {
     pub path: String,
     pub headers: HashMap<String, String>,
+    pub body: Value,
 }
 
 /// A minimal MCP-shaped upstream that records every request.
@@ -61,7 +62,18 @@ async fn upstream_handle(
     let sse = headers.contains_key("x-test-sse");
     let bytes = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    seen.lock().expect("lock").push(Seen { path, headers: headers.clone() });
+    seen.lock().expect("lock").push(Seen { path, headers: headers.clone(), body: body.clone() });
+    if let Value::Array(items) = &body {
+        // A batch: one answer per request, none for notifications.
+        let answers: Vec<Value> = items
+            .iter()
+            .filter(|m| m.get("id").is_some())
+            .map(|m| json!({"jsonrpc": "2.0", "id": m["id"], "result": {"echo": m["method"]}}))
+            .collect();
+        let mut r = Response::new(Full::new(Bytes::from(Value::Array(answers).to_string())));
+        r.headers_mut().insert("content-type", "application/json".parse().expect("header"));
+        return Ok(r);
+    }
     let id = body.get("id").cloned().unwrap_or(Value::Null);
     let result = match body.get("method").and_then(Value::as_str) {
         Some("tools/list") => {
