@@ -1170,6 +1170,8 @@ pub async fn serve(
                     Ok(conn) => conn,
                     Err(err) => { warn!(error = %err, "accept failed"); continue; }
                 };
+                // Streamed replies are written in small pieces: never let Nagle hold them back.
+                let _ = stream.set_nodelay(true);
                 let gateway = gateway.clone();
                 let service = hyper::service::service_fn(move |req| {
                     let gateway = gateway.clone();

@@ -127,6 +127,9 @@ where
                 }
             },
         };
+        // SSE replies go out in several small writes: without TCP_NODELAY, Nagle's algorithm and
+        // delayed ACKs add ~40 ms to every call.
+        let _ = stream.set_nodelay(true);
         let mcp = mcp.clone();
         let path = path.clone();
         let service = service_fn(move |request: Request<Incoming>| {
