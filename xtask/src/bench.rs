@@ -11,6 +11,8 @@ use serde_json::Value;
 
 use crate::util::project_root;
 
+mod gateway;
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// What to measure.
@@ -22,11 +24,15 @@ pub struct Args {
 enum Target {
     /// Policy decision cost with 10, 1k and 10k grants.
     Policy,
+    /// Gateway overhead on `tools/call` against the example server called directly: latency
+    /// at 1,000 calls/s, saturation throughput, RSS, revocation-to-deny time.
+    Gateway,
 }
 
 pub fn run(args: &Args) -> Result<()> {
     match args.target {
         Target::Policy => policy(),
+        Target::Gateway => gateway::run(),
     }
 }
 
@@ -42,10 +48,7 @@ fn policy() -> Result<()> {
         std::fs::read_to_string(&out).with_context(|| format!("bench policy: read {}", out.display()))?;
     let _ = std::fs::remove_file(&out);
     let mut report: Value = serde_json::from_str(&text).context("bench policy: parse results")?;
-    report["date"] = Value::from(cmd!("date", "-u", "+%Y-%m-%d").read().unwrap_or_else(|_| "?".into()));
-    report["rustc"] = Value::from(cmd!("rustc", "--version").read().unwrap_or_else(|_| "?".into()));
-    report["cpu"] = Value::from(cpu_model());
-    report["cores"] = Value::from(std::thread::available_parallelism().map_or(0, |n| n.get()));
+    stamp(&mut report);
     let section = policy_section(&report)?;
     write_section(&root.join("docs/benchmarks.md"), "policy", &section)
 }
@@ -93,6 +96,14 @@ Baseline: the 10-grant document, measured in the same run.\n\n",
         if worst_p99 <= 5_000.0 { "met" } else { "NOT met" }
     ));
     Ok(s)
+}
+
+/// Records when and on what the results were measured.
+fn stamp(report: &mut Value) {
+    report["date"] = Value::from(cmd!("date", "-u", "+%Y-%m-%d").read().unwrap_or_else(|_| "?".into()));
+    report["rustc"] = Value::from(cmd!("rustc", "--version").read().unwrap_or_else(|_| "?".into()));
+    report["cpu"] = Value::from(cpu_model());
+    report["cores"] = Value::from(std::thread::available_parallelism().map_or(0, |n| n.get()));
 }
 
 /// The processor's model name, from /proc/cpuinfo.

@@ -2,34 +2,40 @@
 //! runs this with their paths in `MCP_GATEWAY_BIN` and `MCP_EXAMPLE_SERVER_BIN`, and writes
 //! docs/benchmarks.md from the JSON this leaves in `$MCP_BENCH_OUT`.
 //!
-//! Both binaries run as child processes on loopback: the example MCP server (rmcp, SSE replies)
-//! and the gateway in front of it (allow-list policy, platform session token, authorization on).
-//! The same load generator (this process, one thread) calls `echo` with a 1 KiB `text` either
-//! directly (A) or through the gateway (B). Every phase runs in ABBA segments (direct, gateway,
-//! gateway, direct) and merges the halves, so a linear drift of the shared machine cancels out.
+//! The binaries run as child processes on loopback: the example MCP server (rmcp, SSE replies)
+//! and two gateways in front of it, both with an allow-list policy, platform session tokens and
+//! authorization on; the second also delivers audit events to a sink in this process. The same
+//! load generator (this process, one thread) calls `echo` with a 1 KiB `text` directly, through
+//! the gateway, and through the audited gateway. Every phase runs in short segments in
+//! palindromic order (direct, gateway, audited, audited, gateway, direct, twice), and each
+//! target's segments are merged, so drift of the shared machine cancels out and bursts of other
+//! load are spread over all targets. The CPU the rest of the machine used is recorded too.
 //!
 //! Phases:
+//! 0. Idle: each process's CPU use for a second before any load (an idle gateway should not spin).
 //! 1. Fixed rate (open loop, wrk2-style): each connection owns a slice of a global schedule at
 //!    1,000 calls/s. A call sent late because the previous one on its connection was still in
 //!    flight is timed from its intended start (coordinated-omission correction); a call sent late
 //!    only because of tokio's 1 ms timer is timed from when it was sent.
 //! 2. Saturation (closed loop): N clients, each sending its next call when the last one answered.
-//! 3. Gateway memory: VmRSS sampled while the gateway is loaded, and VmRSS/VmHWM afterwards.
+//! 3. Gateway memory: VmRSS sampled while a gateway is loaded, and VmRSS/VmHWM afterwards.
 //! 4. Revocation-to-deny: the policy file is re-rendered with the session revoked and swapped in
 //!    atomically; a call every ~5 ms until one is refused with 401 `session_revoked`.
 //!
 //! Without the two environment variables (`cargo test --benches`, clippy) it does nothing.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream as StdTcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Request, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -37,7 +43,7 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use mcp_api::{MCPAccessGrant, MCPAgentSession, MCPServer};
 use mcp_policy::{Jwk, Jwks, PlatformTrust, RenderContext, render};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 type Result<T> = std::result::Result<T, Error>;
@@ -50,11 +56,13 @@ const PAYLOAD_BYTES: usize = 1024;
 /// Offered rate of the fixed-rate phase.
 const FIXED_RATE: f64 = 1_000.0;
 /// Connections (one MCP session each) carrying the fixed-rate schedule.
-const FIXED_CONNECTIONS: usize = 16;
+const FIXED_CONNECTIONS: usize = 32;
 /// Closed-loop clients (one connection and MCP session each) of the saturation phase.
 const SATURATION_CLIENTS: usize = 16;
-/// Length of one ABBA segment; each target gets two, so twice this per phase.
-const SEGMENT: Duration = Duration::from_secs(5);
+/// Length of one segment.
+const SEGMENT: Duration = Duration::from_millis(2_500);
+/// Palindromes per phase; each gives every target two segments (4 × 2.5 s = 10 s per target).
+const ROUNDS: usize = 2;
 /// Warm-up per target before anything is measured (at the fixed rate).
 const WARMUP: Duration = Duration::from_secs(2);
 /// Upper bound on calls per worker in one segment (the time bound normally ends it first).
@@ -67,6 +75,10 @@ const REVOCATIONS: usize = 5;
 const PROBE_EVERY: Duration = Duration::from_millis(5);
 /// A revocation (or restore) not seen within this is recorded as a timeout.
 const REVOCATION_BOUND: Duration = Duration::from_secs(5);
+/// How long the processes' CPU use is sampled while idle, before any load.
+const IDLE_SAMPLE: Duration = Duration::from_secs(1);
+/// The log level both binaries ship with (their default when `RUST_LOG` is unset).
+const LOG_LEVEL: &str = "info";
 
 const PROTOCOL_VERSION: &str = "2025-06-18";
 const ISSUER: &str = "https://platform.bench";
@@ -127,10 +139,11 @@ fn main() {
             std::process::exit(1);
         }
     };
-    println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+    let text = serde_json::to_string_pretty(&report).expect("json");
     if let Ok(path) = std::env::var("MCP_BENCH_OUT") {
-        std::fs::write(&path, serde_json::to_string_pretty(&report).expect("json")).expect("write results");
+        std::fs::write(&path, &text).expect("write results");
     }
+    println!("{text}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -150,12 +163,36 @@ fn b64url(bytes: &[u8]) -> String {
     out
 }
 
+/// Decodes base64url without padding (invalid characters are skipped).
+fn b64url_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'-' => Some(62),
+        b'_' => Some(63),
+        _ => None,
+    };
+    let (mut out, mut acc, mut bits) = (Vec::new(), 0u32, 0);
+    for v in text.bytes().filter_map(value) {
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
 struct Fixture {
     server: MCPServer,
     grants: Vec<MCPAccessGrant>,
     session: MCPAgentSession,
     jwk: Jwk,
     token: String,
+    /// The platform's Ed25519 public key.
+    public: [u8; 32],
 }
 
 impl Fixture {
@@ -191,7 +228,7 @@ impl Fixture {
         let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
         header.kid = Some(kid.into());
         let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(&der))?;
-        Ok(Fixture { server, grants, session, jwk, token })
+        Ok(Fixture { server, grants, session, jwk, token, public })
     }
 
     /// The rendered policy document, with the session revoked or not.
@@ -328,13 +365,15 @@ fn clock_ticks() -> f64 {
 // ---------------------------------------------------------------------------------------------
 // The MCP client: one HTTP/1.1 connection, one MCP session.
 
-/// Where calls go: the example server itself, or the gateway's public route.
+/// Where calls go: the example server itself, or a gateway's public route.
 #[derive(Clone, Debug)]
 struct Target {
     name: &'static str,
     addr: SocketAddr,
     path: String,
     token: String,
+    /// The gateway process answering, if any.
+    gateway_pid: Option<u32>,
 }
 
 /// One answered HTTP exchange.
@@ -409,36 +448,38 @@ impl Conn {
         headers.insert(header::HOST, self.host.clone());
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(header::ACCEPT, HeaderValue::from_static("application/json, text/event-stream"));
-        // Sent to both targets so the two request streams differ only in the path.
+        // Sent to every target, so the request streams differ only in the path.
         headers.insert(header::AUTHORIZATION, self.auth.clone());
         if let Some(session) = &self.session {
             headers.insert("mcp-session-id", session.clone());
             headers.insert("mcp-protocol-version", HeaderValue::from_static(PROTOCOL_VERSION));
         }
         let req = req.body(Full::new(body))?;
-        self.sender.ready().await?;
-        let res = self.sender.send_request(req).await?;
-        let (parts, body) = res.into_parts();
-        let body = body.collect().await?.to_bytes();
-        Ok(Reply { status: parts.status, headers: parts.headers, body })
+        let exchange = async {
+            self.sender.ready().await?;
+            let res = self.sender.send_request(req).await?;
+            let (parts, body) = res.into_parts();
+            let body = body.collect().await?.to_bytes();
+            Ok::<_, Error>(Reply { status: parts.status, headers: parts.headers, body })
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, exchange).await {
+            Ok(reply) => reply,
+            Err(_) => Err(format!("{}: no complete answer within {CALL_TIMEOUT:?}", self.target.name).into()),
+        }
     }
 
-    /// One `tools/call` of `echo`; the reply, or an error when it did not arrive in time.
+    /// One `tools/call` of `echo`.
     async fn call(&mut self, id: u64, text: &str) -> Result<Reply> {
         let body = format!(
             r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{text}"}}}}}}"#
         );
-        match tokio::time::timeout(CALL_TIMEOUT, self.send(Method::POST, Bytes::from(body))).await {
-            Ok(reply) => reply,
-            Err(_) => Err("call timed out".into()),
-        }
+        self.send(Method::POST, Bytes::from(body)).await
     }
 
     /// Ends the MCP session (best effort).
     async fn close(mut self) {
         if self.session.is_some() {
-            let _ =
-                tokio::time::timeout(Duration::from_secs(2), self.send(Method::DELETE, Bytes::new())).await;
+            let _ = self.send(Method::DELETE, Bytes::new()).await;
         }
     }
 }
@@ -519,6 +560,10 @@ impl Samples {
         self.seconds += other.seconds;
     }
 
+    fn calls(&self) -> usize {
+        self.latencies.len() + self.errors
+    }
+
     fn rate(&self) -> f64 {
         if self.seconds > 0.0 { self.latencies.len() as f64 / self.seconds } else { 0.0 }
     }
@@ -541,33 +586,33 @@ impl Samples {
             "ok": sorted.len(),
             "errors": self.errors,
             "late": self.late,
-            "seconds": round(self.seconds, 3),
-            "rate": round(self.rate(), 1),
-            "p50_us": round(at(0.50), 1),
-            "p90_us": round(at(0.90), 1),
-            "p99_us": round(at(0.99), 1),
-            "p999_us": round(at(0.999), 1),
-            "max_us": round(at(1.0), 1),
-            "mean_us": round(mean, 1),
+            "seconds": round_to(self.seconds, 3),
+            "rate": round_to(self.rate(), 1),
+            "p50_us": round_to(at(0.50), 1),
+            "p90_us": round_to(at(0.90), 1),
+            "p99_us": round_to(at(0.99), 1),
+            "p999_us": round_to(at(0.999), 1),
+            "max_us": round_to(at(1.0), 1),
+            "mean_us": round_to(mean, 1),
         })
     }
 }
 
-fn round(v: f64, digits: i32) -> f64 {
+fn round_to(v: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
     (v * f).round() / f
 }
 
 /// Open loop: connection `j` of `n` sends calls `j, j + n, j + 2n, ...` of a schedule at `rate`
 /// per second, for `duration`.
-async fn fixed_rate(conns: Vec<Conn>, rate: f64, duration: Duration, text: &str) -> (Samples, Vec<Conn>) {
+async fn fixed_rate(conns: Vec<Conn>, rate: f64, duration: Duration, text: Arc<str>) -> (Samples, Vec<Conn>) {
     let n = conns.len();
     let start = Instant::now() + Duration::from_millis(20);
     let end = start + duration;
     let hard_end = end + CALL_TIMEOUT + Duration::from_secs(1);
     let mut handles = Vec::with_capacity(n);
     for (j, mut conn) in conns.into_iter().enumerate() {
-        let text = text.to_string();
+        let text = text.clone();
         handles.push(tokio::spawn(async move {
             let mut out = WorkerResult::default();
             for k in 0..MAX_CALLS_PER_WORKER {
@@ -577,7 +622,7 @@ async fn fixed_rate(conns: Vec<Conn>, rate: f64, duration: Duration, text: &str)
                     break;
                 }
                 let from = if Instant::now() < intended {
-                    // Idle: wait for the slot; tokio's timer may wake us up to ~1 ms late, which
+                    // Idle: wait for the slot. tokio's timer may wake us up to ~1 ms late; that
                     // is the generator's lag, not the system's, so time from the actual send.
                     tokio::time::sleep_until(intended.into()).await;
                     Instant::now()
@@ -606,12 +651,12 @@ async fn fixed_rate(conns: Vec<Conn>, rate: f64, duration: Duration, text: &str)
 }
 
 /// Closed loop: every connection sends its next call as soon as the previous one answered.
-async fn closed_loop(conns: Vec<Conn>, duration: Duration, text: &str) -> (Samples, Vec<Conn>) {
+async fn closed_loop(conns: Vec<Conn>, duration: Duration, text: Arc<str>) -> (Samples, Vec<Conn>) {
     let start = Instant::now();
     let end = start + duration;
     let mut handles = Vec::with_capacity(conns.len());
     for (j, mut conn) in conns.into_iter().enumerate() {
-        let text = text.to_string();
+        let text = text.clone();
         handles.push(tokio::spawn(async move {
             let mut out = WorkerResult::default();
             for k in 0..MAX_CALLS_PER_WORKER {
@@ -655,48 +700,83 @@ async fn collect(
     (samples, conns)
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Fixed,
     Saturation,
 }
 
-/// CPU use (in cores) of each process during one segment.
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Fixed => "fixed",
+            Phase::Saturation => "saturation",
+        }
+    }
+}
+
+/// CPU use (in cores) during one segment: the target's gateway (0 when direct), the example
+/// server, this process (load generator and audit sink), and everything else on the machine.
 #[derive(Default, Clone, Copy)]
 struct Cpu {
     gateway: f64,
     server: f64,
     loadgen: f64,
+    other: f64,
+}
+
+/// Busy CPU time of the whole machine so far, in seconds (from /proc/stat).
+fn machine_busy_seconds(ticks_per_second: f64) -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return f64::NAN;
+    };
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return f64::NAN;
+    };
+    let fields: Vec<f64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let total: f64 = fields.iter().take(8).sum();
+    let idle = fields.get(3).copied().unwrap_or(0.0) + fields.get(4).copied().unwrap_or(0.0);
+    (total - idle) / ticks_per_second
 }
 
 struct Lab {
-    gateway: Proc,
-    server: Proc,
+    procs: Vec<Proc>,
+    server_pid: u32,
     ticks: f64,
-    text: String,
-    /// Largest VmRSS seen while the gateway was loaded, in KiB.
-    gateway_rss_under_load: u64,
+    text: Arc<str>,
+    /// Largest VmRSS seen while each gateway was loaded, in KiB.
+    rss_under_load: BTreeMap<&'static str, u64>,
+    /// `tools/call`s sent to each target, in every phase.
+    calls: BTreeMap<&'static str, usize>,
 }
 
 impl Lab {
+    fn check_alive(&mut self) -> Result<()> {
+        self.procs.iter_mut().try_for_each(Proc::check_alive)
+    }
+
     /// Runs one segment against `target` on fresh connections and sessions.
     async fn segment(&mut self, target: &Target, phase: Phase, duration: Duration) -> Result<(Samples, Cpu)> {
-        self.gateway.check_alive()?;
-        self.server.check_alive()?;
+        self.check_alive()?;
         let n = match phase {
             Phase::Fixed => FIXED_CONNECTIONS,
             Phase::Saturation => SATURATION_CLIENTS,
         };
         let conns = open_all(target, n).await?;
-        let pids = (self.gateway.pid(), self.server.pid());
-        let cpu = |ticks| {
-            (cpu_seconds(Some(pids.0), ticks), cpu_seconds(Some(pids.1), ticks), cpu_seconds(None, ticks))
+        let (gateway_pid, server_pid, ticks) = (target.gateway_pid, self.server_pid, self.ticks);
+        let cpu = move || {
+            (
+                gateway_pid.map_or(0.0, |pid| cpu_seconds(Some(pid), ticks)),
+                cpu_seconds(Some(server_pid), ticks),
+                cpu_seconds(None, ticks),
+                machine_busy_seconds(ticks),
+            )
         };
-        let before = cpu(self.ticks);
+        let before = cpu();
         let wall = Instant::now();
         // Sample the gateway's RSS while it is loaded.
-        let sampler = (target.name == "gateway").then(|| {
-            let pid = pids.0;
+        let sampler = gateway_pid.map(|pid| {
             tokio::spawn(async move {
                 let mut max = 0;
                 let end = Instant::now() + duration;
@@ -708,63 +788,171 @@ impl Lab {
             })
         });
         let (samples, conns) = match phase {
-            Phase::Fixed => fixed_rate(conns, FIXED_RATE, duration, &self.text).await,
-            Phase::Saturation => closed_loop(conns, duration, &self.text).await,
+            Phase::Fixed => fixed_rate(conns, FIXED_RATE, duration, self.text.clone()).await,
+            Phase::Saturation => closed_loop(conns, duration, self.text.clone()).await,
         };
-        let after = cpu(self.ticks);
+        let after = cpu();
         let secs = wall.elapsed().as_secs_f64();
         if let Some(sampler) = sampler {
-            self.gateway_rss_under_load = self.gateway_rss_under_load.max(sampler.await.unwrap_or(0));
+            let max = sampler.await.unwrap_or(0);
+            let entry = self.rss_under_load.entry(target.name).or_default();
+            *entry = (*entry).max(max);
         }
         close_all(conns).await;
-        let usage = Cpu {
-            gateway: (after.0 - before.0) / secs,
-            server: (after.1 - before.1) / secs,
-            loadgen: (after.2 - before.2) / secs,
-        };
+        *self.calls.entry(target.name).or_default() += samples.calls();
+        let gateway = (after.0 - before.0) / secs;
+        let server = (after.1 - before.1) / secs;
+        let loadgen = (after.2 - before.2) / secs;
+        let other = ((after.3 - before.3) / secs - gateway - server - loadgen).max(0.0);
+        let usage = Cpu { gateway, server, loadgen, other };
         println!(
-            "  {:<8} {:<10} ok {:>7} err {:>3} late {:>5} rate {:>8.1}/s  cpu gw {:.2} srv {:.2} gen {:.2}",
+            "  {:<13} {:<10} ok {:>7} err {:>3} late {:>5} rate {:>8.1}/s p50 {:>8.1}us p99 {:>8.1}us  cpu gw {:.2} srv {:.2} gen {:.2} other {:.2}",
             target.name,
-            match phase {
-                Phase::Fixed => "fixed",
-                Phase::Saturation => "saturation",
-            },
+            phase.name(),
             samples.latencies.len(),
             samples.errors,
             samples.late,
             samples.rate(),
+            samples.summary()["p50_us"].as_f64().unwrap_or(f64::NAN),
+            samples.summary()["p99_us"].as_f64().unwrap_or(f64::NAN),
             usage.gateway,
             usage.server,
             usage.loadgen,
+            usage.other,
         );
         Ok((samples, usage))
     }
 
-    /// ABBA: direct, gateway, gateway, direct; each target's two segments merged.
-    async fn abba(&mut self, direct: &Target, gateway: &Target, phase: Phase) -> Result<Value> {
-        let mut merged = [Samples::default(), Samples::default()];
-        let mut cpu = [Cpu::default(), Cpu::default()];
-        let mut segments: [Vec<Value>; 2] = [Vec::new(), Vec::new()];
-        for (slot, target) in [(0, direct), (1, gateway), (1, gateway), (0, direct)] {
-            let (samples, usage) = self.segment(target, phase, SEGMENT).await?;
-            segments[slot].push(samples.summary());
+    /// Every target twice per round, in palindromic order (A B C C B A); each target's segments
+    /// merged.
+    async fn palindrome(&mut self, targets: &[Target], phase: Phase) -> Result<Value> {
+        let mut merged: Vec<Samples> = targets.iter().map(|_| Samples::default()).collect();
+        let mut cpu = vec![Cpu::default(); targets.len()];
+        let mut segments: Vec<Vec<Value>> = vec![Vec::new(); targets.len()];
+        let round: Vec<usize> = (0..targets.len()).chain((0..targets.len()).rev()).collect();
+        let order = round.iter().copied().cycle().take(round.len() * ROUNDS);
+        let share = 1.0 / (2 * ROUNDS) as f64;
+        for slot in order {
+            let (samples, usage) = self.segment(&targets[slot], phase, SEGMENT).await?;
+            let mut summary = samples.summary();
+            summary["other_cpu_cores"] = Value::from(round_to(usage.other, 3));
+            segments[slot].push(summary);
             merged[slot].merge(&samples);
-            cpu[slot].gateway += usage.gateway / 2.0;
-            cpu[slot].server += usage.server / 2.0;
-            cpu[slot].loadgen += usage.loadgen / 2.0;
+            cpu[slot].gateway += usage.gateway * share;
+            cpu[slot].server += usage.server * share;
+            cpu[slot].loadgen += usage.loadgen * share;
+            cpu[slot].other += usage.other * share;
         }
-        let side = |i: usize| {
+        let mut out = serde_json::Map::new();
+        for (i, target) in targets.iter().enumerate() {
             let mut v = merged[i].summary();
             v["segments"] = Value::from(segments[i].clone());
             v["cpu_cores"] = json!({
-                "gateway": round(cpu[i].gateway, 3),
-                "server": round(cpu[i].server, 3),
-                "loadgen": round(cpu[i].loadgen, 3),
+                "gateway": round_to(cpu[i].gateway, 3),
+                "server": round_to(cpu[i].server, 3),
+                "loadgen": round_to(cpu[i].loadgen, 3),
+                "other": round_to(cpu[i].other, 3),
             });
-            v
-        };
-        Ok(json!({ "direct": side(0), "gateway": side(1) }))
+            out.insert(target.name.to_string(), v);
+        }
+        Ok(Value::Object(out))
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit sink: stands in for the ingest service, counts the events it receives.
+
+struct Sink {
+    addr: SocketAddr,
+    events: Arc<AtomicU64>,
+    batches: Arc<AtomicU64>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sink {
+    /// Serves on its own thread, so it never delays the load generator's timers.
+    fn start() -> Result<Sink> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let (events, batches) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let (e, b) = (events.clone(), batches.clone());
+        let thread = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            rt.block_on(async move {
+                let Ok(listener) = TcpListener::from_std(listener) else { return };
+                loop {
+                    let stream = tokio::select! {
+                        accepted = listener.accept() => match accepted {
+                            Ok((stream, _)) => stream,
+                            Err(_) => continue,
+                        },
+                        _ = &mut stopped => return,
+                    };
+                    let (e, b) = (e.clone(), b.clone());
+                    tokio::spawn(async move {
+                        let service =
+                            hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                                let (e, b) = (e.clone(), b.clone());
+                                async move {
+                                    let body = req
+                                        .into_body()
+                                        .collect()
+                                        .await
+                                        .map(|c| c.to_bytes())
+                                        .unwrap_or_default();
+                                    let n = body.windows(10).filter(|w| w == b"\"event_id\"").count();
+                                    e.fetch_add(n as u64, Ordering::Relaxed);
+                                    b.fetch_add(1, Ordering::Relaxed);
+                                    Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::new())))
+                                }
+                            });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        Ok(Sink { addr, events, batches, stop: Some(stop), thread: Some(thread) })
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The `mcp_gateway_audit_events_total` counters of a gateway's /metrics, by outcome.
+async fn audit_counters(addr: SocketAddr) -> BTreeMap<String, f64> {
+    let text = tokio::task::spawn_blocking(move || {
+        let mut stream = StdTcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        write!(stream, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).ok()?;
+        Some(text)
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("mcp_gateway_audit_events_total{outcome=\""))
+        .filter_map(|l| {
+            let (outcome, rest) = l.split_once('"')?;
+            let value = rest.rsplit(' ').next()?.parse().ok()?;
+            Some((outcome.to_string(), value))
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -825,9 +1013,9 @@ async fn revocation(fixture: &Fixture, policy_file: &Path, gateway: &Target, tex
     let median = if sorted.is_empty() { f64::NAN } else { sorted[sorted.len() / 2] };
     let max = sorted.last().copied().unwrap_or(f64::NAN);
     Ok(json!({
-        "samples_ms": samples.iter().map(|v| round(*v, 1)).collect::<Vec<_>>(),
-        "median_ms": round(median, 1),
-        "max_ms": round(max, 1),
+        "samples_ms": samples.iter().map(|v| round_to(*v, 1)).collect::<Vec<_>>(),
+        "median_ms": round_to(median, 1),
+        "max_ms": round_to(max, 1),
         "timeouts": timeouts,
         "probe_every_ms": PROBE_EVERY.as_millis() as u64,
     }))
@@ -890,14 +1078,32 @@ fn stage_costs(fixture: &Fixture, policy: &str, text: &str) -> Result<Value> {
     if decide().reason != Reason::Allowed {
         return Err("stage costs: the call is not allowed".into());
     }
+    let verifying_key = ed25519_dalek::VerifyingKey::from_bytes(&fixture.public)?;
+    let (message_bytes, signature) = fixture.token.rsplit_once('.').ok_or("token has no signature")?;
+    let message_bytes = message_bytes.as_bytes();
+    let signature = ed25519_dalek::Signature::from_slice(&b64url_decode(signature))?;
+    if ed25519_dalek::Verifier::verify(&verifying_key, message_bytes, &signature).is_err() {
+        return Err("stage costs: the token signature does not verify".into());
+    }
     let stages = vec![
-        time("inspect (parse + check the 1 KiB JSON-RPC body)", &mut || {
+        time("inspect: parse and check the 1 KiB JSON-RPC body", &mut || {
             std::hint::black_box(mcp_protocol::inspect(body.as_bytes(), &req_headers, &opts).is_ok());
         }),
-        time("identify (verify the Ed25519 session token)", &mut || {
+        time("identify: the session token as the gateway checks it (a repeated token)", &mut || {
             std::hint::black_box(identify(snapshot.document(), &keys, &headers).is_ok());
         }),
-        time("evaluate (policy decision)", &mut || {
+        time(
+            "uncached verification: decode the Ed25519 public key (jsonwebtoken does it each time)",
+            &mut || {
+                std::hint::black_box(ed25519_dalek::VerifyingKey::from_bytes(&fixture.public).is_ok());
+            },
+        ),
+        time("uncached verification: check the Ed25519 signature with a decoded key", &mut || {
+            std::hint::black_box(
+                ed25519_dalek::Verifier::verify(&verifying_key, message_bytes, &signature).is_ok(),
+            );
+        }),
+        time("evaluate: the policy decision", &mut || {
             std::hint::black_box(decide().allowed);
         }),
     ];
@@ -915,48 +1121,101 @@ fn default_recheck_ms() -> u64 {
 async fn run(gateway_bin: PathBuf, server_bin: PathBuf) -> Result<Value> {
     let dir = tempfile::tempdir()?;
     let fixture = Fixture::new()?;
-    let policy_file = dir.path().join("policy.json");
+    // The policy gets a directory of its own, like a mounted ConfigMap (the gateway may watch it).
+    let policy_dir = dir.path().join("policy");
+    std::fs::create_dir(&policy_dir)?;
+    let policy_file = policy_dir.join("policy.json");
     let policy = fixture.policy(false)?;
     write_atomically(&policy_file, &policy)?;
-    let text = payload();
+    let text: Arc<str> = payload().into();
+    let sink = Sink::start()?;
 
     let server_addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
     let mut server = Proc::spawn(
         "mcp-example-server",
-        Command::new(&server_bin).arg("--listen").arg(server_addr.to_string()).env("RUST_LOG", "warn"),
+        Command::new(&server_bin)
+            .env_clear()
+            .env("RUST_LOG", LOG_LEVEL)
+            .arg("--listen")
+            .arg(server_addr.to_string()),
         dir.path().join("server.log"),
     )?;
     wait_ready(&mut server, server_addr, "/healthz").await?;
 
-    let gateway_addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-    let env: HashMap<&str, String> = [
-        ("LISTEN_ADDR", gateway_addr.to_string()),
-        ("UPSTREAM_URL", format!("http://{server_addr}")),
-        ("POLICY_FILE", policy_file.display().to_string()),
-        ("STRIP_PREFIX", PUBLIC_PREFIX.to_string()),
-        ("RUST_LOG", "warn".to_string()),
-    ]
-    .into_iter()
-    .collect();
-    let mut gateway = Proc::spawn(
-        "mcp-gateway",
-        Command::new(&gateway_bin).env_remove("POLICY_RECHECK_MS").envs(&env),
-        dir.path().join("gateway.log"),
+    // Each gateway gets exactly these settings (nothing inherited from this environment).
+    let spawn_gateway = |name: &'static str, extra: &[(&str, String)]| -> Result<(Proc, SocketAddr)> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let mut env: Vec<(&str, String)> = vec![
+            ("LISTEN_ADDR", addr.to_string()),
+            ("UPSTREAM_URL", format!("http://{server_addr}")),
+            ("POLICY_FILE", policy_file.display().to_string()),
+            ("STRIP_PREFIX", PUBLIC_PREFIX.to_string()),
+            ("RUST_LOG", LOG_LEVEL.to_string()),
+        ];
+        env.extend(extra.iter().cloned());
+        let proc = Proc::spawn(
+            name,
+            Command::new(&gateway_bin).env_clear().envs(env),
+            dir.path().join(format!("{name}.log")),
+        )?;
+        Ok((proc, addr))
+    };
+    let (mut gateway, gateway_addr) = spawn_gateway("mcp-gateway", &[])?;
+    let (mut audited, audited_addr) = spawn_gateway(
+        "mcp-gateway-audit",
+        &[
+            ("ANALYTICS_INGEST_URL", format!("http://{}/events", sink.addr)),
+            ("AUDIT_SPOOL_DIR", dir.path().join("spool").display().to_string()),
+        ],
     )?;
     wait_ready(&mut gateway, gateway_addr, "/ready").await?;
-    let gateway_rss_idle = proc_status_kib(gateway.pid(), "VmRSS:");
-
-    let direct =
-        Target { name: "direct", addr: server_addr, path: "/mcp".into(), token: fixture.token.clone() };
-    let proxied = Target {
-        name: "gateway",
-        addr: gateway_addr,
-        path: format!("{PUBLIC_PREFIX}/mcp"),
-        token: fixture.token.clone(),
+    wait_ready(&mut audited, audited_addr, "/ready").await?;
+    let rss_idle = [proc_status_kib(gateway.pid(), "VmRSS:"), proc_status_kib(audited.pid(), "VmRSS:")];
+    let ticks = clock_ticks();
+    let idle_cpu = {
+        let pids = [("server", server.pid()), ("gateway", gateway.pid()), ("gateway_audit", audited.pid())];
+        let before: Vec<f64> = pids.iter().map(|(_, pid)| cpu_seconds(Some(*pid), ticks)).collect();
+        let started = Instant::now();
+        tokio::time::sleep(IDLE_SAMPLE).await;
+        let secs = started.elapsed().as_secs_f64();
+        let mut idle = serde_json::Map::new();
+        for ((name, pid), before) in pids.iter().zip(before) {
+            idle.insert(
+                name.to_string(),
+                json!(round_to((cpu_seconds(Some(*pid), ticks) - before) / secs, 3)),
+            );
+        }
+        Value::Object(idle)
     };
+    println!("idle cpu (cores): {idle_cpu}");
 
-    // Preflight: a correct answer from both before any number is taken.
-    for target in [&direct, &proxied] {
+    let route = format!("{PUBLIC_PREFIX}/mcp");
+    let targets = [
+        Target {
+            name: "direct",
+            addr: server_addr,
+            path: "/mcp".into(),
+            token: fixture.token.clone(),
+            gateway_pid: None,
+        },
+        Target {
+            name: "gateway",
+            addr: gateway_addr,
+            path: route.clone(),
+            token: fixture.token.clone(),
+            gateway_pid: Some(gateway.pid()),
+        },
+        Target {
+            name: "gateway_audit",
+            addr: audited_addr,
+            path: route,
+            token: fixture.token.clone(),
+            gateway_pid: Some(audited.pid()),
+        },
+    ];
+
+    // Preflight: a correct answer from every target before any number is taken.
+    for target in &targets {
         let mut conn = Conn::open(target).await?;
         let reply = conn.call(1, &text).await?;
         if !call_succeeded(&reply) || !contains(&reply.body, text.as_bytes()) {
@@ -971,28 +1230,56 @@ async fn run(gateway_bin: PathBuf, server_bin: PathBuf) -> Result<Value> {
         conn.close().await;
     }
 
-    let mut lab =
-        Lab { gateway, server, ticks: clock_ticks(), text: text.clone(), gateway_rss_under_load: 0 };
+    let gateway_pids = [gateway.pid(), audited.pid()];
+    let mut lab = Lab {
+        server_pid: server.pid(),
+        procs: vec![server, gateway, audited],
+        ticks,
+        text: text.clone(),
+        rss_under_load: BTreeMap::new(),
+        calls: BTreeMap::new(),
+    };
     println!("warm-up");
-    for target in [&direct, &proxied] {
+    for target in &targets {
         lab.segment(target, Phase::Fixed, WARMUP).await?;
     }
     println!("fixed rate {FIXED_RATE}/s");
-    let fixed = lab.abba(&direct, &proxied, Phase::Fixed).await?;
+    let fixed = lab.palindrome(&targets, Phase::Fixed).await?;
     println!("saturation");
-    let saturation = lab.abba(&direct, &proxied, Phase::Saturation).await?;
-    let gateway_pid = lab.gateway.pid();
-    let rss = json!({
-        "gateway_idle_kib": gateway_rss_idle,
-        "gateway_under_load_max_kib": lab.gateway_rss_under_load,
-        "gateway_after_kib": proc_status_kib(gateway_pid, "VmRSS:"),
-        "gateway_hwm_kib": proc_status_kib(gateway_pid, "VmHWM:"),
-        "server_after_kib": proc_status_kib(lab.server.pid(), "VmRSS:"),
-        "server_hwm_kib": proc_status_kib(lab.server.pid(), "VmHWM:"),
+    let saturation = lab.palindrome(&targets, Phase::Saturation).await?;
+    let mut rss = serde_json::Map::new();
+    for (i, target) in targets[1..].iter().enumerate() {
+        let pid = gateway_pids[i];
+        rss.insert(
+            target.name.to_string(),
+            json!({
+                "idle_kib": rss_idle[i],
+                "under_load_max_kib": lab.rss_under_load.get(target.name),
+                "after_kib": proc_status_kib(pid, "VmRSS:"),
+                "hwm_kib": proc_status_kib(pid, "VmHWM:"),
+            }),
+        );
+    }
+    rss.insert(
+        "server".into(),
+        json!({
+            "after_kib": proc_status_kib(lab.server_pid, "VmRSS:"),
+            "hwm_kib": proc_status_kib(lab.server_pid, "VmHWM:"),
+        }),
+    );
+
+    // Audit: everything the audited gateway was sent must have reached the sink.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let audit = json!({
+        "tools_calls_sent": lab.calls.get("gateway_audit"),
+        "events_received": sink.events.load(Ordering::Relaxed),
+        "batches_received": sink.batches.load(Ordering::Relaxed),
+        "gateway_counters": audit_counters(audited_addr).await,
     });
+
     println!("revocation");
-    let revocation = revocation(&fixture, &policy_file, &proxied, &text).await?;
-    lab.gateway.check_alive()?;
+    let revocation = revocation(&fixture, &policy_file, &targets[1], &text).await?;
+    lab.check_alive()?;
     let stages = stage_costs(&fixture, &policy, &text)?;
 
     Ok(json!({
@@ -1001,15 +1288,18 @@ async fn run(gateway_bin: PathBuf, server_bin: PathBuf) -> Result<Value> {
             "fixed_rate": FIXED_RATE,
             "fixed_connections": FIXED_CONNECTIONS,
             "saturation_clients": SATURATION_CLIENTS,
-            "segment_seconds": SEGMENT.as_secs(),
-            "segments_per_target": 2,
+            "segment_seconds": SEGMENT.as_secs_f64(),
+            "segments_per_target": 2 * ROUNDS,
             "warmup_seconds": WARMUP.as_secs(),
             "protocol_version": PROTOCOL_VERSION,
             "policy_recheck_ms": default_recheck_ms(),
+            "log_level": LOG_LEVEL,
         },
+        "idle_cpu_cores": idle_cpu,
         "fixed": fixed,
         "saturation": saturation,
         "rss": rss,
+        "audit": audit,
         "revocation": revocation,
         "stages": stages,
     }))

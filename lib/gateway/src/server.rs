@@ -77,6 +77,8 @@ pub struct Gateway {
     pub pins: Arc<ToolPins>,
     /// Audit event delivery.
     pub auditor: Auditor,
+    /// How many times the policy file was checked (for tests and diagnostics).
+    pub policy_checks: std::sync::atomic::AtomicU64,
     /// External issuer discovery and keys (`auth.mode: oauth`).
     oauth: crate::oauth::OAuth,
     client: Client<HttpConnector, Full<Bytes>>,
@@ -147,6 +149,7 @@ impl Gateway {
             metrics,
             auditor,
             oauth: crate::oauth::OAuth::new(),
+            policy_checks: std::sync::atomic::AtomicU64::new(0),
             budgets: MemoryBudgets::new(),
             pins: Arc::default(),
             client,
@@ -156,6 +159,7 @@ impl Gateway {
 
     /// Loads the policy file once, recording the outcome in metrics and logs.
     pub async fn reload(&self) -> Reload {
+        self.policy_checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let outcome = self.store.load_file(&self.config.policy_file).await;
         let result = match &outcome {
             Reload::Activated(revision) => {
@@ -197,7 +201,9 @@ impl Gateway {
         use notify::Watcher;
         let dir = self.config.policy_file.parent().filter(|d| !d.as_os_str().is_empty())?.to_path_buf();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok() {
+            // Reading the file is an access event too: reacting to those would make every reload
+            // trigger the next one. Only changes (create, write, rename, remove) count.
+            if event.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
                 changed.notify_one();
             }
         })

@@ -426,3 +426,24 @@ async fn policy_changes_are_seen_through_the_directory_watch() {
         }
     }
 }
+
+/// Reading the policy must not count as a change: an idle gateway does not reload in a loop.
+#[tokio::test]
+async fn an_idle_gateway_does_not_reload_in_a_loop() {
+    let upstream = Upstream::start().await;
+    let key = key();
+    let gw = Running::start(
+        upstream.addr,
+        Some(&policy_json(&resources(), &[&key])),
+        &[("POLICY_RECHECK_MS", "1000")],
+    )
+    .await;
+    let checks = || gw.gateway.policy_checks.load(std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = checks();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let during = checks() - before;
+    assert!(during <= 3, "an idle gateway checked its policy {during} times in 1.5 s (re-check every 1 s)");
+    let status = gw.gateway.store.status();
+    assert!(status.ready);
+}
