@@ -224,7 +224,8 @@ impl Gateway {
         self.metrics.inflight.inc();
         let method = req.method().clone();
         // Named and attributed after the OpenTelemetry MCP conventions once the message is read.
-        let span = tracing::info_span!(
+        // Debug level: at the shipped `info` level the span costs nothing per request.
+        let span = tracing::debug_span!(
             "mcp.request",
             otel.name = tracing::field::Empty,
             http.request.method = %method,
