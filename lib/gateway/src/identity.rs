@@ -101,25 +101,33 @@ impl IdentityError {
     }
 }
 
-/// The bearer token of `header`, if the request carries one.
-fn bearer<'a>(headers: &'a HeaderMap, header: &str) -> Result<Option<&'a str>, IdentityError> {
+/// The bearer token the policy's token header carries (`Authorization` unless configured), if
+/// the request has one; `Err` says why a present header is not a usable bearer token.
+pub(crate) fn bearer<'a>(doc: &Document, headers: &'a HeaderMap) -> Result<Option<&'a str>, String> {
+    let header = if doc.auth.token_header.is_empty() { "authorization" } else { &doc.auth.token_header };
     let Some(value) = headers.get(header) else {
         return Ok(None);
     };
-    let value =
-        value.to_str().map_err(|_| IdentityError::InvalidToken("authorization header is not text".into()))?;
+    let value = value.to_str().map_err(|_| "authorization header is not text".to_string())?;
     let token = value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
-        .ok_or_else(|| IdentityError::InvalidToken("authorization is not a bearer token".into()))?
+        .ok_or_else(|| "authorization is not a bearer token".to_string())?
         .trim();
     if token.is_empty() {
-        return Err(IdentityError::InvalidToken("empty bearer token".into()));
+        return Err("empty bearer token".into());
     }
     Ok(Some(token))
 }
 
-fn header_text(headers: &HeaderMap, name: &str) -> String {
+/// The header carrying the session name in header-based identity (`auth.session_id_header`,
+/// else `session.header_name`).
+pub(crate) fn session_header(doc: &Document) -> &str {
+    if doc.auth.session_id_header.is_empty() { &doc.session.header_name } else { &doc.auth.session_id_header }
+}
+
+/// The trimmed text of header `name` (empty when absent, unreadable or unnamed).
+pub(crate) fn header_text(headers: &HeaderMap, name: &str) -> String {
     if name.is_empty() {
         return String::new();
     }
@@ -131,27 +139,16 @@ fn header_text(headers: &HeaderMap, name: &str) -> String {
 /// that fails verification is an error for every request.
 pub fn identify(doc: &Document, keys: &KeyRing, headers: &HeaderMap) -> Result<Identity, IdentityError> {
     match doc.auth.mode {
-        AuthMode::PlatformSession => {
-            let header =
-                if doc.auth.token_header.is_empty() { "authorization" } else { &doc.auth.token_header };
-            match bearer(headers, header)? {
-                None => Ok(Identity::default()),
-                Some(token) => verify_session_token(doc, keys, token),
-            }
-        }
-        AuthMode::TrustedHeaders => {
-            let session_header = if doc.auth.session_id_header.is_empty() {
-                &doc.session.header_name
-            } else {
-                &doc.auth.session_id_header
-            };
-            Ok(Identity {
-                human: header_text(headers, &doc.auth.human_id_header),
-                agent: header_text(headers, &doc.auth.agent_id_header),
-                team: header_text(headers, &doc.auth.team_id_header),
-                session: header_text(headers, session_header),
-            })
-        }
+        AuthMode::PlatformSession => match bearer(doc, headers).map_err(IdentityError::InvalidToken)? {
+            None => Ok(Identity::default()),
+            Some(token) => verify_session_token(doc, keys, token),
+        },
+        AuthMode::TrustedHeaders => Ok(Identity {
+            human: header_text(headers, &doc.auth.human_id_header),
+            agent: header_text(headers, &doc.auth.agent_id_header),
+            team: header_text(headers, &doc.auth.team_id_header),
+            session: header_text(headers, session_header(doc)),
+        }),
         // OAuth needs network access to the issuer; the server calls `oauth::OAuth` instead.
         AuthMode::Oauth => Err(IdentityError::Unavailable("oauth")),
     }

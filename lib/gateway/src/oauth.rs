@@ -247,17 +247,9 @@ impl OAuth {
         if audience.is_empty() {
             return Err(OAuthError::ConfigMissing);
         }
-        let header_name =
-            if doc.auth.token_header.is_empty() { "authorization" } else { &doc.auth.token_header };
-        let raw = headers.get(header_name).ok_or(OAuthError::MissingToken)?;
-        let raw =
-            raw.to_str().map_err(|_| OAuthError::InvalidToken("authorization header is not text".into()))?;
-        let token = raw
-            .strip_prefix("Bearer ")
-            .or_else(|| raw.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| OAuthError::InvalidToken("not a bearer token".into()))?;
+        let token = crate::identity::bearer(doc, headers)
+            .map_err(OAuthError::InvalidToken)?
+            .ok_or(OAuthError::MissingToken)?;
         let header =
             decode_header(token).map_err(|e| OAuthError::InvalidToken(format!("malformed token: {e}")))?;
         let keys = self.keys_for(issuer, header.kid.as_deref()).await?;
@@ -290,19 +282,7 @@ impl OAuth {
         };
         let mut session = text(&["sid"]);
         if session.is_empty() {
-            let header = if doc.auth.session_id_header.is_empty() {
-                &doc.session.header_name
-            } else {
-                &doc.auth.session_id_header
-            };
-            if !header.is_empty() {
-                session = headers
-                    .get(header.as_str())
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string();
-            }
+            session = crate::identity::header_text(headers, crate::identity::session_header(doc));
         }
         Ok(Identity {
             human: text(&["sub"]),

@@ -384,6 +384,7 @@ impl Gateway {
     async fn proxy(&self, req: Request<Incoming>) -> (Response<Body>, &'static str) {
         let mut ex = Exchange::new(&req);
         let active = self.store.current();
+        ex.active = active.clone();
         if !self.host_allowed(&req, active.as_deref()) {
             let body = json!({"error": "host_not_allowed", "message": "the Host of this request is not served here"});
             return (json_response(StatusCode::FORBIDDEN, &body), "none");
@@ -695,8 +696,8 @@ impl Gateway {
                 m
             }
         };
-        let doc = self.store.current();
-        let server = doc.as_ref().map(|a| a.snapshot.document().server.clone()).unwrap_or_default();
+        // The server block of the snapshot this request was decided with, not a newer one.
+        let server = ex.active.as_ref().map(|a| a.snapshot.document().server.clone()).unwrap_or_default();
         if !p.contains_key("policy_version") && !ex.policy_version.is_empty() {
             p.insert("policy_version".into(), json!(ex.policy_version));
         }
@@ -922,6 +923,8 @@ struct Exchange {
     jsonrpc_id: Option<Value>,
     protocol_version: Option<String>,
     policy_version: String,
+    /// The policy snapshot taken for this request.
+    active: Option<Arc<Active>>,
     identity: Identity,
     /// The inspection failure code, when the request was refused before any decision.
     failure: Option<&'static str>,
@@ -940,6 +943,7 @@ impl Exchange {
             jsonrpc_id: None,
             protocol_version: None,
             policy_version: String::new(),
+            active: None,
             identity: Identity::default(),
             failure: None,
         }
