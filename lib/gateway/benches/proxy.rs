@@ -39,7 +39,6 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use jsonwebtoken::{Algorithm, EncodingKey};
 use mcp_api::{MCPAccessGrant, MCPAgentSession, MCPServer};
 use mcp_policy::{Jwk, Jwks, PlatformTrust, RenderContext, render};
 use serde_json::{Value, json};
@@ -149,20 +148,6 @@ fn main() {
 // ---------------------------------------------------------------------------------------------
 // Fixture: policy, signing key, token.
 
-/// base64url without padding (RFC 7515).
-fn b64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
 /// Decodes base64url without padding (invalid characters are skipped).
 fn b64url_decode(text: &str) -> Vec<u8> {
     let value = |c: u8| match c {
@@ -203,31 +188,15 @@ impl Fixture {
         let grants = vec![serde_yaml::from_str(next()?)?];
         let session: MCPAgentSession = serde_yaml::from_str(next()?)?;
 
-        let seed = [7u8; 32];
-        let mut der = vec![
-            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-        ];
-        der.extend_from_slice(&seed);
-        let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes();
-        let kid = "platform-bench";
-        let jwk = Jwk {
-            kty: "OKP".into(),
-            crv: "Ed25519".into(),
-            x: b64url(&public),
-            y: None,
-            kid: kid.into(),
-            alg: Some("EdDSA".into()),
-            use_: Some("sig".into()),
-        };
+        let key = mcp_testkit::platform::SigningKey::from_seed("platform-bench", [7u8; 32]);
+        let (jwk, public) = (key.jwk(), key.public);
         let now = jiff::Timestamp::now().as_second();
         let claims = json!({
             "iss": ISSUER, "aud": format!("http://mcp.bench{PUBLIC_PREFIX}/mcp"),
             "exp": now + 3600, "iat": now,
             "sub": "user-123", "agent": "ops-agent", "team": "team-a", "sid": "sess-ops-agent",
         });
-        let mut header = jsonwebtoken::Header::new(Algorithm::EdDSA);
-        header.kid = Some(kid.into());
-        let token = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(&der))?;
+        let token = key.token(&claims)?;
         Ok(Fixture { server, grants, session, jwk, token, public })
     }
 

@@ -8,6 +8,7 @@
 //!   `add`, `upper`, `lower`, `create_task`, `draft_release_note`, `slugify`, plus `progress`
 //!   (sends `notifications/progress`) and `debug_headers` (echoes the HTTP request headers the
 //!   server received, so spoofing tests can see what reached the app).
+//! - [`platform::SigningKey`] mints platform session tokens (Ed25519) and their JWK.
 //! - [`ConformanceServer`] is the fixture the official conformance suite expects of a server
 //!   (`test_simple_text`, `test://static-text`, `test_simple_prompt`, …);
 //!   [`ExampleServer::start_conformance`] and [`serve_conformance`] run it like the example server.
@@ -22,6 +23,7 @@
 //! - Product crates must never depend on this crate outside `[dev-dependencies]`.
 
 mod conformance;
+pub mod platform;
 mod serve;
 mod tools;
 

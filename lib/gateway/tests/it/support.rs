@@ -14,7 +14,6 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use mcp_api::{MCPAccessGrant, MCPAgentSession, MCPServer};
 use mcp_gateway::server::Gateway;
 use mcp_gateway::{Config, serve};
@@ -145,55 +144,23 @@ impl Upstream {
     }
 }
 
-/// base64url without padding (RFC 7515).
-pub fn b64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
+pub use mcp_testkit::platform::b64url;
 
-/// An Ed25519 signing key for platform session tokens.
-pub struct SigningKey {
-    pub kid: String,
-    encoding: EncodingKey,
-    pub public_x: String,
-}
+/// The platform key of the tests, with tokens that never fail to sign.
+pub struct SigningKey(mcp_testkit::platform::SigningKey);
 
 impl SigningKey {
     pub fn from_seed(kid: &str, seed: [u8; 32]) -> SigningKey {
-        let mut der = vec![
-            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-        ];
-        der.extend_from_slice(&seed);
-        let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key().to_bytes();
-        SigningKey { kid: kid.into(), encoding: EncodingKey::from_ed_der(&der), public_x: b64url(&public) }
+        SigningKey(mcp_testkit::platform::SigningKey::from_seed(kid, seed))
     }
 
     pub fn jwk(&self) -> Jwk {
-        Jwk {
-            kty: "OKP".into(),
-            crv: "Ed25519".into(),
-            x: self.public_x.clone(),
-            y: None,
-            kid: self.kid.clone(),
-            alg: Some("EdDSA".into()),
-            use_: Some("sig".into()),
-        }
+        self.0.jwk()
     }
 
-    /// A token with these claims (standard ones filled in unless given).
+    /// A token with exactly these claims.
     pub fn token(&self, claims: Value) -> String {
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &self.encoding).expect("sign")
+        self.0.token(&claims).expect("sign")
     }
 }
 
