@@ -23,8 +23,9 @@ mod tests {
     /// The pure cores never pull in an async runtime, an HTTP stack or a Kubernetes client.
     #[test]
     fn pure_cores_have_no_io_dependencies() {
-        const FORBIDDEN: &[&str] = &["tokio", "hyper", "kube-client", "kube-runtime", "reqwest", "axum"];
-        for krate in ["mcp-api", "mcp-policy", "mcp-protocol"] {
+        const FORBIDDEN: &[&str] =
+            &["tokio", "hyper", "kube-client", "kube-runtime", "reqwest", "axum", "rdkafka", "clickhouse"];
+        for krate in ["mcp-api", "mcp-policy", "mcp-protocol", "mcp-events"] {
             let tree = cmd!("cargo", "tree", "--locked", "-p", krate, "-e", "normal", "--prefix", "none")
                 .dir(project_root())
                 .read()

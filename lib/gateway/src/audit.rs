@@ -18,11 +18,13 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use mcp_events::{AuditPayload, Envelope};
+use mcp_policy::{BudgetRefusal, Decision};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -86,9 +88,7 @@ pub struct Auditor {
 
 #[derive(Debug)]
 struct Inner {
-    tx: mpsc::Sender<Value>,
-    source: String,
-    event_type: String,
+    tx: mpsc::Sender<Event>,
     metrics: AuditMetrics,
     stop: std::sync::Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>,
 }
@@ -108,15 +108,7 @@ impl Auditor {
         let (stop_tx, stop_rx) = oneshot::channel();
         let writer = Writer::new(url, &config, metrics.clone());
         tokio::spawn(writer.run(rx, stop_rx));
-        Auditor {
-            inner: Some(Arc::new(Inner {
-                tx,
-                source: config.source,
-                event_type: config.event_type,
-                metrics,
-                stop: std::sync::Mutex::new(Some(stop_tx)),
-            })),
-        }
+        Auditor { inner: Some(Arc::new(Inner { tx, metrics, stop: std::sync::Mutex::new(Some(stop_tx)) })) }
     }
 
     /// Whether events are recorded.
@@ -124,16 +116,11 @@ impl Auditor {
         self.inner.is_some()
     }
 
-    /// Queues one event with this payload; never blocks the request.
-    pub fn record(&self, payload: Map<String, Value>) {
+    /// Queues one event with this payload; never blocks the request. The id and time are
+    /// taken now; the envelope is serialized by the writer, off the request path.
+    pub fn record(&self, payload: AuditPayload) {
         let Some(inner) = &self.inner else { return };
-        let event = json!({
-            "event_id": uuid::Uuid::now_v7().to_string(),
-            "timestamp": jiff::Timestamp::now().to_string(),
-            "source": inner.source,
-            "event_type": inner.event_type,
-            "payload": Value::Object(payload),
-        });
+        let event = Event { id: uuid::Uuid::now_v7(), at: jiff::Timestamp::now(), payload };
         if inner.tx.try_send(event).is_err() {
             inner.metrics.count("dropped_queue_full", 1);
             warn!("audit queue full: event dropped");
@@ -153,9 +140,47 @@ impl Auditor {
     }
 }
 
+/// One recorded event waiting for the writer.
+#[derive(Debug)]
+struct Event {
+    id: uuid::Uuid,
+    at: jiff::Timestamp,
+    payload: AuditPayload,
+}
+
+/// The audit fields of a policy decision (the names of [`Decision::attribution`]).
+pub fn decision_payload(d: &Decision) -> AuditPayload {
+    AuditPayload {
+        decision: if d.allowed { "allow" } else { "deny" }.into(),
+        reason: d.reason.as_str().into(),
+        policy_version: d.policy_version.clone(),
+        matched_grant: d.matched_grant.as_ref().map(|g| g.name.clone()),
+        matched_grant_namespace: d.matched_grant.as_ref().map(|g| g.namespace.clone()),
+        matched_session: d.matched_session.as_ref().map(|s| s.name.clone()),
+        matched_session_namespace: d.matched_session.as_ref().map(|s| s.namespace.clone()),
+        required_trust: d.required_trust.map(|t| t.to_string()),
+        required_side_effect: d.required_side_effect.map(|t| t.to_string()),
+        risk_level: d.risk_level.map(|t| t.to_string()),
+        admin_trust: d.admin_trust.map(|t| t.to_string()),
+        consented_trust: d.consented_trust.map(|t| t.to_string()),
+        effective_trust: d.effective_trust.map(|t| t.to_string()),
+        argument: d.argument.as_ref().map(|a| a.argument.clone()),
+        argument_rule: d.argument.as_ref().map(|a| a.rule.clone()),
+        budget: d.budget.as_ref().map(|b| match b {
+            BudgetRefusal::Exhausted { key, max_calls } => format!("{key}: maxCalls {max_calls}"),
+            BudgetRefusal::RateLimited { key, rate_per_minute } => {
+                format!("{key}: ratePerMinute {rate_per_minute}")
+            }
+        }),
+        ..AuditPayload::default()
+    }
+}
+
 struct Writer {
     url: Uri,
     api_key: Option<String>,
+    source: String,
+    event_type: String,
     client: Client<HttpConnector, Full<Bytes>>,
     spool: Spool,
     metrics: AuditMetrics,
@@ -167,10 +192,23 @@ impl Writer {
         let client = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
         let spool = Spool::open(config.spool_dir.clone(), config.spool_max_bytes);
         metrics.spool_bytes.set(spool.bytes() as i64);
-        Writer { url, api_key: config.api_key.clone(), client, spool, metrics, backoff: BACKOFF_MIN }
+        Writer {
+            url,
+            api_key: config.api_key.clone(),
+            source: config.source.clone(),
+            event_type: config.event_type.clone(),
+            client,
+            spool,
+            metrics,
+            backoff: BACKOFF_MIN,
+        }
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<Value>, mut stop: oneshot::Receiver<oneshot::Sender<()>>) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Event>,
+        mut stop: oneshot::Receiver<oneshot::Sender<()>>,
+    ) {
         // Batches left by a previous run are replayed first.
         let mut retry_at = (!self.spool.is_empty()).then(tokio::time::Instant::now);
         loop {
@@ -202,8 +240,9 @@ impl Writer {
                     while let Ok(event) = rx.try_recv() {
                         rest.push(event);
                     }
-                    for chunk in rest.chunks(BATCH) {
-                        self.deliver(chunk.to_vec()).await;
+                    while !rest.is_empty() {
+                        let chunk: Vec<Event> = rest.drain(..rest.len().min(BATCH)).collect();
+                        self.deliver(chunk).await;
                     }
                     info!(spooled_bytes = self.spool.bytes(), "audit drained");
                     if let Ok(done) = done {
@@ -217,9 +256,9 @@ impl Writer {
 
     /// Sends live events, keeping order behind anything already spooled. Returns when to
     /// retry the spool, if it holds anything.
-    async fn deliver(&mut self, batch: Vec<Value>) -> Option<tokio::time::Instant> {
+    async fn deliver(&mut self, batch: Vec<Event>) -> Option<tokio::time::Instant> {
         let n = batch.len();
-        let body = Bytes::from(serde_json::to_vec(&Value::Array(batch)).unwrap_or_default());
+        let body = self.encode(&batch);
         if self.spool.is_empty() && self.post(body.clone(), n).await {
             self.metrics.count("sent", n);
             self.backoff = BACKOFF_MIN;
@@ -234,6 +273,30 @@ impl Writer {
         self.metrics.spool_bytes.set(self.spool.bytes() as i64);
         // Try the spool now if the failure was not a post (spool had data); else back off.
         Some(tokio::time::Instant::now() + self.backoff)
+    }
+
+    /// The batch as ingest takes it: a JSON array of envelopes, written straight into one
+    /// buffer.
+    fn encode(&self, batch: &[Event]) -> Bytes {
+        let mut body = Vec::with_capacity(batch.len() * 768 + 2);
+        body.push(b'[');
+        for (i, event) in batch.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            let envelope = Envelope {
+                event_id: event.id.to_string(),
+                timestamp: event.at.to_string(),
+                trace_id: None,
+                source: self.source.clone(),
+                event_type: self.event_type.clone(),
+                payload: &event.payload,
+            };
+            // Serializing plain structs into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut body, &envelope);
+        }
+        body.push(b']');
+        Bytes::from(body)
     }
 
     /// Replays the spool oldest first; returns when to try again if something is left.

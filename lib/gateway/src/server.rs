@@ -21,7 +21,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use jiff::Timestamp;
 use mcp_policy::{Call, Decision, Identity, MemoryBudgets, Reason, Request as PolicyRequest, ToolVisibility};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{Instrument, debug, info, warn};
@@ -33,6 +33,7 @@ use crate::identity::identify;
 use crate::metrics::{DecisionLabels, Metrics, RequestLabels, method_label, status_label};
 use crate::pins::ToolPins;
 use crate::policy_store::{Active, PolicyStore, Reload};
+use mcp_events::AuditPayload;
 
 /// A response body: full, streamed from upstream, or filtered.
 pub type Body = BoxBody<Bytes, hyper::Error>;
@@ -619,8 +620,7 @@ impl Gateway {
         for (i, d) in &denied {
             if self.auditor.enabled() && ex.identity.agent != LIVE_INVENTORY_AGENT {
                 let mut payload = self.payload(&element(*i), d.http_status(), Some(d.clone()));
-                payload.insert("bytes_out".into(), json!(0));
-                payload.insert("batch".into(), json!(true));
+                payload.batch = Some(true);
                 self.auditor.record(payload);
             }
             if let Some(id) = &messages[*i].id {
@@ -657,7 +657,7 @@ impl Gateway {
             .into_iter()
             .map(|(i, d)| {
                 let mut payload = self.payload(&element(i), status, d);
-                payload.insert("batch".into(), json!(true));
+                payload.batch = Some(true);
                 Record { gateway_payload: payload, auditor: self.auditor.clone() }
             })
             .collect();
@@ -680,55 +680,48 @@ impl Gateway {
         Response::from_parts(parts, AuditedBody::new(body, vec![record], watch_errors).boxed())
     }
 
-    fn payload(&self, ex: &Exchange, status: u16, decision: Option<Decision>) -> Map<String, Value> {
+    fn payload(&self, ex: &Exchange, status: u16, decision: Option<Decision>) -> AuditPayload {
         let mut p = match &decision {
-            Some(d) => d.attribution(),
+            Some(d) => crate::audit::decision_payload(d),
             None => {
-                let mut m = Map::new();
                 let allowed = status < 400;
                 let reason = match (allowed, ex.failure) {
                     (true, _) => "allowed",
                     (false, Some(code)) => code,
                     (false, None) => "undecided",
                 };
-                m.insert("decision".into(), json!(if allowed { "allow" } else { "deny" }));
-                m.insert("reason".into(), json!(reason));
-                m
+                AuditPayload {
+                    decision: if allowed { "allow" } else { "deny" }.into(),
+                    reason: reason.into(),
+                    ..AuditPayload::default()
+                }
             }
         };
         // The server block of the snapshot this request was decided with, not a newer one.
-        let server = ex.active.as_ref().map(|a| a.snapshot.document().server.clone()).unwrap_or_default();
-        if !p.contains_key("policy_version") && !ex.policy_version.is_empty() {
-            p.insert("policy_version".into(), json!(ex.policy_version));
+        if let Some(active) = &ex.active {
+            let server = &active.snapshot.document().server;
+            p.server.clone_from(&server.name);
+            p.namespace.clone_from(&server.namespace);
+            p.team_id.clone_from(&server.team_id);
+            p.cluster.clone_from(&server.cluster);
         }
-        p.insert("method".into(), json!(ex.method.as_str()));
-        p.insert("path".into(), json!(ex.path));
-        p.insert("status".into(), json!(status));
-        p.insert("latency_ms".into(), json!(ex.started.elapsed().as_secs_f64() * 1000.0));
-        p.insert("bytes_in".into(), json!(ex.bytes_in));
-        p.insert("server".into(), json!(server.name));
-        p.insert("namespace".into(), json!(server.namespace));
-        p.insert("team_id".into(), json!(server.team_id));
-        p.insert("cluster".into(), json!(server.cluster));
-        p.insert("human_id".into(), json!(ex.identity.human));
-        p.insert("agent_id".into(), json!(ex.identity.agent));
-        p.insert("subject_team_id".into(), json!(ex.identity.team));
-        p.insert("session_id".into(), json!(ex.identity.session));
-        if let Some(m) = &ex.rpc_method {
-            p.insert("rpc_method".into(), json!(m));
+        if p.policy_version.is_empty() {
+            p.policy_version.clone_from(&ex.policy_version);
         }
-        if let Some(t) = &ex.tool {
-            p.insert("tool_name".into(), json!(t));
-        }
-        if let Some(v) = &ex.protocol_version {
-            p.insert("protocol_version".into(), json!(v));
-        }
-        if let Some(id) = &ex.jsonrpc_id {
-            p.insert("jsonrpc_id".into(), id.clone());
-        }
-        if let Some(code) = ex.failure {
-            p.insert("inspection_error".into(), json!(code));
-        }
+        p.method = ex.method.as_str().to_string();
+        p.path.clone_from(&ex.path);
+        p.status = status;
+        p.latency_ms = ex.started.elapsed().as_secs_f64() * 1000.0;
+        p.bytes_in = ex.bytes_in;
+        p.human_id.clone_from(&ex.identity.human);
+        p.agent_id.clone_from(&ex.identity.agent);
+        p.subject_team_id.clone_from(&ex.identity.team);
+        p.session_id.clone_from(&ex.identity.session);
+        p.rpc_method.clone_from(&ex.rpc_method);
+        p.tool_name.clone_from(&ex.tool);
+        p.protocol_version.clone_from(&ex.protocol_version);
+        p.jsonrpc_id.clone_from(&ex.jsonrpc_id);
+        p.inspection_error = ex.failure.map(str::to_string);
         p
     }
 
@@ -953,7 +946,7 @@ impl Exchange {
 /// An audit event waiting for its response to finish.
 #[derive(Debug)]
 struct Record {
-    gateway_payload: Map<String, Value>,
+    gateway_payload: AuditPayload,
     auditor: Auditor,
 }
 
@@ -966,7 +959,8 @@ struct AuditedBody {
     bytes_out: u64,
     watch_errors: bool,
     is_error: bool,
-    tail: Vec<u8>,
+    /// Bytes of `IS_ERROR` matched so far.
+    matched: usize,
 }
 
 impl std::fmt::Debug for AuditedBody {
@@ -979,27 +973,39 @@ const IS_ERROR: &[u8] = b"\"isError\":true";
 
 impl AuditedBody {
     fn new(inner: Body, records: Vec<Record>, watch_errors: bool) -> AuditedBody {
-        AuditedBody { inner, records, bytes_out: 0, watch_errors, is_error: false, tail: Vec::new() }
+        AuditedBody { inner, records, bytes_out: 0, watch_errors, is_error: false, matched: 0 }
     }
 
+    /// Looks for `"isError":true` (whitespace between tokens ignored) in one pass over the
+    /// stream, carrying the partial match across chunk boundaries; no copies.
     fn scan(&mut self, data: &[u8]) {
         if !self.watch_errors || self.is_error {
             return;
         }
-        // Look across the chunk boundary too: keep the last few bytes of the previous chunk.
-        let mut window = std::mem::take(&mut self.tail);
-        window.extend_from_slice(data);
-        let compact: Vec<u8> = window.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-        self.is_error = compact.windows(IS_ERROR.len()).any(|w| w == IS_ERROR);
-        let keep = window.len().min(IS_ERROR.len() + 8);
-        self.tail = window[window.len() - keep..].to_vec();
+        let mut matched = self.matched;
+        for &b in data {
+            if b.is_ascii_whitespace() {
+                continue;
+            }
+            if b == IS_ERROR[matched] {
+                matched += 1;
+                if matched == IS_ERROR.len() {
+                    self.is_error = true;
+                    return;
+                }
+            } else {
+                // In valid JSON a failed match can only restart at this byte.
+                matched = usize::from(b == IS_ERROR[0]);
+            }
+        }
+        self.matched = matched;
     }
 
     fn emit(&mut self) {
         for mut record in std::mem::take(&mut self.records) {
-            record.gateway_payload.insert("bytes_out".into(), json!(self.bytes_out));
+            record.gateway_payload.bytes_out = self.bytes_out;
             if self.watch_errors {
-                record.gateway_payload.insert("is_error".into(), json!(self.is_error));
+                record.gateway_payload.is_error = Some(self.is_error);
             }
             record.auditor.record(record.gateway_payload);
         }
@@ -1213,4 +1219,28 @@ pub async fn serve(
 /// Binds the configured address.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scanned(chunks: &[&str]) -> bool {
+        let empty: Body = Full::new(Bytes::new()).map_err(|never| match never {}).boxed();
+        let mut body = AuditedBody::new(empty, Vec::new(), true);
+        for chunk in chunks {
+            body.scan(chunk.as_bytes());
+        }
+        body.is_error
+    }
+
+    #[test]
+    fn is_error_is_found_across_chunks_and_whitespace() {
+        assert!(scanned(&[r#"{"result":{"content":[],"isError":true}}"#]));
+        assert!(scanned(&[r#"{"result":{"isErr"#, r#"or" :  "#, "\n tr", "ue}}"]));
+        assert!(scanned(&["data: {\"result\":{\"isError\":\n", "true}}\n\n"]));
+        assert!(!scanned(&[r#"{"result":{"isError":false}}"#]));
+        assert!(!scanned(&[r#"{"result":{"text":"isError true"}}"#]));
+        assert!(!scanned(&[r#"{"result":{"isError""#, r#":false,"x":true}}"#]));
+    }
 }
