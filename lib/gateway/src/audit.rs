@@ -221,13 +221,16 @@ impl Writer {
             tokio::select! {
                 first = rx.recv() => {
                     let Some(first) = first else { break };
-                    let mut batch = vec![first];
-                    let deadline = tokio::time::Instant::now() + LINGER;
+                    // Let the batch fill for a moment instead of waking for every event (one
+                    // wake-up per batch, not per request), unless a full batch is waiting.
+                    if rx.len() + 1 < BATCH {
+                        tokio::time::sleep(LINGER).await;
+                    }
+                    let mut batch = Vec::with_capacity(BATCH);
+                    batch.push(first);
                     while batch.len() < BATCH {
-                        match tokio::time::timeout_at(deadline, rx.recv()).await {
-                            Ok(Some(event)) => batch.push(event),
-                            _ => break,
-                        }
+                        let Ok(event) = rx.try_recv() else { break };
+                        batch.push(event);
                     }
                     retry_at = self.deliver(batch).await;
                 }

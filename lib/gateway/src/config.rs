@@ -78,6 +78,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Audit delivery.
     pub audit: crate::audit::AuditConfig,
+    /// `GATEWAY_WORKER_THREADS` (default 1): threads serving requests. A sidecar shares its pod's
+    /// CPU with the app, so the default is one event loop (no cross-thread hand-offs or
+    /// work-stealing wake-ups per request); raise it for gateways that need more than a core.
+    pub worker_threads: usize,
 }
 
 fn parse_num<T: std::str::FromStr>(key: &'static str, value: String) -> Result<T, ConfigError> {
@@ -187,18 +191,31 @@ impl Config {
         let audit = crate::audit::AuditConfig {
             ingest_url,
             api_key: src.get("ANALYTICS_API_KEY"),
-            source: src.get("ANALYTICS_SOURCE").unwrap_or_else(|| "mcp-gateway".into()),
-            event_type: src.get("ANALYTICS_EVENT_TYPE").unwrap_or_else(|| "mcp.request".into()),
+            source: src.get("ANALYTICS_SOURCE").unwrap_or_else(|| mcp_events::GATEWAY_SOURCE.into()),
+            event_type: src.get("ANALYTICS_EVENT_TYPE").unwrap_or_else(|| mcp_events::REQUEST_EVENT_TYPE.into()),
             spool_dir: src
                 .get("AUDIT_SPOOL_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| std::env::temp_dir().join("mcp-gateway-spool")),
             spool_max_bytes,
         };
+        let worker_threads = src
+            .get("GATEWAY_WORKER_THREADS")
+            .map(|v| parse_num::<usize>("GATEWAY_WORKER_THREADS", v))
+            .transpose()?
+            .unwrap_or(1);
+        if !(1..=64).contains(&worker_threads) {
+            return Err(ConfigError {
+                key: "GATEWAY_WORKER_THREADS",
+                value: worker_threads.to_string(),
+                reason: "must be between 1 and 64".into(),
+            });
+        }
         let allowed_hosts = src
             .get("ALLOWED_HOSTS")
             .map(|v| v.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect());
         Ok(Config {
+            worker_threads,
             allowed_hosts,
             audit,
             listen,
@@ -213,5 +230,51 @@ impl Config {
             upstream_timeout: millis("UPSTREAM_TIMEOUT_MS", 30_000)?,
             shutdown_grace: millis("SHUTDOWN_GRACE_MS", 30_000)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut env: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        env.entry("POLICY_FILE".into()).or_insert_with(|| "/etc/mcp/policy.json".into());
+        Config::from_source(&env)
+    }
+
+    #[test]
+    fn defaults_fit_a_sidecar() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!(c.listen, SocketAddr::from(([0, 0, 0, 0], 8091)));
+        assert_eq!(c.worker_threads, 1);
+        assert_eq!(c.policy_recheck, Duration::from_millis(500));
+        assert_eq!(c.max_body, 1 << 20);
+        assert_eq!(c.audit.source, "mcp-gateway");
+        assert_eq!(c.audit.event_type, "mcp.request");
+        assert!(c.audit.ingest_url.is_none());
+    }
+
+    #[test]
+    fn every_bad_value_names_its_variable() {
+        for (key, value) in [
+            ("GATEWAY_WORKER_THREADS", "0"),
+            ("GATEWAY_WORKER_THREADS", "65"),
+            ("GATEWAY_WORKER_THREADS", "many"),
+            ("POLICY_RECHECK_MS", "5000"),
+            ("UPSTREAM_URL", "https://app:8088"),
+            ("MAX_BODY_BYTES", "0"),
+            ("STRIP_PREFIX", "api"),
+            ("ANALYTICS_INGEST_URL", "ftp://ingest"),
+            ("LISTEN_ADDR", "everywhere"),
+        ] {
+            let err = config(&[(key, value)]).expect_err(key);
+            assert_eq!(err.key, key, "{err}");
+            assert!(err.to_string().starts_with(&format!("{key}=")), "{err}");
+        }
+        assert_eq!(config(&[("GATEWAY_WORKER_THREADS", "4")]).expect("4 threads").worker_threads, 4);
+        let missing = Config::from_source(&HashMap::new()).expect_err("no policy file");
+        assert_eq!(missing.key, "POLICY_FILE");
     }
 }

@@ -335,14 +335,20 @@ impl Gateway {
             .headers()
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .map(str::to_ascii_lowercase)
-            .or_else(|| req.uri().authority().map(|a| a.as_str().to_ascii_lowercase()));
+            .or_else(|| req.uri().authority().map(|a| a.as_str()));
         let Some(host) = host else {
             return false;
         };
-        let (name, _port) = split_host(&host);
-        let allowed: Vec<String> = match &self.config.allowed_hosts {
-            Some(list) => list.clone(),
+        let (name, _port) = split_host(host);
+        let matches = |entry: &str| {
+            let (entry_name, entry_port) = split_host(entry);
+            match entry_port {
+                Some(_) => entry.eq_ignore_ascii_case(host),
+                None => entry_name.eq_ignore_ascii_case(name),
+            }
+        };
+        match &self.config.allowed_hosts {
+            Some(list) => list.iter().any(|entry| matches(entry)),
             None => {
                 let url = active.map(|a| a.snapshot.document().server.url.as_str()).unwrap_or_default();
                 let Some(public) =
@@ -351,16 +357,9 @@ impl Gateway {
                     // No public URL known: the route is hostless; any Host is served.
                     return true;
                 };
-                vec![public.to_ascii_lowercase(), "localhost".into(), "127.0.0.1".into(), "[::1]".into()]
+                [public, "localhost", "127.0.0.1", "[::1]"].into_iter().any(matches)
             }
-        };
-        allowed.iter().any(|entry| {
-            let (entry_name, entry_port) = split_host(entry);
-            match entry_port {
-                Some(_) => *entry == host,
-                None => entry_name == name,
-            }
-        })
+        }
     }
 
     fn origin_allowed(&self, req: &Request<Incoming>) -> bool {
@@ -837,9 +836,11 @@ impl Gateway {
         headers.remove(header::CONTENT_LENGTH);
         // The caller's credential is for the gateway, never for the app (no token passthrough).
         headers.remove(header::AUTHORIZATION);
-        let mut owned: Vec<String> =
-            [HUMAN_HEADER, AGENT_HEADER, TEAM_HEADER, SESSION_HEADER].iter().map(|s| s.to_string()).collect();
-        let mut upstream_token_header = String::from("authorization");
+        // Identity headers are the gateway's to set: whatever the client sent is dropped.
+        for name in [HUMAN_HEADER, AGENT_HEADER, TEAM_HEADER, SESSION_HEADER] {
+            headers.remove(name);
+        }
+        let mut upstream_token_header = "authorization";
         if let Some(active) = active {
             let doc = active.snapshot.document();
             for name in [
@@ -849,18 +850,15 @@ impl Gateway {
                 &doc.auth.session_id_header,
                 &doc.auth.token_header,
                 &doc.session.header_name,
+                &doc.session.upstream_token_header,
             ] {
                 if !name.is_empty() {
-                    owned.push(name.to_ascii_lowercase());
+                    headers.remove(name.as_str());
                 }
             }
             if !doc.session.upstream_token_header.is_empty() {
-                upstream_token_header = doc.session.upstream_token_header.to_ascii_lowercase();
-                owned.push(upstream_token_header.clone());
+                upstream_token_header = doc.session.upstream_token_header.as_str();
             }
-        }
-        for name in &owned {
-            headers.remove(name.as_str());
         }
         for (name, value) in [
             (HUMAN_HEADER, &identity.human),
@@ -970,35 +968,65 @@ impl std::fmt::Debug for AuditedBody {
 }
 
 const IS_ERROR: &[u8] = b"\"isError\":true";
+const IS_ERROR_KEY: &[u8] = b"\"isError\"";
 
 impl AuditedBody {
     fn new(inner: Body, records: Vec<Record>, watch_errors: bool) -> AuditedBody {
         AuditedBody { inner, records, bytes_out: 0, watch_errors, is_error: false, matched: 0 }
     }
 
-    /// Looks for `"isError":true` (whitespace between tokens ignored) in one pass over the
-    /// stream, carrying the partial match across chunk boundaries; no copies.
+    /// Looks for `"isError":true` (whitespace between tokens ignored) in the response stream:
+    /// `memmem` finds the key, a byte-wise matcher checks what follows it, and a partial match
+    /// is carried across chunk boundaries. No copies.
     fn scan(&mut self, data: &[u8]) {
         if !self.watch_errors || self.is_error {
             return;
         }
-        let mut matched = self.matched;
-        for &b in data {
-            if b.is_ascii_whitespace() {
-                continue;
+        let mut rest = data;
+        loop {
+            if self.matched > 0 {
+                match self.continue_match(rest) {
+                    Some(at) => rest = &rest[at..],
+                    None => return,
+                }
             }
-            if b == IS_ERROR[matched] {
-                matched += 1;
-                if matched == IS_ERROR.len() {
-                    self.is_error = true;
+            match memchr::memmem::find(rest, IS_ERROR_KEY) {
+                Some(pos) => {
+                    self.matched = IS_ERROR_KEY.len();
+                    rest = &rest[pos + IS_ERROR_KEY.len()..];
+                }
+                None => {
+                    // The chunk may end inside the key (which holds no whitespace).
+                    let tail = &rest[rest.len().saturating_sub(IS_ERROR_KEY.len() - 1)..];
+                    self.matched = (1..=tail.len())
+                        .rev()
+                        .find(|&n| IS_ERROR_KEY.starts_with(&tail[tail.len() - n..]))
+                        .unwrap_or(0);
                     return;
                 }
-            } else {
-                // In valid JSON a failed match can only restart at this byte.
-                matched = usize::from(b == IS_ERROR[0]);
             }
         }
-        self.matched = matched;
+    }
+
+    /// Matches `data` against the rest of `IS_ERROR` from `self.matched`. `None`: the chunk was
+    /// used up (or the flag found); `Some(i)`: the match failed at byte `i`, search again there.
+    fn continue_match(&mut self, data: &[u8]) -> Option<usize> {
+        for (i, &b) in data.iter().enumerate() {
+            if b.is_ascii_whitespace() && self.matched >= IS_ERROR_KEY.len() {
+                continue;
+            }
+            if b == IS_ERROR[self.matched] {
+                self.matched += 1;
+                if self.matched == IS_ERROR.len() {
+                    self.is_error = true;
+                    return None;
+                }
+            } else {
+                self.matched = 0;
+                return Some(i);
+            }
+        }
+        None
     }
 
     fn emit(&mut self) {
@@ -1242,5 +1270,9 @@ mod tests {
         assert!(!scanned(&[r#"{"result":{"isError":false}}"#]));
         assert!(!scanned(&[r#"{"result":{"text":"isError true"}}"#]));
         assert!(!scanned(&[r#"{"result":{"isError""#, r#":false,"x":true}}"#]));
+        assert!(scanned(&[r#"{"a":"isErr", "#, r#""b":1,"isE"#, r#"rror":"#, "true}"]));
+        assert!(scanned(&["\"", "i", "s", "E", "r", "r", "o", "r", "\"", ":", " ", "t", "r", "u", "e"]));
+        assert!(!scanned(&[r#"{"isErr"#, r#" or":true}"#]));
+        assert!(scanned(&[r#"{"isError":fals, "isError":true}"#]));
     }
 }
