@@ -1,0 +1,138 @@
+//! `mcp-e2e`: runs the allow/deny scenarios of `e2e/scenarios` against a local stack of the
+//! real binaries (example MCP servers, one `mcp-gateway` each with its policy rendered by
+//! lib/policy, Traefik as the ingress). `cargo xtask e2e` builds and installs what it needs and
+//! runs this; run it directly to point it at other binaries.
+
+mod client;
+mod run;
+mod scenario;
+mod stack;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+/// Run the MCP Runtime end-to-end scenarios against a local stack.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-e2e", version)]
+struct Cli {
+    /// The e2e directory (holding stack.yaml, fixtures/ and scenarios/).
+    #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR")))]
+    dir: PathBuf,
+    /// Scenario files to read instead of <dir>/scenarios.
+    #[arg(long, value_name = "DIR")]
+    scenarios_dir: Option<PathBuf>,
+    /// Comma-separated scenarios to run [default: all].
+    #[arg(long, value_name = "A,B", value_delimiter = ',')]
+    scenarios: Vec<String>,
+    /// List the scenarios and exit.
+    #[arg(long)]
+    list: bool,
+    /// After the run, keep the stack up and print its URLs until Ctrl-C.
+    #[arg(long)]
+    keep_running: bool,
+    /// Where logs, rendered policies, PID files and junit.xml go.
+    #[arg(long, value_name = "DIR", default_value = "target/e2e")]
+    artifacts: PathBuf,
+    /// Directory of `mcp-gateway` and `mcp-example-server` [default: this binary's directory].
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
+    /// The Traefik binary.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "MCP_E2E_TRAEFIK",
+        default_value = "/var/tmp/mcp-runtime-tools/venv/bin/traefik"
+    )]
+    traefik: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("mcp-e2e: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("mcp-e2e: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<usize> {
+    let stack_file = scenario::StackFile::load(&cli.dir)?;
+    let fixtures = stack::Fixtures::load(&cli.dir, &stack_file.fixtures)?;
+    let servers = fixtures.server_names();
+    let dir = cli.scenarios_dir.clone().unwrap_or_else(|| cli.dir.join("scenarios"));
+    let all = scenario::load_scenarios(&dir, &stack_file, &servers)?;
+    if cli.list {
+        for s in &all {
+            println!(
+                "{:<14} {:>3} steps  {}  ({})",
+                s.name,
+                s.steps.len(),
+                s.description.trim(),
+                s.file.display()
+            );
+        }
+        return Ok(0);
+    }
+    let selected: Vec<scenario::Scenario> = if cli.scenarios.is_empty() || cli.scenarios == ["all"] {
+        all
+    } else {
+        let mut picked = Vec::new();
+        for name in &cli.scenarios {
+            match all.iter().find(|s| &s.name == name) {
+                Some(s) => picked.push(s.clone()),
+                None => {
+                    let known: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+                    bail!("unknown scenario {name:?} (known: {})", known.join(", "));
+                }
+            }
+        }
+        picked
+    };
+    let bin_dir = match &cli.bin_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_exe()?.parent().context("binary directory")?.to_path_buf(),
+    };
+    let bins = stack::Binaries {
+        gateway: bin_dir.join("mcp-gateway"),
+        example_server: bin_dir.join("mcp-example-server"),
+        traefik: cli.traefik.clone(),
+    };
+    if cli.artifacts.exists() {
+        std::fs::remove_dir_all(&cli.artifacts)
+            .with_context(|| format!("clear the artifacts directory {}", cli.artifacts.display()))?;
+    }
+    std::fs::create_dir_all(&cli.artifacts)?;
+    println!("starting the stack (logs in {})", cli.artifacts.join("logs").display());
+    let mut stack = stack::Stack::start(&cli.dir, &stack_file, &bins, &cli.artifacts).await?;
+    println!("ingress http://{}", stack.ingress);
+    for (name, served) in &stack.servers {
+        println!(
+            "  {name:<20} http://{}{}/mcp  (gateway {}, app {})",
+            stack.ingress, served.prefix, served.gateway, served.app
+        );
+    }
+    let results = run::run_all(&mut stack, &selected).await;
+    let failed = run::summary(&results);
+    let junit = cli.artifacts.join("junit.xml");
+    run::write_junit(&junit, &results)?;
+    println!("report: {}", junit.display());
+    if cli.keep_running {
+        println!("\nthe stack stays up; Ctrl-C stops it");
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    stack.stop();
+    Ok(failed)
+}

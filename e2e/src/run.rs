@@ -1,0 +1,256 @@
+//! Runs scenarios step by step against the stack and reports: one line per step, a summary
+//! table, and a JUnit XML file in the artifacts directory.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::client::{Answer, Client};
+use crate::scenario::{Action, Expect, Scenario, Step};
+use crate::stack::Stack;
+
+/// The outcome of one step.
+#[derive(Debug, Clone)]
+pub struct StepResult {
+    /// Step name.
+    pub name: String,
+    /// None: passed; Some: why it failed (step, expected and actual).
+    pub failure: Option<String>,
+    /// How long it took.
+    pub took: Duration,
+}
+
+/// The outcome of one scenario.
+#[derive(Debug, Clone)]
+pub struct ScenarioResult {
+    /// Scenario name.
+    pub name: String,
+    /// Its steps.
+    pub steps: Vec<StepResult>,
+}
+
+impl ScenarioResult {
+    fn failed(&self) -> usize {
+        self.steps.iter().filter(|s| s.failure.is_some()).count()
+    }
+}
+
+/// Runs `scenarios` in order, each from the baseline fixtures.
+pub async fn run_all(stack: &mut Stack, scenarios: &[Scenario]) -> Vec<ScenarioResult> {
+    let client = Client::new();
+    let total: usize = scenarios.iter().map(|s| s.steps.len()).sum();
+    let mut done = 0;
+    let mut results = Vec::new();
+    for scenario in scenarios {
+        println!("\n== {} — {}", scenario.name, scenario.description.trim());
+        let mut steps = Vec::new();
+        if let Err(err) = stack.reset().await {
+            steps.push(StepResult {
+                name: "reset to the baseline fixtures".into(),
+                failure: Some(format!("{err:#}")),
+                took: Duration::ZERO,
+            });
+        }
+        for step in &scenario.steps {
+            let started = Instant::now();
+            let failure = match run_step(stack, &client, step).await {
+                Ok(failure) => failure,
+                Err(err) => Some(format!("error: {err:#}")),
+            };
+            let failure = failure.or_else(|| stack.check_alive().err().map(|e| format!("{e:#}")));
+            done += 1;
+            let mark = if failure.is_none() { "ok  " } else { "FAIL" };
+            println!("{} {mark} {}{}", progress(done, total), step.name, took(started.elapsed()));
+            if let Some(why) = &failure {
+                for line in why.lines() {
+                    println!("           {line}");
+                }
+            }
+            steps.push(StepResult { name: step.name.clone(), failure, took: started.elapsed() });
+        }
+        results.push(ScenarioResult { name: scenario.name.clone(), steps });
+    }
+    results
+}
+
+fn progress(done: usize, total: usize) -> String {
+    const WIDTH: usize = 20;
+    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
+    format!("[{}{}] {done:>3}/{total}", "#".repeat(filled), "-".repeat(WIDTH - filled))
+}
+
+fn took(d: Duration) -> String {
+    if d >= Duration::from_millis(100) { format!(" ({} ms)", d.as_millis()) } else { String::new() }
+}
+
+/// Runs one step; `Ok(Some(..))` is a failed expectation.
+async fn run_step(stack: &mut Stack, client: &Client, step: &Step) -> Result<Option<String>> {
+    let answer = match &step.action {
+        Action::Patch(p) => {
+            stack.fixtures.patch(&p.kind, &p.namespace, &p.name, &p.merge)?;
+            let took = stack.apply().await?;
+            println!("           policy re-rendered; every gateway serves it after {} ms", took.as_millis());
+            return Ok(None);
+        }
+        Action::Call(call) => {
+            let audience = call.audience_of.as_deref().unwrap_or(&call.server);
+            let token = stack.token(&call.caller, audience)?;
+            let headers: Vec<(String, String)> = call.headers.clone().into_iter().collect();
+            let params = json!({"name": call.tool, "arguments": call.arguments.clone().unwrap_or(json!({}))});
+            client
+                .mcp_request(&stack.mcp_url(&call.server)?, token.as_deref(), &headers, "tools/call", params)
+                .await?
+        }
+        Action::Http(h) => {
+            let mut headers: Vec<(String, String)> = Vec::new();
+            let has = |name: &str| h.headers.keys().any(|k| k.eq_ignore_ascii_case(name));
+            if !has("content-type") && h.body.is_some() {
+                headers.push(("content-type".into(), "application/json".into()));
+            }
+            if !has("accept") {
+                headers.push(("accept".into(), "application/json, text/event-stream".into()));
+            }
+            if let Some(caller) = &h.caller
+                && let Some(token) = stack.token(caller, &h.server)?
+            {
+                headers.push(("authorization".into(), format!("Bearer {token}")));
+            }
+            headers.extend(h.headers.clone());
+            client.send(&h.method, &stack.mcp_url(&h.server)?, &headers, h.body.as_deref(), h.chunked).await?
+        }
+    };
+    Ok(check(&step.expect, &answer))
+}
+
+/// Compares an answer with the expectation; the message names expected and actual values.
+pub fn check(expect: &Expect, answer: &Answer) -> Option<String> {
+    let mut problems = Vec::new();
+    if let Some(status) = expect.status
+        && status != answer.status
+    {
+        problems.push(format!("status: expected {status}, got {}", answer.status));
+    }
+    if let Some(reason) = &expect.reason {
+        let actual = answer.reason();
+        if actual.as_deref() != Some(reason.as_str()) {
+            problems.push(format!("reason: expected {reason:?}, got {}", shown(actual.as_deref())));
+        }
+    }
+    if let Some(text) = &expect.text {
+        let actual =
+            answer.reply(2).and_then(|r| r["result"]["content"][0]["text"].as_str().map(str::to_string));
+        if actual.as_deref() != Some(text.as_str()) {
+            problems.push(format!("text: expected {text:?}, got {}", shown(actual.as_deref())));
+        }
+    }
+    if problems.is_empty() {
+        return None;
+    }
+    problems.push(format!("body: {}", answer.excerpt()));
+    Some(problems.join("\n"))
+}
+
+fn shown(v: Option<&str>) -> String {
+    v.map_or_else(|| "nothing".into(), |v| format!("{v:?}"))
+}
+
+/// Prints the summary table; returns the number of failed steps.
+pub fn summary(results: &[ScenarioResult]) -> usize {
+    println!("\n{:<16} {:>6} {:>6} {:>6}", "scenario", "steps", "passed", "failed");
+    let (mut steps, mut failed) = (0, 0);
+    for r in results {
+        println!("{:<16} {:>6} {:>6} {:>6}", r.name, r.steps.len(), r.steps.len() - r.failed(), r.failed());
+        steps += r.steps.len();
+        failed += r.failed();
+    }
+    println!("{:<16} {:>6} {:>6} {:>6}", "total", steps, steps - failed, failed);
+    println!("{} passed, {} failed", steps - failed, failed);
+    for r in results {
+        for s in r.steps.iter().filter(|s| s.failure.is_some()) {
+            println!("FAILED {} / {}", r.name, s.name);
+        }
+    }
+    failed
+}
+
+/// Writes `junit.xml`.
+pub fn write_junit(path: &Path, results: &[ScenarioResult]) -> Result<()> {
+    let esc =
+        |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"mcp-e2e\">\n");
+    for r in results {
+        let time: f64 = r.steps.iter().map(|s| s.took.as_secs_f64()).sum();
+        let _ = writeln!(
+            xml,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" time=\"{time:.3}\">",
+            esc(&r.name),
+            r.steps.len(),
+            r.failed()
+        );
+        for s in &r.steps {
+            let _ = write!(
+                xml,
+                "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+                esc(&r.name),
+                esc(&s.name),
+                s.took.as_secs_f64()
+            );
+            match &s.failure {
+                None => xml.push_str("/>\n"),
+                Some(why) => {
+                    let first = why.lines().next().unwrap_or_default();
+                    let _ = writeln!(
+                        xml,
+                        ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                        esc(first),
+                        esc(why)
+                    );
+                }
+            }
+        }
+        xml.push_str("  </testsuite>\n");
+    }
+    xml.push_str("</testsuites>\n");
+    std::fs::write(path, xml)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use http::HeaderMap;
+
+    fn answer(status: u16, body: &str) -> Answer {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::CONTENT_TYPE, "application/json".parse().expect("header"));
+        Answer { status, headers, body: Bytes::from(body.to_string()) }
+    }
+
+    #[test]
+    fn a_broken_expectation_names_expected_and_actual() {
+        let denied = answer(
+            401,
+            r#"{"jsonrpc":"2.0","id":2,"error":{"code":-32001,"message":"m","data":{"reason":"session_revoked"}}}"#,
+        );
+        let expect = Expect { status: Some(200), reason: Some("allowed".into()), text: Some("hi".into()) };
+        let why = check(&expect, &denied).expect("must fail");
+        assert!(why.contains("status: expected 200, got 401"), "{why}");
+        assert!(why.contains(r#"reason: expected "allowed", got "session_revoked""#), "{why}");
+        assert!(why.contains(r#"text: expected "hi", got nothing"#), "{why}");
+        let ok =
+            answer(200, r#"{"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"hi"}]}}"#);
+        assert_eq!(check(&Expect { status: Some(200), reason: None, text: Some("hi".into()) }, &ok), None);
+        let plain = answer(403, r#"{"error":"origin_not_allowed"}"#);
+        assert_eq!(
+            check(
+                &Expect { status: Some(403), reason: Some("origin_not_allowed".into()), text: None },
+                &plain
+            ),
+            None
+        );
+    }
+}

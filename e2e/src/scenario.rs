@@ -1,0 +1,276 @@
+//! The scenario files: what the stack holds (`e2e/stack.yaml`) and what each scenario does
+//! (`e2e/scenarios/*.yaml`). Every file is checked in full when loaded, so a typo fails before
+//! anything starts, naming the file and the step.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// `e2e/stack.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackFile {
+    /// `iss` of the platform session tokens the harness mints.
+    pub issuer: String,
+    /// CRD YAML files (relative to the e2e directory): the baseline every scenario starts from.
+    pub fixtures: Vec<PathBuf>,
+    /// Who scenarios call as; `anonymous` (no token) is built in.
+    pub identities: BTreeMap<String, IdentitySpec>,
+    /// Scenario order when all run (others follow by name).
+    #[serde(default)]
+    pub order: Vec<String>,
+}
+
+/// A caller: the claims of the platform session token minted for it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySpec {
+    /// `sub`.
+    pub human: String,
+    /// `agent`.
+    pub agent: String,
+    /// `team`.
+    pub team: String,
+    /// `sid`; absent: a token without a session.
+    #[serde(default)]
+    pub session: Option<String>,
+}
+
+/// One scenario file.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Scenario name (the file's `name`, also its file stem).
+    pub name: String,
+    /// What it proves.
+    pub description: String,
+    /// Its steps, in order.
+    pub steps: Vec<Step>,
+    /// Where it was read from.
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    name: String,
+    description: String,
+    steps: Vec<RawStep>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    name: String,
+    #[serde(default)]
+    call: Option<Call>,
+    #[serde(default)]
+    http: Option<Http>,
+    #[serde(default)]
+    patch: Option<Patch>,
+    #[serde(default)]
+    expect: Option<Expect>,
+}
+
+/// One step: an action and, for calls, what must come back.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Shown in the report.
+    pub name: String,
+    /// What to do.
+    pub action: Action,
+    /// What must come back (calls and raw requests).
+    pub expect: Expect,
+}
+
+/// What a step does.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// An MCP session (`initialize`, `notifications/initialized`) then one `tools/call`.
+    Call(Call),
+    /// One raw HTTP request.
+    Http(Http),
+    /// A JSON merge patch on a fixture object; the affected policies are re-rendered and the
+    /// step waits until every gateway serves the new revision.
+    Patch(Patch),
+}
+
+/// `call:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Call {
+    /// Target server (an MCPServer of the fixtures).
+    pub server: String,
+    /// Identity name from stack.yaml, or `anonymous`.
+    #[serde(rename = "as")]
+    pub caller: String,
+    /// Tool to call.
+    pub tool: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub arguments: Option<Value>,
+    /// Extra request headers (e.g. forged identity headers).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Mint the token for this other server's audience instead of the target's.
+    #[serde(default)]
+    pub audience_of: Option<String>,
+}
+
+/// `http:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    /// Target server.
+    pub server: String,
+    /// Identity whose token is sent (none: no `Authorization`).
+    #[serde(default, rename = "as")]
+    pub caller: Option<String>,
+    /// HTTP method (default POST).
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Request headers; `Content-Type: application/json` and the MCP `Accept` are sent unless
+    /// given here.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Request body.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Send the body with chunked transfer encoding.
+    #[serde(default)]
+    pub chunked: bool,
+}
+
+fn default_method() -> String {
+    "POST".into()
+}
+
+/// `patch:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Patch {
+    /// `MCPServer`, `MCPAccessGrant` or `MCPAgentSession`.
+    pub kind: String,
+    /// Object namespace.
+    pub namespace: String,
+    /// Object name.
+    pub name: String,
+    /// RFC 7386 JSON merge patch.
+    pub merge: Value,
+}
+
+/// `expect:`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// HTTP status.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Denial reason (`error.data.reason`, or `error` of a non-JSON-RPC denial).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The tool result's first text content.
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+impl StackFile {
+    /// Reads `stack.yaml` from the e2e directory.
+    pub fn load(dir: &Path) -> Result<StackFile> {
+        let path = dir.join("stack.yaml");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+        let stack: StackFile = serde_yaml::from_str(&text)
+            .with_context(|| format!("{}: not a valid stack file", path.display()))?;
+        if stack.identities.contains_key("anonymous") {
+            bail!("{}: `anonymous` is built in (no token); do not define it", path.display());
+        }
+        Ok(stack)
+    }
+}
+
+/// Reads every `*.yaml` under `dir`, checked against the stack's identities.
+pub fn load_scenarios(dir: &Path, stack: &StackFile, servers: &[String]) -> Result<Vec<Scenario>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("read {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    let mut scenarios = Vec::new();
+    for file in files {
+        let scenario = load_one(&file, stack, servers)?;
+        if scenarios.iter().any(|s: &Scenario| s.name == scenario.name) {
+            bail!("{}: scenario {:?} is defined twice", file.display(), scenario.name);
+        }
+        scenarios.push(scenario);
+    }
+    let rank = |name: &str| stack.order.iter().position(|o| o == name).unwrap_or(usize::MAX);
+    scenarios.sort_by(|a, b| rank(&a.name).cmp(&rank(&b.name)).then(a.name.cmp(&b.name)));
+    Ok(scenarios)
+}
+
+fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenario> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("read {}", file.display()))?;
+    let raw: RawScenario =
+        serde_yaml::from_str(&text).with_context(|| format!("{}: not a valid scenario", file.display()))?;
+    let known_identity = |name: &str| name == "anonymous" || stack.identities.contains_key(name);
+    let known_server = |name: &str| servers.iter().any(|s| s == name);
+    let mut steps = Vec::new();
+    for (i, step) in raw.steps.into_iter().enumerate() {
+        let at = || format!("{}: step {} ({:?})", file.display(), i + 1, step.name);
+        let action = match (step.call, step.http, step.patch) {
+            (Some(call), None, None) => {
+                if !known_identity(&call.caller) {
+                    bail!("{}: unknown identity {:?}", at(), call.caller);
+                }
+                for server in std::iter::once(&call.server).chain(call.audience_of.iter()) {
+                    if !known_server(server) {
+                        bail!("{}: unknown server {server:?} (known: {})", at(), servers.join(", "));
+                    }
+                }
+                Action::Call(call)
+            }
+            (None, Some(http), None) => {
+                if let Some(caller) = &http.caller
+                    && !known_identity(caller)
+                {
+                    bail!("{}: unknown identity {caller:?}", at());
+                }
+                if !known_server(&http.server) {
+                    bail!("{}: unknown server {:?} (known: {})", at(), http.server, servers.join(", "));
+                }
+                if http::Method::from_bytes(http.method.as_bytes()).is_err() {
+                    bail!("{}: {:?} is not an HTTP method", at(), http.method);
+                }
+                Action::Http(http)
+            }
+            (None, None, Some(patch)) => {
+                if !["MCPServer", "MCPAccessGrant", "MCPAgentSession"].contains(&patch.kind.as_str()) {
+                    bail!("{}: cannot patch kind {:?}", at(), patch.kind);
+                }
+                if !patch.merge.is_object() {
+                    bail!("{}: `merge` must be an object (a JSON merge patch)", at());
+                }
+                Action::Patch(patch)
+            }
+            _ => bail!("{}: needs exactly one of `call`, `http` or `patch`", at()),
+        };
+        let expect = step.expect.unwrap_or_default();
+        match &action {
+            Action::Patch(_) if expect != Expect::default() => bail!("{}: a patch expects nothing", at()),
+            Action::Call(_) | Action::Http(_) if expect.status.is_none() => {
+                bail!("{}: `expect.status` is required", at())
+            }
+            _ => {}
+        }
+        steps.push(Step { name: step.name, action, expect });
+    }
+    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    if raw.name != stem {
+        bail!("{}: name {:?} must match the file name", file.display(), raw.name);
+    }
+    Ok(Scenario { name: raw.name, description: raw.description, steps, file: file.to_path_buf() })
+}

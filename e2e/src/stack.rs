@@ -1,0 +1,479 @@
+//! The local stack: one example MCP server and one `mcp-gateway` per MCPServer of the fixtures
+//! (policy rendered by lib/policy, the operator's code path), and Traefik routing
+//! `/<server>/…` to each gateway as the Ingress does. Every process is recorded (PID file and
+//! log under the artifacts directory) and stopped when the stack is dropped.
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use mcp_api::{MCPAccessGrant, MCPAgentSession, MCPServer};
+use mcp_policy::{Jwks, PlatformTrust, RenderContext, render};
+use mcp_testkit::platform::SigningKey;
+use serde_json::{Value, json};
+
+use crate::client::Client;
+use crate::scenario::{IdentitySpec, StackFile};
+
+/// Where the harness finds the binaries it starts.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    /// `mcp-gateway`.
+    pub gateway: PathBuf,
+    /// `mcp-example-server`.
+    pub example_server: PathBuf,
+    /// `traefik`.
+    pub traefik: PathBuf,
+}
+
+/// The fixture objects as JSON (so merge patches apply to exactly what the YAML said).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fixtures {
+    objects: Vec<Value>,
+}
+
+impl Fixtures {
+    /// Reads every document of the fixture files.
+    pub fn load(dir: &Path, files: &[PathBuf]) -> Result<Fixtures> {
+        let mut objects = Vec::new();
+        for file in files {
+            let path = dir.join(file);
+            let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+            for doc in serde_yaml::Deserializer::from_str(&text) {
+                let value: Value = serde::Deserialize::deserialize(doc)
+                    .with_context(|| format!("{}: not valid YAML", path.display()))?;
+                if value.is_null() {
+                    continue;
+                }
+                let fixtures = Fixtures { objects: vec![value.clone()] };
+                fixtures.typed().with_context(|| format!("{}: not a valid fixture", path.display()))?;
+                objects.push(value);
+            }
+        }
+        Ok(Fixtures { objects })
+    }
+
+    fn typed(&self) -> Result<(Vec<MCPServer>, Vec<MCPAccessGrant>, Vec<MCPAgentSession>)> {
+        let (mut servers, mut grants, mut sessions) = (Vec::new(), Vec::new(), Vec::new());
+        for object in &self.objects {
+            let kind = object["kind"].as_str().unwrap_or_default();
+            let name = object["metadata"]["name"].as_str().unwrap_or_default();
+            let ctx = || format!("{kind} {name}");
+            match kind {
+                "MCPServer" => servers.push(serde_json::from_value(object.clone()).with_context(ctx)?),
+                "MCPAccessGrant" => grants.push(serde_json::from_value(object.clone()).with_context(ctx)?),
+                "MCPAgentSession" => sessions.push(serde_json::from_value(object.clone()).with_context(ctx)?),
+                other => bail!("unsupported kind {other:?} (MCPServer, MCPAccessGrant, MCPAgentSession)"),
+            }
+        }
+        Ok((servers, grants, sessions))
+    }
+
+    /// Names of the MCPServers.
+    pub fn server_names(&self) -> Vec<String> {
+        self.objects
+            .iter()
+            .filter(|o| o["kind"] == "MCPServer")
+            .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Applies a JSON merge patch to one object.
+    pub fn patch(&mut self, kind: &str, namespace: &str, name: &str, merge: &Value) -> Result<()> {
+        let object = self
+            .objects
+            .iter_mut()
+            .find(|o| {
+                o["kind"] == kind && o["metadata"]["name"] == name && o["metadata"]["namespace"] == namespace
+            })
+            .with_context(|| format!("no {kind} {namespace}/{name} in the fixtures"))?;
+        merge_patch(object, merge);
+        Ok(())
+    }
+
+    /// The rendered policy of every server, by server name.
+    pub fn render(&self, ctx: &RenderContext) -> Result<BTreeMap<String, mcp_policy::Document>> {
+        let (servers, grants, sessions) = self.typed()?;
+        let mut out = BTreeMap::new();
+        for server in &servers {
+            let name = server.metadata.name.clone().unwrap_or_default();
+            let doc = render(server, &grants, &sessions, ctx).with_context(|| format!("render {name}"))?;
+            out.insert(name, doc);
+        }
+        Ok(out)
+    }
+}
+
+/// RFC 7386.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    if let Value::Object(map) = target {
+        for (key, value) in patch {
+            if value.is_null() {
+                map.remove(key);
+            } else {
+                merge_patch(map.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+    }
+}
+
+/// A started child process, stopped on drop (SIGTERM, then SIGKILL after 3 s).
+struct Proc {
+    name: String,
+    child: Child,
+}
+
+impl Proc {
+    fn spawn(name: &str, cmd: &mut Command, artifacts: &Path) -> Result<Proc> {
+        let logs = artifacts.join("logs");
+        std::fs::create_dir_all(&logs)?;
+        let log = std::fs::File::create(logs.join(format!("{name}.log")))?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("start {name} ({:?})", cmd.get_program()))?;
+        let pids = artifacts.join("pids");
+        std::fs::create_dir_all(&pids)?;
+        std::fs::write(pids.join(name), child.id().to_string())?;
+        Ok(Proc { name: name.to_string(), child })
+    }
+
+    fn alive(&mut self) -> Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!("{} exited early ({status}); see its log in the artifacts directory", self.name);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).stderr(Stdio::null()).status();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// One governed server of the stack.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// The app (example server) address.
+    pub app: SocketAddr,
+    /// The gateway's address.
+    pub gateway: SocketAddr,
+    /// Public MCP URL (the token audience).
+    pub url: String,
+    /// Route prefix at the ingress (`/<name>`), followed by `/mcp`.
+    pub prefix: String,
+    /// Where its policy file is.
+    pub policy_file: PathBuf,
+    /// Revision currently written.
+    pub revision: String,
+}
+
+/// The running stack.
+pub struct Stack {
+    procs: Vec<Proc>,
+    /// Servers by name.
+    pub servers: BTreeMap<String, Served>,
+    /// Traefik's web entrypoint.
+    pub ingress: SocketAddr,
+    /// Fixture state now.
+    pub fixtures: Fixtures,
+    baseline: Fixtures,
+    ctx: RenderContext,
+    key: SigningKey,
+    issuer: String,
+    identities: BTreeMap<String, IdentitySpec>,
+    client: Client,
+}
+
+impl Stack {
+    /// Starts everything and waits until it is ready.
+    pub async fn start(dir: &Path, file: &StackFile, bins: &Binaries, artifacts: &Path) -> Result<Stack> {
+        for (what, path) in [("mcp-gateway", &bins.gateway), ("mcp-example-server", &bins.example_server)] {
+            if !path.is_file() {
+                bail!("{what} not found at {} (build it: cargo build -p {what})", path.display());
+            }
+        }
+        if !bins.traefik.is_file() {
+            bail!("traefik not found at {} (`cargo xtask e2e` installs it)", bins.traefik.display());
+        }
+        let fixtures = Fixtures::load(dir, &file.fixtures)?;
+        let key = SigningKey::from_seed("e2e-platform", [42u8; 32]);
+        let ctx = RenderContext {
+            cluster: "e2e".into(),
+            platform: Some(PlatformTrust {
+                issuer: file.issuer.clone(),
+                jwks: Jwks { keys: vec![key.jwk()] },
+            }),
+            ..RenderContext::default()
+        };
+        let docs = fixtures.render(&ctx)?;
+        let policies = artifacts.join("policies");
+        std::fs::create_dir_all(&policies)?;
+        let mut procs = Vec::new();
+        let mut servers = BTreeMap::new();
+        for (name, doc) in &docs {
+            let (app, gateway) = (
+                SocketAddr::from(([127, 0, 0, 1], free_port()?)),
+                SocketAddr::from(([127, 0, 0, 1], free_port()?)),
+            );
+            let url = doc.server.url.clone();
+            let path = url.split_once("://").and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]));
+            let route = path.unwrap_or("/mcp").to_string();
+            let prefix = route.strip_suffix("/mcp").unwrap_or(&route).to_string();
+            // One directory per gateway: each watches its own policy directory.
+            let policy_dir = policies.join(name);
+            std::fs::create_dir_all(&policy_dir)?;
+            let policy_file = policy_dir.join("policy.json");
+            write_atomically(&policy_file, &doc.to_json_pretty())?;
+            procs.push(Proc::spawn(
+                &format!("app-{name}"),
+                Command::new(&bins.example_server).args(["--listen", &app.to_string()]),
+                artifacts,
+            )?);
+            let spool = artifacts.join("spool").join(name);
+            procs.push(Proc::spawn(
+                &format!("gateway-{name}"),
+                Command::new(&bins.gateway)
+                    .env("LISTEN_ADDR", gateway.to_string())
+                    .env("UPSTREAM_URL", format!("http://{app}"))
+                    .env("POLICY_FILE", &policy_file)
+                    .env("POLICY_RECHECK_MS", "200")
+                    .env("STRIP_PREFIX", &prefix)
+                    .env("AUDIT_SPOOL_DIR", &spool)
+                    .env("RUST_LOG", "info"),
+                artifacts,
+            )?);
+            servers.insert(
+                name.clone(),
+                Served { app, gateway, url, prefix, policy_file, revision: doc.revision.clone() },
+            );
+        }
+        let ingress = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let ping = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let traefik_dir = artifacts.join("traefik");
+        std::fs::create_dir_all(&traefik_dir)?;
+        write_traefik_config(&traefik_dir, ingress, ping, &servers)?;
+        procs.push(Proc::spawn(
+            "traefik",
+            Command::new(&bins.traefik)
+                .arg(format!("--configFile={}", traefik_dir.join("traefik.yml").display())),
+            artifacts,
+        )?);
+        let client = Client::new();
+        let mut stack = Stack {
+            procs,
+            servers,
+            ingress,
+            baseline: fixtures.clone(),
+            fixtures,
+            ctx,
+            key,
+            issuer: file.issuer.clone(),
+            identities: file.identities.clone(),
+            client,
+        };
+        stack.wait_ready(ping).await?;
+        Ok(stack)
+    }
+
+    async fn wait_ready(&mut self, ping: SocketAddr) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut pending: Vec<(String, String)> = self
+            .servers
+            .iter()
+            .map(|(name, s)| (format!("gateway {name}"), format!("http://{}/ready", s.gateway)))
+            .chain(self.servers.iter().map(|(name, s)| {
+                (format!("ingress route {name}"), format!("http://{}{}/mcp", self.ingress, s.prefix))
+            }))
+            .collect();
+        pending.push(("traefik".into(), format!("http://{ping}/ping")));
+        while !pending.is_empty() {
+            for proc in &mut self.procs {
+                proc.alive()?;
+            }
+            let mut still = Vec::new();
+            for (what, url) in pending {
+                let ok = match self.client.get(&url).await {
+                    // A routed request reaches the gateway (any answer but Traefik's 404/502).
+                    Ok((status, _)) if what.starts_with("ingress") => status != 404 && status != 502,
+                    Ok((status, _)) => status == 200,
+                    Err(_) => false,
+                };
+                if !ok {
+                    still.push((what, url));
+                }
+            }
+            pending = still;
+            if pending.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let names: Vec<&str> = pending.iter().map(|(w, _)| w.as_str()).collect();
+                bail!("not ready after 30 s: {}", names.join(", "));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    /// Re-renders every policy; writes those whose revision changed and waits until each
+    /// gateway serves its new revision. Returns how long activation took (slowest gateway).
+    pub async fn apply(&mut self) -> Result<Duration> {
+        let started = Instant::now();
+        let docs = self.fixtures.render(&self.ctx)?;
+        let mut changed = Vec::new();
+        for (name, doc) in docs {
+            let served = self.servers.get_mut(&name).context("a server was added by a patch")?;
+            if served.revision != doc.revision {
+                write_atomically(&served.policy_file, &doc.to_json_pretty())?;
+                served.revision = doc.revision.clone();
+                changed.push(name);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for name in changed {
+            let served = &self.servers[&name];
+            let url = format!("http://{}/config/status", served.gateway);
+            loop {
+                let active = match self.client.get(&url).await {
+                    Ok((200, body)) => serde_json::from_slice::<Value>(&body)
+                        .ok()
+                        .and_then(|v| v["revision"].as_str().map(str::to_string)),
+                    _ => None,
+                };
+                if active.as_deref() == Some(served.revision.as_str()) {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!("gateway {name} did not activate revision {} within 5 s", served.revision);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        Ok(started.elapsed())
+    }
+
+    /// Back to the baseline fixtures (before each scenario).
+    pub async fn reset(&mut self) -> Result<()> {
+        if self.fixtures != self.baseline {
+            self.fixtures = self.baseline.clone();
+            self.apply().await?;
+        }
+        Ok(())
+    }
+
+    /// A platform session token for `identity` on `server` (`None` for `anonymous`).
+    pub fn token(&self, identity: &str, server: &str) -> Result<Option<String>> {
+        if identity == "anonymous" {
+            return Ok(None);
+        }
+        let spec = self.identities.get(identity).with_context(|| format!("unknown identity {identity}"))?;
+        let served = self.servers.get(server).with_context(|| format!("unknown server {server}"))?;
+        let now = jiff::Timestamp::now().as_second();
+        let mut claims = json!({
+            "iss": self.issuer, "aud": served.url, "iat": now, "exp": now + 600,
+            "sub": spec.human, "agent": spec.agent, "team": spec.team,
+        });
+        if let Some(session) = &spec.session {
+            claims["sid"] = json!(session);
+        }
+        Ok(Some(self.key.token(&claims)?))
+    }
+
+    /// The ingress URL of a server's MCP endpoint.
+    pub fn mcp_url(&self, server: &str) -> Result<String> {
+        let served = self.servers.get(server).with_context(|| format!("unknown server {server}"))?;
+        Ok(format!("http://{}{}/mcp", self.ingress, served.prefix))
+    }
+
+    /// Fails if a process of the stack has died.
+    pub fn check_alive(&mut self) -> Result<()> {
+        self.procs.iter_mut().try_for_each(Proc::alive)
+    }
+
+    /// Stops every process (also done on drop).
+    pub fn stop(&mut self) {
+        self.procs.clear();
+    }
+}
+
+fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
+    Ok(())
+}
+
+/// Traefik's static and dynamic configuration: one router per server, `PathPrefix(/<name>)`
+/// to its gateway, as the operator's Ingress routes.
+fn write_traefik_config(
+    dir: &Path,
+    web: SocketAddr,
+    ping: SocketAddr,
+    servers: &BTreeMap<String, Served>,
+) -> Result<()> {
+    let dynamic = dir.join("dynamic.yml");
+    let static_config = format!(
+        "entryPoints:\n  web: {{address: \"{web}\"}}\n  ping: {{address: \"{ping}\"}}\n\
+         ping: {{entryPoint: ping}}\n\
+         providers:\n  file: {{filename: \"{}\", watch: false}}\n\
+         global: {{checkNewVersion: false, sendAnonymousUsage: false}}\n\
+         log: {{level: INFO}}\naccessLog: {{}}\n",
+        dynamic.display()
+    );
+    let mut routers = String::new();
+    let mut services = String::new();
+    for (name, served) in servers {
+        routers.push_str(&format!(
+            "    {name}:\n      rule: \"PathPrefix(`{}/`)\"\n      entryPoints: [web]\n      service: {name}\n",
+            served.prefix
+        ));
+        services.push_str(&format!(
+            "    {name}:\n      loadBalancer:\n        passHostHeader: true\n        servers:\n          - url: \"http://{}\"\n",
+            served.gateway
+        ));
+    }
+    let dynamic_config = format!("http:\n  routers:\n{routers}  services:\n{services}");
+    std::fs::write(dir.join("traefik.yml"), static_config)?;
+    std::fs::write(&dynamic, dynamic_config)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_patch_follows_rfc_7386() {
+        let mut target = json!({"a": "b", "c": {"d": "e", "f": "g"}, "list": [1, 2]});
+        merge_patch(&mut target, &json!({"a": "z", "c": {"f": null}, "list": [3], "new": true}));
+        assert_eq!(target, json!({"a": "z", "c": {"d": "e"}, "list": [3], "new": true}));
+    }
+}
