@@ -47,6 +47,12 @@ struct Cli {
         default_value = "/var/tmp/mcp-runtime-tools/venv/bin/traefik"
     )]
     traefik: PathBuf,
+    /// Node (≥ 22) for the OpenID provider.
+    #[arg(long, value_name = "PATH", env = "MCP_E2E_NODE")]
+    node: Option<PathBuf>,
+    /// A `node_modules` directory holding `oidc-provider`.
+    #[arg(long, value_name = "DIR", env = "MCP_E2E_OIDC_MODULES")]
+    oidc_modules: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -70,7 +76,9 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<usize> {
     let stack_file = scenario::StackFile::load(&cli.dir)?;
-    let fixtures = stack::Fixtures::load(&cli.dir, &stack_file.fixtures)?;
+    // Placeholders (the OpenID provider's URL) only matter once the stack starts.
+    let placeholders = [("OIDC_ISSUER", "http://127.0.0.1:1".to_string())].into();
+    let fixtures = stack::Fixtures::load(&cli.dir, &stack_file.fixtures, &placeholders)?;
     let servers = fixtures.server_names();
     let dir = cli.scenarios_dir.clone().unwrap_or_else(|| cli.dir.join("scenarios"));
     let all = scenario::load_scenarios(&dir, &stack_file, &servers)?;
@@ -109,6 +117,8 @@ async fn run(cli: Cli) -> Result<usize> {
         gateway: bin_dir.join("mcp-gateway"),
         example_server: bin_dir.join("mcp-example-server"),
         traefik: cli.traefik.clone(),
+        node: cli.node.clone(),
+        oidc_modules: cli.oidc_modules.clone(),
     };
     if cli.artifacts.exists() {
         std::fs::remove_dir_all(&cli.artifacts)

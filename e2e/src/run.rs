@@ -97,7 +97,7 @@ async fn run_step(stack: &mut Stack, client: &Client, step: &Step) -> Result<Opt
         }
         Action::Call(call) => {
             let audience = call.audience_of.as_deref().unwrap_or(&call.server);
-            let token = stack.token(&call.caller, audience)?;
+            let token = stack.token(&call.caller, audience).await?;
             let headers: Vec<(String, String)> = call.headers.clone().into_iter().collect();
             let params = json!({"name": call.tool, "arguments": call.arguments.clone().unwrap_or(json!({}))});
             client
@@ -114,12 +114,16 @@ async fn run_step(stack: &mut Stack, client: &Client, step: &Step) -> Result<Opt
                 headers.push(("accept".into(), "application/json, text/event-stream".into()));
             }
             if let Some(caller) = &h.caller
-                && let Some(token) = stack.token(caller, &h.server)?
+                && let Some(token) = stack.token(caller, &h.server).await?
             {
                 headers.push(("authorization".into(), format!("Bearer {token}")));
             }
             headers.extend(h.headers.clone());
-            client.send(&h.method, &stack.mcp_url(&h.server)?, &headers, h.body.as_deref(), h.chunked).await?
+            let url = match &h.path {
+                Some(path) => format!("http://{}{path}", stack.ingress),
+                None => stack.mcp_url(&h.server)?,
+            };
+            client.send(&h.method, &url, &headers, h.body.as_deref(), h.chunked).await?
         }
     };
     Ok(check(&step.expect, &answer))
@@ -144,6 +148,17 @@ pub fn check(expect: &Expect, answer: &Answer) -> Option<String> {
             answer.reply(2).and_then(|r| r["result"]["content"][0]["text"].as_str().map(str::to_string));
         if actual.as_deref() != Some(text.as_str()) {
             problems.push(format!("text: expected {text:?}, got {}", shown(actual.as_deref())));
+        }
+    }
+    if let Some(text) = &expect.body_contains
+        && !String::from_utf8_lossy(&answer.body).contains(text.as_str())
+    {
+        problems.push(format!("body: expected to contain {text:?}"));
+    }
+    for (name, text) in &expect.header_contains {
+        let actual = answer.headers.get(name.as_str()).and_then(|v| v.to_str().ok());
+        if !actual.is_some_and(|v| v.contains(text.as_str())) {
+            problems.push(format!("header {name}: expected to contain {text:?}, got {}", shown(actual)));
         }
     }
     if problems.is_empty() {
@@ -236,21 +251,28 @@ mod tests {
             401,
             r#"{"jsonrpc":"2.0","id":2,"error":{"code":-32001,"message":"m","data":{"reason":"session_revoked"}}}"#,
         );
-        let expect = Expect { status: Some(200), reason: Some("allowed".into()), text: Some("hi".into()) };
+        let expect = Expect {
+            status: Some(200),
+            reason: Some("allowed".into()),
+            text: Some("hi".into()),
+            header_contains: [("www-authenticate".to_string(), "Bearer".to_string())].into(),
+            ..Expect::default()
+        };
         let why = check(&expect, &denied).expect("must fail");
         assert!(why.contains("status: expected 200, got 401"), "{why}");
         assert!(why.contains(r#"reason: expected "allowed", got "session_revoked""#), "{why}");
         assert!(why.contains(r#"text: expected "hi", got nothing"#), "{why}");
+        assert!(
+            why.contains(r#"header www-authenticate: expected to contain "Bearer", got nothing"#),
+            "{why}"
+        );
         let ok =
             answer(200, r#"{"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"hi"}]}}"#);
-        assert_eq!(check(&Expect { status: Some(200), reason: None, text: Some("hi".into()) }, &ok), None);
+        let text = Expect { status: Some(200), text: Some("hi".into()), ..Expect::default() };
+        assert_eq!(check(&text, &ok), None);
         let plain = answer(403, r#"{"error":"origin_not_allowed"}"#);
-        assert_eq!(
-            check(
-                &Expect { status: Some(403), reason: Some("origin_not_allowed".into()), text: None },
-                &plain
-            ),
-            None
-        );
+        let reason =
+            Expect { status: Some(403), reason: Some("origin_not_allowed".into()), ..Expect::default() };
+        assert_eq!(check(&reason, &plain), None);
     }
 }

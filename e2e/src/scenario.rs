@@ -22,21 +22,42 @@ pub struct StackFile {
     /// Scenario order when all run (others follow by name).
     #[serde(default)]
     pub order: Vec<String>,
+    /// The external OpenID provider, when scenarios need one.
+    #[serde(default)]
+    pub oidc: Option<OidcSpec>,
 }
 
-/// A caller: the claims of the platform session token minted for it.
+/// `oidc:` in stack.yaml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSpec {
+    /// The provider's Node script (relative to the e2e directory); started as
+    /// `node <script> <port>`, its issuer is `http://127.0.0.1:<port>`.
+    pub script: PathBuf,
+    /// Registered clients: id → secret (client credentials grant).
+    pub clients: BTreeMap<String, String>,
+}
+
+/// A caller: the claims of the platform session token minted for it, or a client of the
+/// external OpenID provider.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IdentitySpec {
     /// `sub`.
+    #[serde(default)]
     pub human: String,
     /// `agent`.
+    #[serde(default)]
     pub agent: String,
     /// `team`.
+    #[serde(default)]
     pub team: String,
     /// `sid`; absent: a token without a session.
     #[serde(default)]
     pub session: Option<String>,
+    /// Get the token from the OpenID provider as this client instead.
+    #[serde(default)]
+    pub oauth_client: Option<String>,
 }
 
 /// One scenario file.
@@ -128,6 +149,9 @@ pub struct Http {
     /// Identity whose token is sent (none: no `Authorization`).
     #[serde(default, rename = "as")]
     pub caller: Option<String>,
+    /// Path from the ingress root instead of the server's MCP endpoint.
+    #[serde(default)]
+    pub path: Option<String>,
     /// HTTP method (default POST).
     #[serde(default = "default_method")]
     pub method: String,
@@ -174,6 +198,12 @@ pub struct Expect {
     /// The tool result's first text content.
     #[serde(default)]
     pub text: Option<String>,
+    /// Text the response body must contain.
+    #[serde(default)]
+    pub body_contains: Option<String>,
+    /// Response headers that must contain a text: name → text.
+    #[serde(default)]
+    pub header_contains: BTreeMap<String, String>,
 }
 
 impl StackFile {
@@ -185,6 +215,23 @@ impl StackFile {
             .with_context(|| format!("{}: not a valid stack file", path.display()))?;
         if stack.identities.contains_key("anonymous") {
             bail!("{}: `anonymous` is built in (no token); do not define it", path.display());
+        }
+        for (name, id) in &stack.identities {
+            match &id.oauth_client {
+                Some(client) => {
+                    let known = stack.oidc.as_ref().is_some_and(|o| o.clients.contains_key(client));
+                    if !known {
+                        bail!(
+                            "{}: identity {name}: client {client:?} is not in `oidc.clients`",
+                            path.display()
+                        );
+                    }
+                }
+                None if id.human.is_empty() || id.agent.is_empty() => {
+                    bail!("{}: identity {name} needs `human` and `agent` (or `oauth_client`)", path.display())
+                }
+                None => {}
+            }
         }
         Ok(stack)
     }
@@ -241,6 +288,9 @@ fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenar
                 }
                 if !known_server(&http.server) {
                     bail!("{}: unknown server {:?} (known: {})", at(), http.server, servers.join(", "));
+                }
+                if http.path.as_deref().is_some_and(|p| !p.starts_with('/')) {
+                    bail!("{}: `path` must start with '/'", at());
                 }
                 if http::Method::from_bytes(http.method.as_bytes()).is_err() {
                     bail!("{}: {:?} is not an HTTP method", at(), http.method);

@@ -27,6 +27,10 @@ pub struct Binaries {
     pub example_server: PathBuf,
     /// `traefik`.
     pub traefik: PathBuf,
+    /// Node (≥ 22), for the OpenID provider.
+    pub node: Option<PathBuf>,
+    /// A `node_modules` directory holding `oidc-provider`.
+    pub oidc_modules: Option<PathBuf>,
 }
 
 /// The fixture objects as JSON (so merge patches apply to exactly what the YAML said).
@@ -36,12 +40,16 @@ pub struct Fixtures {
 }
 
 impl Fixtures {
-    /// Reads every document of the fixture files.
-    pub fn load(dir: &Path, files: &[PathBuf]) -> Result<Fixtures> {
+    /// Reads every document of the fixture files, replacing `${NAME}` with `vars[NAME]`.
+    pub fn load(dir: &Path, files: &[PathBuf], vars: &BTreeMap<&str, String>) -> Result<Fixtures> {
         let mut objects = Vec::new();
         for file in files {
             let path = dir.join(file);
-            let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+            let mut text =
+                std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+            for (name, value) in vars {
+                text = text.replace(&format!("${{{name}}}"), value);
+            }
             for doc in serde_yaml::Deserializer::from_str(&text) {
                 let value: Value = serde::Deserialize::deserialize(doc)
                     .with_context(|| format!("{}: not valid YAML", path.display()))?;
@@ -210,6 +218,8 @@ pub struct Stack {
     issuer: String,
     identities: BTreeMap<String, IdentitySpec>,
     client: Client,
+    /// The OpenID provider's issuer URL and clients, when started.
+    oidc: Option<(String, BTreeMap<String, String>)>,
 }
 
 impl Stack {
@@ -223,7 +233,15 @@ impl Stack {
         if !bins.traefik.is_file() {
             bail!("traefik not found at {} (`cargo xtask e2e` installs it)", bins.traefik.display());
         }
-        let fixtures = Fixtures::load(dir, &file.fixtures)?;
+        let mut procs = Vec::new();
+        let mut vars = BTreeMap::new();
+        let mut oidc = None;
+        if let Some(spec) = &file.oidc {
+            let issuer = start_oidc(dir, &spec.script, bins, artifacts, &mut procs).await?;
+            vars.insert("OIDC_ISSUER", issuer.clone());
+            oidc = Some((issuer, spec.clients.clone()));
+        }
+        let fixtures = Fixtures::load(dir, &file.fixtures, &vars)?;
         let key = SigningKey::from_seed("e2e-platform", [42u8; 32]);
         let ctx = RenderContext {
             cluster: "e2e".into(),
@@ -236,7 +254,6 @@ impl Stack {
         let docs = fixtures.render(&ctx)?;
         let policies = artifacts.join("policies");
         std::fs::create_dir_all(&policies)?;
-        let mut procs = Vec::new();
         let mut servers = BTreeMap::new();
         for (name, doc) in &docs {
             let (app, gateway) = (
@@ -298,6 +315,7 @@ impl Stack {
             issuer: file.issuer.clone(),
             identities: file.identities.clone(),
             client,
+            oidc,
         };
         stack.wait_ready(ping).await?;
         Ok(stack)
@@ -389,13 +407,17 @@ impl Stack {
         Ok(())
     }
 
-    /// A platform session token for `identity` on `server` (`None` for `anonymous`).
-    pub fn token(&self, identity: &str, server: &str) -> Result<Option<String>> {
+    /// A token for `identity` on `server` (`None` for `anonymous`): a platform session token,
+    /// or an access token of the OpenID provider with the server's URL as resource.
+    pub async fn token(&self, identity: &str, server: &str) -> Result<Option<String>> {
         if identity == "anonymous" {
             return Ok(None);
         }
         let spec = self.identities.get(identity).with_context(|| format!("unknown identity {identity}"))?;
         let served = self.servers.get(server).with_context(|| format!("unknown server {server}"))?;
+        if let Some(client_id) = &spec.oauth_client {
+            return self.oauth_token(client_id, &served.url).await.map(Some);
+        }
         let now = jiff::Timestamp::now().as_second();
         let mut claims = json!({
             "iss": self.issuer, "aud": served.url, "iat": now, "exp": now + 600,
@@ -405,6 +427,31 @@ impl Stack {
             claims["sid"] = json!(session);
         }
         Ok(Some(self.key.token(&claims)?))
+    }
+
+    /// Client credentials grant with an RFC 8707 `resource`.
+    async fn oauth_token(&self, client_id: &str, resource: &str) -> Result<String> {
+        let (issuer, clients) = self.oidc.as_ref().context("no OpenID provider in stack.yaml")?;
+        let secret = clients.get(client_id).with_context(|| format!("unknown OAuth client {client_id}"))?;
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("resource", resource),
+            ("scope", "mcp"),
+        ]
+        .iter()
+        .map(|(k, v)| format!("{k}={}", form_escape(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+        let headers = [("content-type".to_string(), "application/x-www-form-urlencoded".to_string())];
+        let answer =
+            self.client.send("POST", &format!("{issuer}/token"), &headers, Some(&form), false).await?;
+        let body: Value = serde_json::from_slice(&answer.body).unwrap_or_default();
+        match body["access_token"].as_str() {
+            Some(token) if answer.status == 200 => Ok(token.to_string()),
+            _ => bail!("the OpenID provider refused a token: HTTP {} {}", answer.status, answer.excerpt()),
+        }
     }
 
     /// The ingress URL of a server's MCP endpoint.
@@ -422,6 +469,65 @@ impl Stack {
     pub fn stop(&mut self) {
         self.procs.clear();
     }
+}
+
+/// `application/x-www-form-urlencoded` value.
+fn form_escape(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Starts the OpenID provider (`node <script> <port>` next to a `node_modules` link) and
+/// returns its issuer URL once its discovery document answers.
+async fn start_oidc(
+    dir: &Path,
+    script: &Path,
+    bins: &Binaries,
+    artifacts: &Path,
+    procs: &mut Vec<Proc>,
+) -> Result<String> {
+    let hint = "`cargo xtask e2e` installs Node 22 and oidc-provider";
+    let node =
+        bins.node.as_ref().filter(|n| n.is_file()).with_context(|| format!("no Node binary ({hint})"))?;
+    let modules = bins
+        .oidc_modules
+        .as_ref()
+        .filter(|m| m.join("oidc-provider").is_dir())
+        .with_context(|| format!("no node_modules with oidc-provider ({hint})"))?;
+    let work = artifacts.join("oidc");
+    std::fs::create_dir_all(&work)?;
+    let source = dir.join(script);
+    let target = work.join(script.file_name().context("oidc.script has no file name")?);
+    std::fs::copy(&source, &target).with_context(|| format!("copy {}", source.display()))?;
+    let link = work.join("node_modules");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(modules, &link).with_context(|| format!("link {}", link.display()))?;
+    let port = free_port()?;
+    let issuer = format!("http://127.0.0.1:{port}");
+    let mut proc = Proc::spawn(
+        "oidc-provider",
+        Command::new(node).arg(&target).arg(port.to_string()).current_dir(&work),
+        artifacts,
+    )?;
+    let client = Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        proc.alive()?;
+        if let Ok((200, _)) = client.get(&format!("{issuer}/.well-known/openid-configuration")).await {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the OpenID provider did not answer within 20 s (see logs/oidc-provider.log)");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    procs.push(proc);
+    Ok(issuer)
 }
 
 fn write_atomically(path: &Path, text: &str) -> Result<()> {
@@ -453,6 +559,12 @@ fn write_traefik_config(
     for (name, served) in servers {
         routers.push_str(&format!(
             "    {name}:\n      rule: \"PathPrefix(`{}/`)\"\n      entryPoints: [web]\n      service: {name}\n",
+            served.prefix
+        ));
+        // RFC 9728 path insertion: the metadata of `<host>/<name>/mcp` lives at
+        // `<host>/.well-known/oauth-protected-resource/<name>/mcp`.
+        routers.push_str(&format!(
+            "    {name}-metadata:\n      rule: \"Path(`/.well-known/oauth-protected-resource{}/mcp`)\"\n      entryPoints: [web]\n      service: {name}\n",
             served.prefix
         ));
         services.push_str(&format!(
