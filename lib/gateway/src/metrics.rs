@@ -169,3 +169,41 @@ pub fn status_label(status: u16) -> &'static str {
         _ => "5xx",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shipped Grafana dashboard only queries metrics this gateway exposes.
+    #[test]
+    fn dashboard_queries_name_real_metrics() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/base/grafana/dashboards/mcp-gateway.json");
+        let text = std::fs::read_to_string(path).expect("the gateway dashboard (cargo xtask dashboards)");
+        // Label families show up once they have a series.
+        let m = Metrics::new();
+        m.requests
+            .get_or_create(&RequestLabels { method: "POST", rpc_method: "tools/call", decision: "allow", status: "200" })
+            .inc();
+        m.decisions.get_or_create(&DecisionLabels { decision: "deny", reason: "x", rpc_method: "tools/call" }).inc();
+        m.reloads.get_or_create(&ReloadLabels { result: "activated" }).inc();
+        m.audit.events.get_or_create(&crate::audit::OutcomeLabels { outcome: "sent" }).inc();
+        let exposed = m.encode();
+        let mut checked = 0;
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("mcp_gateway_") {
+            let name: String =
+                rest[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            rest = &rest[at + name.len()..];
+            let base = ["_total", "_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(&name);
+            assert!(
+                exposed.contains(&format!("# TYPE {base} ")),
+                "the dashboard queries {name}, which /metrics lacks:\n{exposed}"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 9, "only {checked} metric references found");
+    }
+}
