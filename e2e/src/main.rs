@@ -119,6 +119,7 @@ async fn run(cli: Cli) -> Result<usize> {
         traefik: cli.traefik.clone(),
         node: cli.node.clone(),
         oidc_modules: cli.oidc_modules.clone(),
+        sentinel: bin_dir.join("mcp-sentinel"),
     };
     if cli.artifacts.exists() {
         std::fs::remove_dir_all(&cli.artifacts)

@@ -5,11 +5,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::json;
 
 use crate::client::{Answer, Client};
-use crate::scenario::{Action, Expect, Scenario, Step};
+use crate::scenario::{Action, Events, Expect, Scenario, Step};
 use crate::stack::Stack;
 
 /// The outcome of one step.
@@ -95,6 +95,7 @@ async fn run_step(stack: &mut Stack, client: &Client, step: &Step) -> Result<Opt
             println!("           policy re-rendered; every gateway serves it after {} ms", took.as_millis());
             return Ok(None);
         }
+        Action::Events(events) => return check_events(stack, events).await,
         Action::Call(call) => {
             let audience = call.audience_of.as_deref().unwrap_or(&call.server);
             let token = stack.token(&call.caller, audience).await?;
@@ -127,6 +128,67 @@ async fn run_step(stack: &mut Stack, client: &Client, step: &Step) -> Result<Opt
         }
     };
     Ok(check(&step.expect, &answer))
+}
+
+/// Asks ClickHouse (through lib/sentinel's query library) until the events expectation holds.
+async fn check_events(stack: &Stack, events: &Events) -> Result<Option<String>> {
+    let pipeline = stack.analytics.as_ref().context("the analytics pipeline is not running")?;
+    let mut filter = serde_json::Map::new();
+    for (k, v) in &events.filter {
+        filter.insert(k.clone(), json!(v));
+    }
+    let filter: mcp_sentinel::query::EventFilter = serde_json::from_value(serde_json::Value::Object(filter))?;
+    let deadline = Instant::now() + Duration::from_secs(events.within);
+    loop {
+        let mut found = Vec::new();
+        let mut cursor = None;
+        for _ in 0..20 {
+            let query = mcp_sentinel::query::EventQuery { filter: filter.clone(), limit: Some(1000), cursor };
+            let page = pipeline.analytics.events(&query).await?;
+            found.extend(page.events.into_iter().map(|e| e.payload));
+            match page.meta.next_cursor {
+                Some(next) if page.meta.has_more => cursor = Some(next),
+                _ => break,
+            }
+        }
+        let problems = events_problems(events, &found);
+        if problems.is_empty() {
+            println!("           {} matching events", found.len());
+            return Ok(None);
+        }
+        if Instant::now() > deadline {
+            return Ok(Some(format!("after {} s: {}", events.within, problems.join("\n"))));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// What the found payloads lack.
+fn events_problems(events: &Events, found: &[serde_json::Value]) -> Vec<String> {
+    let mut problems = Vec::new();
+    if found.len() < events.min {
+        problems.push(format!("events: expected at least {}, found {}", events.min, found.len()));
+    }
+    if !events.payload.is_empty() && !found.iter().any(|p| events.payload.iter().all(|(k, v)| &p[k] == v)) {
+        problems.push(format!(
+            "payload: expected an event with {}, none of {} has it",
+            serde_json::to_string(&events.payload).unwrap_or_default(),
+            found.len()
+        ));
+    }
+    for field in &events.nonnegative {
+        if let Some(bad) = found.iter().find(|p| !p[field].as_f64().is_some_and(|v| v >= 0.0)) {
+            problems.push(format!("{field}: expected a number >= 0 in every event, got {}", bad[field]));
+        }
+    }
+    for (field, wanted) in &events.includes {
+        let seen: std::collections::BTreeSet<&str> = found.iter().filter_map(|p| p[field].as_str()).collect();
+        let missing: Vec<&String> = wanted.iter().filter(|w| !seen.contains(w.as_str())).collect();
+        if !missing.is_empty() {
+            problems.push(format!("{field}: expected {missing:?} among the events, saw {seen:?}"));
+        }
+    }
+    problems
 }
 
 /// Compares an answer with the expectation; the message names expected and actual values.

@@ -25,6 +25,18 @@ pub struct StackFile {
     /// The external OpenID provider, when scenarios need one.
     #[serde(default)]
     pub oidc: Option<OidcSpec>,
+    /// The analytics pipeline (broker, ClickHouse, `mcp-sentinel ingest` and `processor`);
+    /// every gateway then delivers its audit events to ingest.
+    #[serde(default)]
+    pub sentinel: Option<SentinelSpec>,
+}
+
+/// `sentinel:` in stack.yaml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SentinelSpec {
+    /// The ingest API key the gateways present.
+    pub api_key: String,
 }
 
 /// `oidc:` in stack.yaml.
@@ -92,6 +104,8 @@ struct RawStep {
     #[serde(default)]
     patch: Option<Patch>,
     #[serde(default)]
+    events: Option<Events>,
+    #[serde(default)]
     expect: Option<Expect>,
 }
 
@@ -116,7 +130,59 @@ pub enum Action {
     /// A JSON merge patch on a fixture object; the affected policies are re-rendered and the
     /// step waits until every gateway serves the new revision.
     Patch(Patch),
+    /// Audit events in ClickHouse, read through the sentinel query library; retried until the
+    /// expectation holds or `within` passes (events take a moment to become queryable).
+    Events(Events),
 }
+
+/// `events:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Events {
+    /// Column filters (the event list's: server, decision, reason, tool_name, human_id, …).
+    #[serde(default, rename = "where")]
+    pub filter: BTreeMap<String, String>,
+    /// How long to keep asking, in seconds (default 30).
+    #[serde(default = "default_within")]
+    pub within: u64,
+    /// At least this many matching events (default 1).
+    #[serde(default = "default_min")]
+    pub min: usize,
+    /// Some matching event's payload has these values.
+    #[serde(default)]
+    pub payload: BTreeMap<String, Value>,
+    /// Every matching event's payload has these fields as numbers ≥ 0.
+    #[serde(default)]
+    pub nonnegative: Vec<String>,
+    /// These values all occur in this payload field among the matching events.
+    #[serde(default)]
+    pub includes: BTreeMap<String, Vec<String>>,
+}
+
+fn default_within() -> u64 {
+    30
+}
+
+fn default_min() -> usize {
+    1
+}
+
+/// The filters `events.where` accepts.
+pub const EVENT_FILTERS: &[&str] = &[
+    "trace_id",
+    "source",
+    "event_type",
+    "server",
+    "namespace",
+    "team_id",
+    "cluster",
+    "human_id",
+    "agent_id",
+    "session_id",
+    "decision",
+    "tool_name",
+    "reason",
+];
 
 /// `call:`.
 #[derive(Debug, Clone, Deserialize)]
@@ -268,8 +334,17 @@ fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenar
     let mut steps = Vec::new();
     for (i, step) in raw.steps.into_iter().enumerate() {
         let at = || format!("{}: step {} ({:?})", file.display(), i + 1, step.name);
-        let action = match (step.call, step.http, step.patch) {
-            (Some(call), None, None) => {
+        let action = match (step.call, step.http, step.patch, step.events) {
+            (None, None, None, Some(events)) => {
+                if stack.sentinel.is_none() {
+                    bail!("{}: `events` needs `sentinel:` in stack.yaml", at());
+                }
+                if let Some(bad) = events.filter.keys().find(|k| !EVENT_FILTERS.contains(&k.as_str())) {
+                    bail!("{}: cannot filter events by {bad:?} (one of {})", at(), EVENT_FILTERS.join(", "));
+                }
+                Action::Events(events)
+            }
+            (Some(call), None, None, None) => {
                 if !known_identity(&call.caller) {
                     bail!("{}: unknown identity {:?}", at(), call.caller);
                 }
@@ -280,7 +355,7 @@ fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenar
                 }
                 Action::Call(call)
             }
-            (None, Some(http), None) => {
+            (None, Some(http), None, None) => {
                 if let Some(caller) = &http.caller
                     && !known_identity(caller)
                 {
@@ -297,7 +372,7 @@ fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenar
                 }
                 Action::Http(http)
             }
-            (None, None, Some(patch)) => {
+            (None, None, Some(patch), None) => {
                 if !["MCPServer", "MCPAccessGrant", "MCPAgentSession"].contains(&patch.kind.as_str()) {
                     bail!("{}: cannot patch kind {:?}", at(), patch.kind);
                 }
@@ -306,11 +381,13 @@ fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenar
                 }
                 Action::Patch(patch)
             }
-            _ => bail!("{}: needs exactly one of `call`, `http` or `patch`", at()),
+            _ => bail!("{}: needs exactly one of `call`, `http`, `patch` or `events`", at()),
         };
         let expect = step.expect.unwrap_or_default();
         match &action {
-            Action::Patch(_) if expect != Expect::default() => bail!("{}: a patch expects nothing", at()),
+            Action::Patch(_) | Action::Events(_) if expect != Expect::default() => {
+                bail!("{}: a patch or events step takes no `expect` (events carry their own checks)", at())
+            }
             Action::Call(_) | Action::Http(_) if expect.status.is_none() => {
                 bail!("{}: `expect.status` is required", at())
             }

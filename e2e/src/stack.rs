@@ -31,6 +31,8 @@ pub struct Binaries {
     pub node: Option<PathBuf>,
     /// A `node_modules` directory holding `oidc-provider`.
     pub oidc_modules: Option<PathBuf>,
+    /// `mcp-sentinel`.
+    pub sentinel: PathBuf,
 }
 
 /// The fixture objects as JSON (so merge patches apply to exactly what the YAML said).
@@ -220,6 +222,25 @@ pub struct Stack {
     client: Client,
     /// The OpenID provider's issuer URL and clients, when started.
     oidc: Option<(String, BTreeMap<String, String>)>,
+    /// The analytics pipeline, when started.
+    pub analytics: Option<Pipeline>,
+}
+
+/// The real analytics pipeline: broker and ClickHouse (stopped when dropped, after the
+/// processes that use them), and the query library on top.
+pub struct Pipeline {
+    /// Queries through lib/sentinel.
+    pub analytics: mcp_sentinel::Analytics,
+    /// `POST /events` of ingest.
+    pub ingest_url: String,
+    broker: mcp_testkit::services::Broker,
+    clickhouse: mcp_testkit::services::ClickHouse,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl Stack {
@@ -240,6 +261,10 @@ impl Stack {
             let issuer = start_oidc(dir, &spec.script, bins, artifacts, &mut procs).await?;
             vars.insert("OIDC_ISSUER", issuer.clone());
             oidc = Some((issuer, spec.clients.clone()));
+        }
+        let mut pipeline = None;
+        if let Some(spec) = &file.sentinel {
+            pipeline = Some(start_pipeline(&spec.api_key, bins, artifacts, &mut procs).await?);
         }
         let fixtures = Fixtures::load(dir, &file.fixtures, &vars)?;
         let key = SigningKey::from_seed("e2e-platform", [42u8; 32]);
@@ -275,9 +300,15 @@ impl Stack {
                 artifacts,
             )?);
             let spool = artifacts.join("spool").join(name);
+            let mut gateway_cmd = Command::new(&bins.gateway);
+            if let (Some(p), Some(spec)) = (&pipeline, &file.sentinel) {
+                gateway_cmd
+                    .env("ANALYTICS_INGEST_URL", &p.ingest_url)
+                    .env("ANALYTICS_API_KEY", &spec.api_key);
+            }
             procs.push(Proc::spawn(
                 &format!("gateway-{name}"),
-                Command::new(&bins.gateway)
+                gateway_cmd
                     .env("LISTEN_ADDR", gateway.to_string())
                     .env("UPSTREAM_URL", format!("http://{app}"))
                     .env("POLICY_FILE", &policy_file)
@@ -316,6 +347,7 @@ impl Stack {
             identities: file.identities.clone(),
             client,
             oidc,
+            analytics: pipeline,
         };
         stack.wait_ready(ping).await?;
         Ok(stack)
@@ -465,9 +497,16 @@ impl Stack {
         self.procs.iter_mut().try_for_each(Proc::alive)
     }
 
-    /// Stops every process (also done on drop).
+    /// Stops every process, newest first (gateways flush their audit events before ingest
+    /// stops), then the broker and ClickHouse. Also done on drop.
     pub fn stop(&mut self) {
-        self.procs.clear();
+        while let Some(proc) = self.procs.pop() {
+            drop(proc);
+        }
+        if let Some(mut p) = self.analytics.take() {
+            p.broker.stop();
+            p.clickhouse.stop();
+        }
     }
 }
 
@@ -480,6 +519,77 @@ fn form_escape(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// Starts the broker (tansu, SQLite storage) and ClickHouse from lib/testkit, then
+/// `mcp-sentinel ingest` and `processor`, and waits until ingest is ready and the schema exists.
+async fn start_pipeline(
+    api_key: &str,
+    bins: &Binaries,
+    artifacts: &Path,
+    procs: &mut Vec<Proc>,
+) -> Result<Pipeline> {
+    if !bins.sentinel.is_file() {
+        bail!(
+            "mcp-sentinel not found at {} (build it: cargo build -p mcp-sentinel-bin)",
+            bins.sentinel.display()
+        );
+    }
+    let hint = "`cargo xtask services install` installs the broker and ClickHouse";
+    let broker =
+        mcp_testkit::services::Broker::start(&artifacts.join("broker")).with_context(|| hint.to_string())?;
+    let clickhouse = mcp_testkit::services::ClickHouse::start(&artifacts.join("clickhouse"))
+        .with_context(|| hint.to_string())?;
+    let ingest_port = free_port()?;
+    let metrics_port = free_port()?;
+    let common = |cmd: &mut Command| {
+        cmd.env("KAFKA_BROKERS", broker.bootstrap())
+            .env("CLICKHOUSE_URL", clickhouse.url())
+            .env("RUST_LOG", "info");
+    };
+    let mut ingest = Command::new(&bins.sentinel);
+    ingest
+        .arg("ingest")
+        .env("BIND_ADDRESS", "127.0.0.1")
+        .env("PORT", ingest_port.to_string())
+        .env("INGEST_API_KEYS", api_key);
+    common(&mut ingest);
+    procs.push(Proc::spawn("sentinel-ingest", &mut ingest, artifacts)?);
+    let mut processor = Command::new(&bins.sentinel);
+    processor
+        .arg("processor")
+        .env("METRICS_BIND_ADDRESS", "127.0.0.1")
+        .env("METRICS_PORT", metrics_port.to_string())
+        .env("FLUSH_INTERVAL", "200ms");
+    common(&mut processor);
+    procs.push(Proc::spawn("sentinel-processor", &mut processor, artifacts)?);
+    let client = Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let ready = format!("http://127.0.0.1:{ingest_port}/ready");
+    let config = mcp_sentinel::ClickHouseConfig::new(clickhouse.url());
+    let analytics = mcp_sentinel::Analytics::new(&config);
+    loop {
+        for proc in procs.iter_mut() {
+            proc.alive()?;
+        }
+        let ingest_ready = matches!(client.get(&ready).await, Ok((200, _)));
+        let schema = analytics.stats(&Default::default()).await.is_ok();
+        if ingest_ready && schema {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the analytics pipeline is not ready after 60 s (ingest ready: {ingest_ready}, schema: {schema}); see logs/sentinel-*.log"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(Pipeline {
+        analytics,
+        ingest_url: format!("http://127.0.0.1:{ingest_port}/events"),
+        broker,
+        clickhouse,
+    })
 }
 
 /// Starts the OpenID provider (`node <script> <port>` next to a `node_modules` link) and

@@ -12,6 +12,8 @@ use serde_json::Value;
 use crate::util::project_root;
 
 mod gateway;
+mod operator;
+mod sentinel;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,12 +29,20 @@ enum Target {
     /// Gateway overhead on `tools/call` against the example server called directly: latency
     /// at 1,000 calls/s, saturation throughput, RSS, revocation-to-deny time.
     Gateway,
+    /// Analytics pipeline: sustained events/s from ingest to queryable ClickHouse rows, and
+    /// event-to-queryable latency, against raw broker and raw ClickHouse baselines.
+    Sentinel,
+    /// Operator reconcile compute: render + diff for one server with 10k grants and for a full
+    /// resync of 1,000 servers.
+    Operator,
 }
 
 pub fn run(args: &Args) -> Result<()> {
     match args.target {
         Target::Policy => policy(),
         Target::Gateway => gateway::run(),
+        Target::Sentinel => sentinel::run(),
+        Target::Operator => operator::run(),
     }
 }
 

@@ -13,6 +13,9 @@ pub struct Args {
     /// Skip the official MCP conformance suite (direct and through the gateway).
     #[arg(long)]
     no_conformance: bool,
+    /// Skip the end-to-end scenarios (`cargo xtask e2e`).
+    #[arg(long)]
+    no_e2e: bool,
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -22,7 +25,12 @@ pub fn run(args: &Args) -> Result<()> {
 
     step("generated files are fresh");
     crate::crds::sync(&root.join("deploy/base/crds"), true).context("ci: crds --check")?;
+    crate::manifests::sync(&root.join("deploy/base"), true).context("ci: manifests --check")?;
     crate::docs::sync(true).context("ci: docs --check")?;
+    crate::dashboards::sync(true).context("ci: dashboards --check")?;
+
+    step("system packages: ClickHouse, and the C toolchain rdkafka's bundled librdkafka needs");
+    crate::services::install_packages().context("ci: services install")?;
 
     step("cargo clippy -D warnings");
     cmd!("cargo", "clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings")
@@ -31,6 +39,8 @@ pub fn run(args: &Args) -> Result<()> {
         .context("ci: cargo clippy")?;
 
     if !args.no_tests {
+        step("real servers for the analytics tests: tansu (built once, cached)");
+        crate::services::install_tansu().context("ci: services install")?;
         step("cargo test");
         cmd!("cargo", "test", "--workspace", "--locked").dir(&root).run().context("ci: cargo test")?;
     }
@@ -38,6 +48,12 @@ pub fn run(args: &Args) -> Result<()> {
         step("MCP conformance suite against the committed baselines");
         let xtask = std::env::current_exe().context("ci: locate xtask")?;
         cmd!(xtask, "conformance", "--no-docs").dir(&root).run().context("ci: cargo xtask conformance")?;
+    }
+    if !args.no_tests && !args.no_e2e {
+        step("end-to-end scenarios on the local stack");
+        crate::e2e::run(&crate::e2e::Args::all("target/e2e".into())).context("ci: cargo xtask e2e")?;
+        step("a broken e2e expectation fails the run, naming expected and actual");
+        crate::e2e::broken_expectation_fails(&root).context("ci: e2e self-check")?;
     }
     step("all checks passed");
     Ok(())

@@ -30,7 +30,7 @@ const SUITE_NEXT: &str = "0.2.0-alpha.12";
 const SUITE_PACKAGE: &str = "@modelcontextprotocol/conformance";
 /// Spec versions only [`SUITE_NEXT`] knows.
 const NEXT_ONLY_SPEC_VERSIONS: [&str; 1] = ["2026-07-28"];
-const DEFAULT_CACHE: &str = "/var/tmp/mcp-runtime-conformance";
+pub(crate) const DEFAULT_CACHE: &str = "/var/tmp/mcp-runtime-conformance";
 /// Public host the fixture's policy is rendered with, as the operator would: the gateway then
 /// serves that host and loopback only (DNS-rebinding protection), like in a cluster.
 const INGRESS_HOST: &str = "conformance.mcp.test";
@@ -290,7 +290,7 @@ fn shown(root: &Path, path: &Path) -> String {
 
 /// Installs Node 22 into the cache (once) and returns its binary. `MCP_CONFORMANCE_NODE` names a
 /// Node ≥ 22 to use instead (for machines other than linux-x64).
-fn install_node(cache: &Path) -> Result<PathBuf> {
+pub(crate) fn install_node(cache: &Path) -> Result<PathBuf> {
     if let Some(node) = std::env::var_os("MCP_CONFORMANCE_NODE") {
         return Ok(PathBuf::from(node));
     }
@@ -313,7 +313,7 @@ fn install_suite(cache: &Path, version: &str) -> Result<PathBuf> {
 
 /// `npm install spec` into `dir` unless `marker` already exists. Installs into a scratch
 /// directory first and renames it, so an interrupted install is never mistaken for a good one.
-fn npm_install(dir: &Path, spec: &str, marker: &Path) -> Result<()> {
+pub(crate) fn npm_install(dir: &Path, spec: &str, marker: &Path) -> Result<()> {
     if marker.exists() {
         return Ok(());
     }

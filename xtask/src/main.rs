@@ -7,7 +7,14 @@ mod bench;
 mod ci;
 mod conformance;
 mod crds;
+mod dashboards;
+mod deploy_check;
 mod docs;
+mod e2e;
+mod images;
+mod kind;
+mod manifests;
+mod services;
 mod tidy;
 mod util;
 
@@ -27,24 +34,42 @@ struct Cli {
 enum Cmd {
     /// Write the CustomResourceDefinitions to deploy/base/crds from the Rust types.
     Crds(crds::Args),
+    /// Write the operator's manifests (RBAC, Deployment, webhooks) to deploy/base from lib/operator.
+    Manifests(manifests::Args),
     /// Write docs/cli.md and docs/policy.schema.json from the code.
     Docs(docs::Args),
     /// Run every check CI runs: fmt, clippy, generated-file drift, all tests.
     Ci(ci::Args),
     /// Measure performance and write docs/benchmarks.md.
     Bench(bench::Args),
+    /// Write the Grafana dashboards to deploy/base/grafana/dashboards.
+    Dashboards(dashboards::Args),
+    /// Build the OCI images of the binaries (tagged with the git revision).
+    Images(images::Args),
+    /// Create or delete a local Kind cluster with the platform installed (`up --test-mode`).
+    Kind(kind::Args),
+    /// Run the allow/deny scenarios (e2e/scenarios) against a local stack of the real binaries.
+    E2e(e2e::Args),
     /// Run the official MCP conformance suite (direct and through the gateway); write docs/conformance.md.
     Conformance(conformance::Args),
+    /// Install, start, stop or inspect the broker and ClickHouse the analytics tests use.
+    Services(services::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Crds(args) => crds::run(&args),
+        Cmd::Manifests(args) => manifests::run(&args),
         Cmd::Docs(args) => docs::run(&args),
         Cmd::Ci(args) => ci::run(&args),
         Cmd::Bench(args) => bench::run(&args),
         Cmd::Conformance(args) => conformance::run(&args),
+        Cmd::E2e(args) => e2e::run(&args),
+        Cmd::Images(args) => images::run(&args),
+        Cmd::Dashboards(args) => dashboards::run(&args),
+        Cmd::Kind(args) => kind::run(&args),
+        Cmd::Services(args) => services::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

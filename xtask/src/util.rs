@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use duct::cmd;
+use serde_json::Value;
 
 /// The workspace root (the parent of `xtask/`).
 pub fn project_root() -> PathBuf {
@@ -32,4 +34,14 @@ pub fn ensure_file_contents(path: &Path, contents: &str, check: bool, command: &
     std::fs::write(path, contents).with_context(|| format!("write {shown}"))?;
     eprintln!("updated {shown}");
     Ok(())
+}
+
+/// Where cargo puts build outputs (honours `CARGO_TARGET_DIR` and config).
+pub fn target_dir() -> Result<PathBuf> {
+    let metadata = cmd!("cargo", "metadata", "--format-version", "1", "--no-deps", "--locked")
+        .dir(project_root())
+        .read()
+        .context("cargo metadata")?;
+    let metadata: Value = serde_json::from_str(&metadata).context("parse cargo metadata")?;
+    metadata["target_directory"].as_str().map(PathBuf::from).context("cargo metadata has no target_directory")
 }

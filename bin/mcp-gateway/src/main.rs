@@ -1,11 +1,40 @@
-//! `mcp-gateway`: reads its settings from the environment (see `mcp_gateway::Config`), loads the
-//! policy, and serves until SIGINT or SIGTERM.
+//! `mcp-gateway`: reads its settings from the environment (see `mcp_gateway::Config`) and the
+//! `--policy-configmap` flag, loads the policy, and serves until SIGINT or SIGTERM.
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use mcp_gateway::server::{Gateway, bind, serve};
-use mcp_gateway::{Config, Environment};
+use mcp_gateway::{Config, Environment, Source};
 use tracing::{error, info};
+
+/// The mcp-gateway sidecar: identity, policy enforcement and audit in front of an MCP server.
+///
+/// Every setting comes from environment variables (PORT, UPSTREAM_URL, POLICY_FILE, ...; see
+/// docs/gateway.md); the flag below is the one the operator passes on the command line.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-gateway", version)]
+struct Args {
+    /// Watch this policy ConfigMap (<namespace>/<name>) through the Kubernetes API, with
+    /// POLICY_FILE as the fallback; the API client uses KUBECONFIG when set, else the pod's
+    /// service account
+    #[arg(long, value_name = "NAMESPACE/NAME", env = "POLICY_CONFIGMAP")]
+    policy_configmap: Option<String>,
+}
+
+/// The environment, with the command-line flags on top.
+struct Settings {
+    policy_configmap: Option<String>,
+}
+
+impl Source for Settings {
+    fn get(&self, key: &str) -> Option<String> {
+        match key {
+            "POLICY_CONFIGMAP" => self.policy_configmap.clone().filter(|v| !v.trim().is_empty()),
+            _ => Environment.get(key),
+        }
+    }
+}
 
 /// Exit status for unusable configuration (EX_USAGE).
 const EX_USAGE: u8 = 64;
@@ -17,7 +46,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let config = match Config::from_source(&Environment) {
+    let args = Args::parse();
+    let config = match Config::from_source(&Settings { policy_configmap: args.policy_configmap }) {
         Ok(config) => config,
         Err(err) => {
             eprintln!("mcp-gateway: invalid configuration: {err}");
@@ -85,5 +115,25 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+    use mcp_gateway::Source;
+
+    use super::{Args, Settings};
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn the_flag_wins_over_the_environment() {
+        let args = Args::try_parse_from(["mcp-gateway", "--policy-configmap", "ns/policy"]).expect("parses");
+        let settings = Settings { policy_configmap: args.policy_configmap };
+        assert_eq!(settings.get("POLICY_CONFIGMAP").as_deref(), Some("ns/policy"));
     }
 }

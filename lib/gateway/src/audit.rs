@@ -204,11 +204,7 @@ impl Writer {
         }
     }
 
-    async fn run(
-        mut self,
-        mut rx: mpsc::Receiver<Event>,
-        mut stop: oneshot::Receiver<oneshot::Sender<()>>,
-    ) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Event>, mut stop: oneshot::Receiver<oneshot::Sender<()>>) {
         // Batches left by a previous run are replayed first.
         let mut retry_at = (!self.spool.is_empty()).then(tokio::time::Instant::now);
         loop {

@@ -82,6 +82,49 @@ pub struct Config {
     /// CPU with the app, so the default is one event loop (no cross-thread hand-offs or
     /// work-stealing wake-ups per request); raise it for gateways that need more than a core.
     pub worker_threads: usize,
+    /// `POLICY_CONFIGMAP` (or `--policy-configmap`): `<namespace>/<name>` of the policy ConfigMap
+    /// to watch through the Kubernetes API; the file stays the fallback (see `configmap`).
+    pub policy_configmap: Option<ConfigMapRef>,
+    /// `KUBECONFIG`: kubeconfig file for that watch (default: the pod's service account).
+    pub kubeconfig: Option<PathBuf>,
+    /// How long the API watch may fail before the policy file is read again
+    /// (`POLICY_FILE_FALLBACK_MS`, default 120 s).
+    pub policy_file_fallback: Duration,
+}
+
+/// A ConfigMap named `<namespace>/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigMapRef {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl std::fmt::Display for ConfigMapRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+impl std::str::FromStr for ConfigMapRef {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let dns = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 253
+                && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+                && !s.starts_with(['-', '.'])
+                && !s.ends_with(['-', '.'])
+        };
+        match value.trim().split_once('/') {
+            Some((namespace, name)) if dns(namespace) && dns(name) => {
+                Ok(ConfigMapRef { namespace: namespace.to_string(), name: name.to_string() })
+            }
+            _ => Err("must be <namespace>/<name> (lower-case DNS names)".to_string()),
+        }
+    }
 }
 
 fn parse_num<T: std::str::FromStr>(key: &'static str, value: String) -> Result<T, ConfigError> {
@@ -192,7 +235,9 @@ impl Config {
             ingest_url,
             api_key: src.get("ANALYTICS_API_KEY"),
             source: src.get("ANALYTICS_SOURCE").unwrap_or_else(|| mcp_events::GATEWAY_SOURCE.into()),
-            event_type: src.get("ANALYTICS_EVENT_TYPE").unwrap_or_else(|| mcp_events::REQUEST_EVENT_TYPE.into()),
+            event_type: src
+                .get("ANALYTICS_EVENT_TYPE")
+                .unwrap_or_else(|| mcp_events::REQUEST_EVENT_TYPE.into()),
             spool_dir: src
                 .get("AUDIT_SPOOL_DIR")
                 .map(PathBuf::from)
@@ -214,7 +259,20 @@ impl Config {
         let allowed_hosts = src
             .get("ALLOWED_HOSTS")
             .map(|v| v.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect());
+        let policy_configmap = src
+            .get("POLICY_CONFIGMAP")
+            .map(|v| {
+                v.parse::<ConfigMapRef>().map_err(|reason| ConfigError {
+                    key: "POLICY_CONFIGMAP",
+                    value: v,
+                    reason,
+                })
+            })
+            .transpose()?;
         Ok(Config {
+            policy_configmap,
+            kubeconfig: src.get("KUBECONFIG").map(PathBuf::from),
+            policy_file_fallback: millis("POLICY_FILE_FALLBACK_MS", 120_000)?,
             worker_threads,
             allowed_hosts,
             audit,

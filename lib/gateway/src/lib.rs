@@ -1,8 +1,9 @@
 //! The `mcp-gateway` sidecar: the only thing between an agent and an MCP server.
 //!
 //! It owns the HTTP front ([`server`]), caller identity ([`identity`]), the active policy and
-//! its hot reload ([`policy_store`]), discovery filtering ([`discovery`]), tool pinning ([`pins`]) and
-//! metrics ([`metrics`]). Decisions themselves come from `mcp-policy`; JSON-RPC inspection from
+//! its hot reload ([`policy_store`]; fed by a watch on the policy ConfigMap through the
+//! Kubernetes API, [`configmap`], with the projected file as fallback), discovery filtering
+//! ([`discovery`]), tool pinning ([`pins`]) and metrics ([`metrics`]). Decisions themselves come from `mcp-policy`; JSON-RPC inspection from
 //! `mcp-protocol`.
 //!
 //! Invariants:
@@ -17,6 +18,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod configmap;
 pub mod discovery;
 pub mod identity;
 pub mod metrics;

@@ -177,14 +177,22 @@ mod tests {
     /// The shipped Grafana dashboard only queries metrics this gateway exposes.
     #[test]
     fn dashboard_queries_name_real_metrics() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/base/grafana/dashboards/mcp-gateway.json");
+        let path =
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/base/grafana/dashboards/mcp-gateway.json");
         let text = std::fs::read_to_string(path).expect("the gateway dashboard (cargo xtask dashboards)");
         // Label families show up once they have a series.
         let m = Metrics::new();
         m.requests
-            .get_or_create(&RequestLabels { method: "POST", rpc_method: "tools/call", decision: "allow", status: "200" })
+            .get_or_create(&RequestLabels {
+                method: "POST",
+                rpc_method: "tools/call",
+                decision: "allow",
+                status: "200",
+            })
             .inc();
-        m.decisions.get_or_create(&DecisionLabels { decision: "deny", reason: "x", rpc_method: "tools/call" }).inc();
+        m.decisions
+            .get_or_create(&DecisionLabels { decision: "deny", reason: "x", rpc_method: "tools/call" })
+            .inc();
         m.reloads.get_or_create(&ReloadLabels { result: "activated" }).inc();
         m.audit.events.get_or_create(&crate::audit::OutcomeLabels { outcome: "sent" }).inc();
         let exposed = m.encode();

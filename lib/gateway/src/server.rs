@@ -1205,7 +1205,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(gateway.clone().watch_policy(stop_rx.clone()));
+    tokio::spawn(crate::configmap::watch_policy_source(gateway.clone(), stop_rx.clone()));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

@@ -9,9 +9,14 @@
 //!   (sends `notifications/progress`) and `debug_headers` (echoes the HTTP request headers the
 //!   server received, so spoofing tests can see what reached the app).
 //! - [`platform::SigningKey`] mints platform session tokens (Ed25519) and their JWK.
+//! - [`services`] starts real servers for the analytics pipeline tests: the `tansu` Kafka-protocol
+//!   broker and ClickHouse, on free loopback ports, stopped by PID on drop.
 //! - [`ConformanceServer`] is the fixture the official conformance suite expects of a server
 //!   (`test_simple_text`, `test://static-text`, `test_simple_prompt`, …);
 //!   [`ExampleServer::start_conformance`] and [`serve_conformance`] run it like the example server.
+//! - `kube_api` (feature `kube-api`): an in-memory Kubernetes API server on loopback that the real
+//!   `kube` client talks to (list, watch, server-side apply, status, garbage collection, injected
+//!   failures), because no real API server can be installed on our machines.
 //!
 //! Invariants:
 //! - The MCP endpoint is rmcp's own `StreamableHttpService`, unmodified: what a gateway test
@@ -23,8 +28,11 @@
 //! - Product crates must never depend on this crate outside `[dev-dependencies]`.
 
 mod conformance;
+#[cfg(feature = "kube-api")]
+pub mod kube_api;
 pub mod platform;
 mod serve;
+pub mod services;
 mod tools;
 
 #[cfg(test)]

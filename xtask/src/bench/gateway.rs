@@ -5,8 +5,6 @@
 //! `lib/gateway/benches/proxy.rs` (which spawns them on loopback and measures), and writes the
 //! `bench:gateway` section of docs/benchmarks.md from the JSON it leaves behind.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, Result, bail};
 use duct::cmd;
 use serde_json::Value;
@@ -31,7 +29,7 @@ pub fn run() -> Result<()> {
         .dir(&root)
         .run()
         .context("bench gateway: build the release binaries")?;
-    let release = target_dir()?.join("release");
+    let release = crate::util::target_dir()?.join("release");
     let gateway = release.join("mcp-gateway");
     let server = release.join("mcp-example-server");
     for bin in [&gateway, &server] {
@@ -57,16 +55,6 @@ pub fn run() -> Result<()> {
     );
     let section = section(&report)?;
     write_section(&root.join("docs/benchmarks.md"), "gateway", &section)
-}
-
-/// Where cargo puts build outputs (honours `CARGO_TARGET_DIR` and config).
-fn target_dir() -> Result<PathBuf> {
-    let metadata = cmd!("cargo", "metadata", "--format-version", "1", "--no-deps", "--locked")
-        .dir(project_root())
-        .read()
-        .context("cargo metadata")?;
-    let metadata: Value = serde_json::from_str(&metadata).context("parse cargo metadata")?;
-    metadata["target_directory"].as_str().map(PathBuf::from).context("cargo metadata has no target_directory")
 }
 
 fn num(v: &Value) -> f64 {

@@ -1,6 +1,7 @@
 //! The gateway end to end on loopback: a real listener, a real upstream, real tokens.
 
 mod audit;
+mod configmap;
 mod oauth;
 mod pipeline;
 mod python_client;

@@ -1,0 +1,55 @@
+//! Names, labels and annotations shared by every object the operator writes, so builders,
+//! the controller's watches and the tests agree on them.
+
+/// Field manager of every server-side apply the operator makes.
+pub const FIELD_MANAGER: &str = "mcp-operator";
+
+/// `app.kubernetes.io/managed-by`: set on every object the operator writes.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Value of [`MANAGED_BY_LABEL`].
+pub const MANAGED_BY: &str = "mcp-runtime";
+/// `app=<server>`: the Service selects both rollout tracks with it.
+pub const APP_LABEL: &str = "app";
+/// `mcpruntime.org/server=<server>`.
+pub const SERVER_LABEL: &str = "mcpruntime.org/server";
+/// `mcpruntime.org/rollout-track=stable|canary`.
+pub const TRACK_LABEL: &str = "mcpruntime.org/rollout-track";
+/// Label selector of everything the operator owns (its watches use it).
+pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=mcp-runtime";
+
+/// Annotation on the policy ConfigMap carrying the revision of its `policy.json`.
+pub const POLICY_REVISION_ANNOTATION: &str = "mcpruntime.org/policy-revision";
+/// Key of the rendered policy in its ConfigMap.
+pub const POLICY_KEY: &str = "policy.json";
+/// Where the gateway container sees the policy ConfigMap.
+pub const POLICY_MOUNT: &str = "/var/run/mcp-runtime/policy";
+/// Where the gateway spools undelivered audit batches (an `emptyDir`).
+pub const SPOOL_MOUNT: &str = "/var/run/mcp-runtime/spool";
+/// Where the gateway container (only) gets its service-account token for the policy watch.
+pub const TOKEN_MOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// Service account of every MCP server pod (token not automounted into the app).
+pub const WORKLOAD_SERVICE_ACCOUNT: &str = "mcp-workload";
+/// Name of the gateway sidecar container.
+pub const GATEWAY_CONTAINER: &str = "mcp-gateway";
+/// Service port name of the governed route.
+pub const HTTP_PORT_NAME: &str = "http";
+/// Container port name of the gateway.
+pub const GATEWAY_PORT_NAME: &str = "gateway";
+/// Service port name (and number) Prometheus scrapes; it reaches the gateway's `/metrics`.
+pub const METRICS_PORT_NAME: &str = "metrics";
+/// See [`METRICS_PORT_NAME`].
+pub const METRICS_PORT: i32 = 9103;
+/// Non-root user and group of every MCP server pod.
+pub const RUN_AS_USER: i64 = 65532;
+
+/// `<server>-gateway-policy`: the policy ConfigMap, and the Role and RoleBinding that let the
+/// server's gateway watch exactly that ConfigMap.
+pub fn policy_name(server: &str) -> String {
+    format!("{server}-gateway-policy")
+}
+
+/// `<server>-canary`: the canary Deployment.
+pub fn canary_name(server: &str) -> String {
+    format!("{server}-canary")
+}

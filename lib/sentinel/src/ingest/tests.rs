@@ -1,0 +1,106 @@
+use serde_json::json;
+
+use super::*;
+
+fn now() -> jiff::Timestamp {
+    "2026-11-26T12:00:00Z".parse().expect("valid time")
+}
+
+fn envelope() -> Value {
+    json!({"source": "mcp-gateway", "event_type": "mcp.request", "payload": {"server": "ws"}})
+}
+
+fn decode(p: &Prepared) -> Value {
+    serde_json::from_slice(&p.value).expect("JSON")
+}
+
+#[test]
+fn a_single_envelope_gets_id_time_and_trace() {
+    let out = prepare(envelope(), 500, Some("4bf92f3577b34da6a3ce929d0e0e4736"), now()).expect("valid");
+    assert_eq!(out.len(), 1);
+    let v = decode(&out[0]);
+    assert_eq!(v["event_id"], out[0].key.as_str());
+    let id = uuid::Uuid::parse_str(&out[0].key).expect("uuid");
+    assert_eq!(id.get_version_num(), 7);
+    // A fresh UUIDv7 carries the current time, which becomes the timestamp.
+    assert!(crate::row::parse_timestamp_ms(v["timestamp"].as_str().expect("text")).is_some());
+    assert_eq!(v["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(v["payload"]["server"], "ws");
+}
+
+#[test]
+fn producer_values_are_kept_and_retries_get_the_same_time() {
+    let mut e = envelope();
+    e["event_id"] = json!("0193a0b2-7c1e-7000-8000-000000000001");
+    e["trace_id"] = json!("00000000000000000000000000000abc");
+    let first = prepare(e.clone(), 500, Some("4bf92f3577b34da6a3ce929d0e0e4736"), now()).expect("valid");
+    let later = prepare(e, 500, None, now().checked_add(jiff::SignedDuration::from_secs(90)).expect("time"))
+        .expect("valid");
+    let (a, b) = (decode(&first[0]), decode(&later[0]));
+    assert_eq!(a["event_id"], "0193a0b2-7c1e-7000-8000-000000000001");
+    assert_eq!(a["trace_id"], "00000000000000000000000000000abc", "the envelope's own trace id wins");
+    assert_eq!(a["timestamp"], b["timestamp"], "the time comes from the UUIDv7, not the clock");
+    assert_eq!(a["timestamp"], "2024-12-07T10:37:52.030Z");
+
+    let mut e = envelope();
+    e["event_id"] = json!("not-a-uuid");
+    let out = prepare(e, 500, None, now()).expect("valid");
+    assert_eq!(decode(&out[0])["timestamp"], "2026-11-26T12:00:00.000Z");
+}
+
+#[test]
+fn arrays_are_all_or_nothing() {
+    let body = json!([envelope(), envelope(), envelope()]);
+    assert_eq!(prepare(body, 500, None, now()).expect("valid").len(), 3);
+    assert_eq!(prepare(json!([]), 500, None, now()).expect("valid").len(), 0);
+    let body = json!([envelope(), {"source": "s", "payload": {}}, envelope()]);
+    assert_eq!(prepare(body, 500, None, now()), Err(Refusal::MissingFields(Some(1))));
+    let mut bad_time = envelope();
+    bad_time["timestamp"] = json!("26/11/2026");
+    let err = prepare(json!([envelope(), bad_time]), 500, None, now()).expect_err("invalid");
+    assert_eq!(err.code(), "invalid_timestamp");
+    assert_eq!(
+        err.to_string(),
+        "envelope 1: timestamp \"26/11/2026\" is not an RFC 3339 time between 1970 and 2106"
+    );
+    let many = Value::Array(vec![envelope(); 3]);
+    assert_eq!(prepare(many, 2, None, now()), Err(Refusal::TooManyEvents(3, 2)));
+}
+
+#[test]
+fn refusals_map_to_codes_and_statuses() {
+    let cases = [
+        (Refusal::InvalidJson("x".into()), "invalid_json", 400),
+        (Refusal::MissingFields(None), "missing_fields", 400),
+        (Refusal::InvalidTimestamp { index: None, value: "x".into() }, "invalid_timestamp", 400),
+        (Refusal::TooManyEvents(2, 1), "too_many_events", 413),
+        (Refusal::PayloadTooLarge(1), "payload_too_large", 413),
+        (Refusal::Auth(AuthError::Unauthorized), "unauthorized", 401),
+        (Refusal::Auth(AuthError::InvalidToken("expired".into())), "invalid_token", 401),
+        (Refusal::EnqueueFailed("down".into()), "enqueue_failed", 500),
+    ];
+    for (refusal, code, status) in cases {
+        assert_eq!((refusal.code(), refusal.status().as_u16()), (code, status));
+    }
+    assert_eq!(
+        prepare(json!({"source": "s", "event_type": "t", "payload": null}), 5, None, now()),
+        Err(Refusal::MissingFields(None))
+    );
+}
+
+#[test]
+fn traceparent_headers_are_checked() {
+    assert_eq!(
+        trace_id_of("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01").as_deref(),
+        Some("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
+    for bad in [
+        "",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+        "zz-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    ] {
+        assert_eq!(trace_id_of(bad), None, "{bad}");
+    }
+}
