@@ -58,7 +58,7 @@ struct KafkaArgs {
     #[arg(long, env = "KAFKA_MESSAGE_TIMEOUT", default_value = "60s")]
     kafka_message_timeout: String,
     /// How long a producer waits to fill a batch before sending it (e.g. 5ms, 20ms).
-    #[arg(long, env = "KAFKA_LINGER", default_value = "5ms")]
+    #[arg(long, env = "KAFKA_LINGER", default_value = "20ms")]
     kafka_linger: String,
     /// Compression of produced batches: none, gzip, snappy or lz4.
     #[arg(long, env = "KAFKA_COMPRESSION", default_value = "none")]

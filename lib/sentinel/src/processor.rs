@@ -495,3 +495,6 @@ async fn ready(State(shared): State<Arc<Shared>>) -> Response {
             .into_response()
     }
 }
+
+#[cfg(test)]
+mod tests;
