@@ -4,7 +4,7 @@
 //! log under the artifacts directory) and stopped when the stack is dropped.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -185,7 +185,7 @@ impl Drop for Proc {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(mcp_testkit::services::free_port()?)
 }
 
 /// One governed server of the stack.
