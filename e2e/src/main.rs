@@ -135,15 +135,41 @@ async fn run(cli: Cli) -> Result<usize> {
             stack.ingress, served.prefix, served.gateway, served.app
         );
     }
-    let results = run::run_all(&mut stack, &selected).await;
+    let mut results = run::run_all(&mut stack, &selected).await;
+    results.push(run::check_try_kit(&mut stack, &cli.artifacts).await);
     let failed = run::summary(&results);
     let junit = cli.artifacts.join("junit.xml");
     run::write_junit(&junit, &results)?;
     println!("report: {}", junit.display());
     if cli.keep_running {
-        println!("\nthe stack stays up; Ctrl-C stops it");
+        print_where_to_look(&stack, &cli.artifacts);
         let _ = tokio::signal::ctrl_c().await;
+        println!("stopping the stack");
     }
     stack.stop();
     Ok(failed)
+}
+
+/// What `--keep-running` prints: how to make a governed call by hand and where its audit
+/// events, logs and policies are.
+fn print_where_to_look(stack: &stack::Stack, artifacts: &std::path::Path) {
+    let script = artifacts.join("try.sh");
+    println!("\nthe stack stays up; Ctrl-C stops it (every process, by PID)");
+    println!("\nmake a governed call (tokens valid 12 h in {}):", artifacts.join("tokens").display());
+    let show = |args: &str, what: &str| println!("  bash {} {args:<40} # {what}", script.display());
+    show("ops aaa-ping", "allowed: pong");
+    show("ops add '{\"a\": 7, \"b\": 5}'", "denied: tool_not_granted");
+    show("ops upper '{\"text\": \"hi\"}'", "denied: trust_too_low (needs medium)");
+    show("ops-no-session aaa-ping", "denied: missing_session");
+    show("bob aaa-ping", "denied: session_not_found");
+    println!("  (then edit a fixture in e2e/fixtures and run the scenarios again: cargo xtask e2e)");
+    if let Some(url) = stack.clickhouse_url() {
+        println!("\naudit events (ClickHouse; rows appear about a second after each call):");
+        println!(
+            "  curl -s '{url}/' --data-binary 'SELECT timestamp, agent_id, tool_name, decision, reason \\\n    FROM mcp.events FINAL ORDER BY timestamp DESC LIMIT 10 FORMAT PrettyCompact'"
+        );
+    }
+    println!("\nlogs of every process: {}", artifacts.join("logs").display());
+    println!("rendered policies:     {}", artifacts.join("policies").display());
+    println!("scenario report:       {}", artifacts.join("junit.xml").display());
 }

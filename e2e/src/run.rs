@@ -76,6 +76,62 @@ pub async fn run_all(stack: &mut Stack, scenarios: &[Scenario]) -> Vec<ScenarioR
     results
 }
 
+/// The commands `--keep-running` prints, run for real: `try.sh` (written by
+/// [`Stack::write_try_kit`]) makes governed calls through the ingress with curl, from the
+/// baseline fixtures. Reported like a scenario, `try-kit`.
+pub async fn check_try_kit(stack: &mut Stack, artifacts: &Path) -> ScenarioResult {
+    println!("\n== try-kit — the hand-made calls --keep-running suggests");
+    let mut steps = Vec::new();
+    let script = match stack.reset().await {
+        Ok(()) => stack.write_try_kit(artifacts).await,
+        Err(err) => Err(err),
+    };
+    let script = match script {
+        Ok(script) => script,
+        Err(err) => {
+            let failure = Some(format!("write the try kit: {err:#}"));
+            println!("FAIL write the try kit");
+            steps.push(StepResult { name: "write the try kit".into(), failure, took: Duration::ZERO });
+            return ScenarioResult { name: "try-kit".into(), steps };
+        }
+    };
+    for (args, wanted) in TRY_KIT_CHECKS {
+        let started = Instant::now();
+        let name = format!("try.sh {}", args.join(" "));
+        let out = std::process::Command::new("bash").arg(&script).args(*args).output();
+        let failure = match out {
+            Ok(out) => {
+                let text = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                (!text.contains(wanted))
+                    .then(|| format!("expected output containing {wanted:?}, got:\n{}", text.trim()))
+            }
+            Err(err) => Some(format!("run bash {}: {err}", script.display())),
+        };
+        let mark = if failure.is_none() { "ok  " } else { "FAIL" };
+        println!("{mark} {name}{}", took(started.elapsed()));
+        if let Some(why) = &failure {
+            for line in why.lines() {
+                println!("           {line}");
+            }
+        }
+        steps.push(StepResult { name, failure, took: started.elapsed() });
+    }
+    ScenarioResult { name: "try-kit".into(), steps }
+}
+
+/// `try.sh` arguments and what its output must contain (baseline fixtures).
+const TRY_KIT_CHECKS: &[(&[&str], &str)] = &[
+    (&["ops", "aaa-ping"], r#""text":"pong""#),
+    (&["ops", "add", r#"{"a": 7, "b": 5}"#], "tool_not_granted"),
+    (&["ops", "upper", r#"{"text": "hi"}"#], "trust_too_low"),
+    (&["ops-no-session", "aaa-ping"], "missing_session"),
+    (&["bob", "aaa-ping"], "session_not_found"),
+];
+
 fn progress(done: usize, total: usize) -> String {
     const WIDTH: usize = 20;
     let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);

@@ -442,6 +442,11 @@ impl Stack {
     /// A token for `identity` on `server` (`None` for `anonymous`): a platform session token,
     /// or an access token of the OpenID provider with the server's URL as resource.
     pub async fn token(&self, identity: &str, server: &str) -> Result<Option<String>> {
+        self.token_for(identity, server, 600).await
+    }
+
+    /// [`Stack::token`] valid for `ttl` seconds.
+    async fn token_for(&self, identity: &str, server: &str, ttl: i64) -> Result<Option<String>> {
         if identity == "anonymous" {
             return Ok(None);
         }
@@ -452,7 +457,7 @@ impl Stack {
         }
         let now = jiff::Timestamp::now().as_second();
         let mut claims = json!({
-            "iss": self.issuer, "aud": served.url, "iat": now, "exp": now + 600,
+            "iss": self.issuer, "aud": served.url, "iat": now, "exp": now + ttl,
             "sub": spec.human, "agent": spec.agent, "team": spec.team,
         });
         if let Some(session) = &spec.session {
@@ -484,6 +489,38 @@ impl Stack {
             Some(token) if answer.status == 200 => Ok(token.to_string()),
             _ => bail!("the OpenID provider refused a token: HTTP {} {}", answer.status, answer.excerpt()),
         }
+    }
+
+    /// Writes what a person needs to try the running stack by hand: a platform token per
+    /// identity and server (valid 12 h) under `<dir>/tokens/<server>/<identity>.jwt`, and
+    /// `<dir>/try.sh IDENTITY TOOL [ARGS-JSON] [SERVER]`, which makes one governed MCP call
+    /// through the ingress with curl. Returns the script's path.
+    pub async fn write_try_kit(&self, dir: &Path) -> Result<PathBuf> {
+        for server in self.servers.keys() {
+            let tokens = dir.join("tokens").join(server);
+            std::fs::create_dir_all(&tokens)?;
+            for (identity, spec) in &self.identities {
+                if spec.oauth_client.is_some() {
+                    continue;
+                }
+                if let Some(token) = self.token_for(identity, server, 12 * 3600).await? {
+                    std::fs::write(tokens.join(format!("{identity}.jwt")), token)?;
+                }
+            }
+        }
+        // The first server of the first fixture file is the one scenarios govern most.
+        let primary = self.baseline.server_names().into_iter().next().unwrap_or_default();
+        let script = dir.join("try.sh");
+        std::fs::write(
+            &script,
+            try_script(&format!("http://{}", self.ingress), &dir.join("tokens"), &primary),
+        )?;
+        Ok(script)
+    }
+
+    /// The ClickHouse HTTP URL of the analytics pipeline, when it runs.
+    pub fn clickhouse_url(&self) -> Option<String> {
+        self.analytics.as_ref().map(|p| p.clickhouse.url())
     }
 
     /// The ingress URL of a server's MCP endpoint.
@@ -638,6 +675,49 @@ async fn start_oidc(
     }
     procs.push(proc);
     Ok(issuer)
+}
+
+/// `try.sh`: one MCP session through the ingress (initialize, initialized, tools/call) with
+/// the token of an identity; prints the tool's answer or the gateway's denial.
+fn try_script(ingress: &str, tokens: &Path, primary: &str) -> String {
+    let tokens = tokens.display();
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"try.sh","version":"1"}}}"#;
+    format!(
+        r#"#!/usr/bin/env bash
+# Written by mcp-e2e --keep-running: one governed MCP call through the local ingress.
+# usage: try.sh IDENTITY TOOL [ARGS-JSON] [SERVER]
+#   e.g. try.sh ops add '{{"a": 7, "b": 5}}'      (allowed: 12)
+#        try.sh bob add '{{"a": 7, "b": 5}}'      (denied: bob has no grant on {primary})
+set -euo pipefail
+usage='usage: try.sh IDENTITY TOOL [ARGS-JSON] [SERVER]'
+identity=${{1:?$usage}}
+tool=${{2:?$usage}}
+args=${{3:-'{{}}'}}
+server=${{4:-{primary}}}
+token_file="{tokens}/$server/$identity.jwt"
+[ -f "$token_file" ] || {{ echo "no token for $identity on $server (see {tokens})" >&2; exit 2; }}
+url="{ingress}/$server/mcp"
+common=(-sS -H "authorization: Bearer $(cat "$token_file")" -H 'content-type: application/json'
+        -H 'accept: application/json, text/event-stream')
+headers=$(mktemp)
+body=$(mktemp)
+trap 'rm -f "$headers" "$body"' EXIT
+curl "${{common[@]}}" -D "$headers" -o "$body" "$url" -d '{init}'
+status=$(head -1 "$headers" | cut -d' ' -f2)
+if [ "$status" != 200 ]; then
+  echo "initialize refused: HTTP $status" >&2
+  cat "$body" >&2
+  echo >&2
+  exit 1
+fi
+session=$(grep -i '^mcp-session-id:' "$headers" | cut -d' ' -f2 | tr -d '\r' || true)
+common+=(-H 'mcp-protocol-version: 2025-06-18')
+if [ -n "$session" ]; then common+=(-H "mcp-session-id: $session"); fi
+curl "${{common[@]}}" -o /dev/null "$url" -d '{{"jsonrpc":"2.0","method":"notifications/initialized"}}'
+call=$(printf '{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"%s","arguments":%s}}}}' "$tool" "$args")
+curl "${{common[@]}}" -w '\n' "$url" -d "$call"
+"#
+    )
 }
 
 fn write_atomically(path: &Path, text: &str) -> Result<()> {

@@ -1,6 +1,6 @@
 //! The README's walkthrough, replayed: every `mcp-runtime` command in its walkthrough block runs
 //! in a fresh directory with the exit status its comment promises, and the files it leaves are
-//! the ones shipped in `docs/examples/workspace-assistant/`. The README's main-job command runs
+//! the ones shipped in `docs/examples/workspace-assistant/`. The README's single-decision command runs
 //! against those shipped files.
 //!
 //! After an intended change, refresh the example with
@@ -113,12 +113,12 @@ fn readme_walkthrough_reproduces_the_shipped_example() {
 }
 
 #[test]
-fn readme_main_job_decides_against_the_shipped_policy() {
+fn readme_single_decision_command_decides_against_the_shipped_policy() {
     let text = readme();
     let line = text
         .lines()
         .find(|l| l.starts_with("cargo run -q -p mcp-runtime -- "))
-        .expect("the README opens with the main-job command");
+        .expect("the README shows the single-decision command");
     let command = line.trim_start_matches("cargo run -q -p mcp-runtime -- ");
     let args = shell_words::split(command).expect("shell words");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
