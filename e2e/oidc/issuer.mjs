@@ -2,16 +2,19 @@
 // implementation `oidc-provider`, configured for machine clients. Access tokens are JWTs whose
 // audience is the resource (RFC 8707 resource indicators): the governed server's MCP URL.
 //
-// Usage: node issuer.mjs <port> — prints "ready <issuer>" once it listens.
+// Usage: node issuer.mjs <port> [issuer-url] [listen-host] — prints "ready <issuer>" once it
+// listens. Locally the issuer is http://127.0.0.1:<port>; in a cluster (e2e/kind) it is the
+// provider's Service URL and it listens on every interface.
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
 
 const port = Number(process.argv[2]);
 if (!Number.isInteger(port) || port <= 0) {
-  console.error('usage: node issuer.mjs <port>');
+  console.error('usage: node issuer.mjs <port> [issuer-url] [listen-host]');
   process.exit(64);
 }
-const issuer = `http://127.0.0.1:${port}`;
+const issuer = process.argv[3] || `http://127.0.0.1:${port}`;
+const host = process.argv[4] || '127.0.0.1';
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'e2e-issuer', use: 'sig', alg: 'RS256' };
 
@@ -47,4 +50,4 @@ const provider = new Provider(issuer, {
   extraTokenClaims: () => ({ team_id: 'team-a' }),
 });
 provider.proxy = true;
-provider.listen(port, '127.0.0.1', () => console.log(`ready ${issuer}`));
+provider.listen(port, host, () => console.log(`ready ${issuer}`));

@@ -4,6 +4,7 @@
 //! runs this; run it directly to point it at other binaries.
 
 mod client;
+mod cluster;
 mod run;
 mod scenario;
 mod stack;
@@ -53,6 +54,23 @@ struct Cli {
     /// A `node_modules` directory holding `oidc-provider`.
     #[arg(long, value_name = "DIR", env = "MCP_E2E_OIDC_MODULES")]
     oidc_modules: Option<PathBuf>,
+    /// Run against a cluster installed by `cargo xtask kind up --test-mode` instead of a local
+    /// stack: fixtures are applied through the Kubernetes API, the operator renders the
+    /// policies (`cargo xtask e2e --kind` sets up the port-forwards and passes the URLs).
+    #[arg(long)]
+    kind: bool,
+    /// Kubeconfig context of the cluster target [default: the current context].
+    #[arg(long, value_name = "NAME", requires = "kind")]
+    context: Option<String>,
+    /// Cluster target: the port-forwarded Traefik (`host:port`).
+    #[arg(long, value_name = "HOST:PORT", requires = "kind")]
+    ingress: Option<String>,
+    /// Cluster target: the port-forwarded ClickHouse HTTP interface.
+    #[arg(long, value_name = "URL", requires = "kind")]
+    clickhouse_url: Option<String>,
+    /// Cluster target: the port-forwarded OpenID provider (for the oauth fixtures).
+    #[arg(long, value_name = "URL", requires = "kind")]
+    oidc_url: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -126,14 +144,35 @@ async fn run(cli: Cli) -> Result<usize> {
             .with_context(|| format!("clear the artifacts directory {}", cli.artifacts.display()))?;
     }
     std::fs::create_dir_all(&cli.artifacts)?;
-    println!("starting the stack (logs in {})", cli.artifacts.join("logs").display());
-    let mut stack = stack::Stack::start(&cli.dir, &stack_file, &bins, &cli.artifacts).await?;
+    let mut stack = if cli.kind {
+        let target = stack::ClusterTarget {
+            ingress: cli.ingress.clone().context("--kind needs --ingress (the port-forwarded Traefik)")?,
+            clickhouse_url: cli
+                .clickhouse_url
+                .clone()
+                .context("--kind needs --clickhouse-url (the port-forwarded ClickHouse)")?,
+            oidc_url: cli.oidc_url.clone(),
+            verify_gateways: true,
+        };
+        println!(
+            "applying the fixtures to the cluster ({})",
+            cli.context.as_deref().unwrap_or("current context")
+        );
+        let cluster = cluster::Cluster::connect(cli.context.as_deref()).await?;
+        stack::Stack::start_cluster(&cli.dir, &stack_file, cluster, &target).await?
+    } else {
+        println!("starting the stack (logs in {})", cli.artifacts.join("logs").display());
+        stack::Stack::start(&cli.dir, &stack_file, &bins, &cli.artifacts).await?
+    };
     println!("ingress http://{}", stack.ingress);
     for (name, served) in &stack.servers {
-        println!(
-            "  {name:<20} http://{}{}/mcp  (gateway {}, app {})",
-            stack.ingress, served.prefix, served.gateway, served.app
-        );
+        match &served.local {
+            Some(local) => println!(
+                "  {name:<20} http://{}{}/mcp  (gateway {}, app {})",
+                stack.ingress, served.prefix, local.gateway, local.app
+            ),
+            None => println!("  {name:<20} {} (through http://{})", served.url, stack.ingress),
+        }
     }
     let mut results = run::run_all(&mut stack, &selected).await;
     results.push(run::check_try_kit(&mut stack, &cli.artifacts).await);
@@ -145,6 +184,9 @@ async fn run(cli: Cli) -> Result<usize> {
         print_where_to_look(&stack, &cli.artifacts);
         let _ = tokio::signal::ctrl_c().await;
         println!("stopping the stack");
+    }
+    if let Err(err) = stack.cleanup().await {
+        eprintln!("mcp-e2e: cleaning up the cluster: {err:#}");
     }
     stack.stop();
     Ok(failed)

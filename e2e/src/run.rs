@@ -155,14 +155,15 @@ async fn run_step(stack: &mut Stack, client: &Client, step: &Step) -> Result<Opt
         Action::Call(call) => {
             let audience = call.audience_of.as_deref().unwrap_or(&call.server);
             let token = stack.token(&call.caller, audience).await?;
-            let headers: Vec<(String, String)> = call.headers.clone().into_iter().collect();
+            let mut headers = stack.route_headers(&call.server);
+            headers.extend(call.headers.clone());
             let params = json!({"name": call.tool, "arguments": call.arguments.clone().unwrap_or(json!({}))});
             client
                 .mcp_request(&stack.mcp_url(&call.server)?, token.as_deref(), &headers, "tools/call", params)
                 .await?
         }
         Action::Http(h) => {
-            let mut headers: Vec<(String, String)> = Vec::new();
+            let mut headers = stack.route_headers(&h.server);
             let has = |name: &str| h.headers.keys().any(|k| k.eq_ignore_ascii_case(name));
             if !has("content-type") && h.body.is_some() {
                 headers.push(("content-type".into(), "application/json".into()));
@@ -174,6 +175,10 @@ async fn run_step(stack: &mut Stack, client: &Client, step: &Step) -> Result<Opt
                 && let Some(token) = stack.token(caller, &h.server).await?
             {
                 headers.push(("authorization".into(), format!("Bearer {token}")));
+            }
+            if has("host") {
+                // The step's own Host (a DNS-rebinding case) replaces the route's.
+                headers.retain(|(name, _)| !name.eq_ignore_ascii_case("host"));
             }
             headers.extend(h.headers.clone());
             let url = match &h.path {

@@ -29,6 +29,38 @@ pub struct StackFile {
     /// every gateway then delivers its audit events to ingest.
     #[serde(default)]
     pub sentinel: Option<SentinelSpec>,
+    /// What differs on the cluster target (`mcp-e2e --kind`).
+    #[serde(default)]
+    pub kind: Option<KindSpec>,
+}
+
+/// `kind:` in stack.yaml: the cluster target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindSpec {
+    /// Replaces `spec.image` of every MCPServer of the fixtures (the example server image the
+    /// cluster pulls).
+    pub image: String,
+    /// Environment added to every MCPServer's app container (`spec.envVars`).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// The platform trust ConfigMap (`<namespace>/<name>`) the operator reads; the harness
+    /// writes the test key's public half and the issuer into it.
+    pub platform_trust: String,
+    /// The OpenID provider's issuer as the cluster's gateways reach it (in-cluster Service).
+    #[serde(default)]
+    pub oidc_issuer: Option<String>,
+    /// ClickHouse user and database of the audit rows.
+    pub clickhouse_user: String,
+    /// The `clickhouse_user`'s password (the test overlay's generated secret).
+    pub clickhouse_password: String,
+    /// How long MCPServers may take to become Ready (seconds).
+    #[serde(default = "default_ready_timeout")]
+    pub ready_timeout: u64,
+}
+
+fn default_ready_timeout() -> u64 {
+    300
 }
 
 /// `sentinel:` in stack.yaml.

