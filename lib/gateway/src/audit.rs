@@ -316,37 +316,84 @@ impl Writer {
     }
 
     /// POSTs one batch of `n` events; true when ingest took it (or rejected it for good).
+    /// A batch refused as too large (413) is split in halves until each part fits; a single
+    /// event that never fits is counted as rejected. If a later half fails, the whole batch is
+    /// retried: the halves already taken arrive twice, which the sentinel folds by `event_id`.
     async fn post(&self, body: Bytes, n: usize) -> bool {
+        let mut pending = vec![(body, n)];
+        while let Some((body, n)) = pending.pop() {
+            match self.post_once(body.clone(), n).await {
+                Posted::Taken => {}
+                Posted::Failed => return false,
+                Posted::TooLarge => match split(&body) {
+                    Some((first, second)) => {
+                        debug!(events = n, "ingest refused an audit batch as too large; splitting it");
+                        pending.push(second);
+                        pending.push(first);
+                    }
+                    None => {
+                        warn!(events = n, "ingest refused an audit event as too large; discarding it");
+                        self.metrics.count("rejected", n);
+                    }
+                },
+            }
+        }
+        true
+    }
+
+    async fn post_once(&self, body: Bytes, n: usize) -> Posted {
         let mut req = Request::post(self.url.clone()).header(header::CONTENT_TYPE, "application/json");
         if let Some(key) = &self.api_key {
             req = req.header("x-api-key", key);
         }
-        let Ok(req) = req.body(Full::new(body)) else { return false };
+        let Ok(req) = req.body(Full::new(body)) else { return Posted::Failed };
         match tokio::time::timeout(POST_TIMEOUT, self.client.request(req)).await {
             Ok(Ok(res)) => {
                 let status = res.status();
                 let _ = res.into_body().collect().await;
                 if status.is_success() {
-                    true
+                    Posted::Taken
+                } else if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    Posted::TooLarge
+                } else if status == StatusCode::BAD_REQUEST {
+                    // A batch ingest can never accept must not block the spool forever;
+                    // it is counted, not retried.
+                    warn!(events = n, "ingest rejected an audit batch as malformed; discarding it");
+                    self.metrics.count("rejected", n);
+                    Posted::Taken
                 } else {
                     debug!(%status, "ingest refused an audit batch");
-                    if status == StatusCode::BAD_REQUEST {
-                        // A batch ingest can never accept must not block the spool forever;
-                        // it is counted, not retried.
-                        warn!(events = n, "ingest rejected an audit batch as malformed; discarding it");
-                        self.metrics.count("rejected", n);
-                        return true;
-                    }
-                    false
+                    Posted::Failed
                 }
             }
             Ok(Err(err)) => {
                 debug!(error = %err, "ingest unreachable");
-                false
+                Posted::Failed
             }
-            Err(_) => false,
+            Err(_) => Posted::Failed,
         }
     }
+}
+
+/// What ingest did with one POST.
+enum Posted {
+    /// Accepted (or rejected for good and counted).
+    Taken,
+    /// 413: too large as one batch.
+    TooLarge,
+    /// Unreachable or failing: retry later.
+    Failed,
+}
+
+/// A batch (JSON array) in two halves with their event counts; `None` for a single event.
+fn split(body: &[u8]) -> Option<((Bytes, usize), (Bytes, usize))> {
+    let mut events: Vec<Value> = serde_json::from_slice(body).ok()?;
+    if events.len() < 2 {
+        return None;
+    }
+    let second = events.split_off(events.len() / 2);
+    let encode = |part: &[Value]| serde_json::to_vec(part).ok().map(Bytes::from);
+    Some(((encode(&events)?, events.len()), (encode(&second)?, second.len())))
 }
 
 fn count_events(body: &[u8]) -> usize {

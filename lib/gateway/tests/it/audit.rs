@@ -180,6 +180,50 @@ async fn events_survive_an_ingest_outage_without_loss_or_duplicates() {
 }
 
 #[tokio::test]
+async fn batches_refused_as_too_large_are_split_until_they_fit() {
+    let ingest = Ingest::start().await;
+    let spool = tempfile::tempdir().expect("spool");
+    let (_upstream, gw, token) = setup(&ingest, spool.path()).await;
+    // While ingest is down, many events gather in the spool as large batches...
+    ingest.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    const CALLS: i64 = 200;
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..8 {
+        let (token, addr) = (token.clone(), gw.addr);
+        tasks.spawn(async move {
+            let mut i = worker;
+            while i < CALLS {
+                assert_eq!(
+                    rpc(addr, Some(&token), &[], call(i, "echo", json!({"text": "x"}))).await.status,
+                    200
+                );
+                i += 8;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("worker");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ...then ingest comes back taking at most 3 events per request: every batch is split,
+    // nothing is lost, nothing is stuck in the spool.
+    ingest.max_batch.store(3, std::sync::atomic::Ordering::SeqCst);
+    ingest.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let events = ingest.wait_for(CALLS as usize, Duration::from_secs(20)).await;
+    let ids: BTreeSet<&str> = events.iter().filter_map(|e| e["event_id"].as_str()).collect();
+    assert_eq!(ids.len(), CALLS as usize, "every event arrived");
+    assert_eq!(events.len(), CALLS as usize, "none twice");
+    assert_eq!(std::fs::read_dir(spool.path()).expect("spool dir").count(), 0, "the spool is empty again");
+    assert!(
+        ingest.max_batch.load(std::sync::atomic::Ordering::SeqCst) >> 32 > 0,
+        "some batch was refused as too large"
+    );
+    let metrics = send(gw.addr, "GET", "/metrics", &[], "").await.body;
+    assert!(!metrics.contains("outcome=\"rejected\""), "{metrics}");
+    gw.shutdown().await;
+}
+
+#[tokio::test]
 async fn shutdown_drains_queued_events_to_ingest_or_spool() {
     let ingest = Ingest::start().await;
     let spool = tempfile::tempdir().expect("spool");

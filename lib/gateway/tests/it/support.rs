@@ -378,6 +378,9 @@ pub struct Ingest {
     pub addr: SocketAddr,
     pub events: Arc<Mutex<Vec<Value>>>,
     pub down: Arc<std::sync::atomic::AtomicBool>,
+    /// Larger batches are refused with 413 (0: no limit), as ingest refuses bodies over 1 MiB;
+    /// the bits above 32 count the refusals.
+    pub max_batch: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Ingest {
@@ -386,14 +389,15 @@ impl Ingest {
         let addr = listener.local_addr().expect("addr");
         let events = Arc::new(Mutex::new(Vec::new()));
         let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (e, d) = (events.clone(), down.clone());
+        let max_batch = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (e, d, m) = (events.clone(), down.clone(), max_batch.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else { return };
-                let (e, d) = (e.clone(), d.clone());
+                let (e, d, m) = (e.clone(), d.clone(), m.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let (e, d) = (e.clone(), d.clone());
+                        let (e, d, m) = (e.clone(), d.clone(), m.clone());
                         async move {
                             let body =
                                 req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
@@ -402,7 +406,13 @@ impl Ingest {
                                 *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
                                 return Ok::<_, Infallible>(res);
                             }
+                            let max = m.load(Ordering::SeqCst) & 0xffff_ffff;
                             match serde_json::from_slice::<Vec<Value>>(&body) {
+                                Ok(batch) if max > 0 && batch.len() > max => {
+                                    // Counted in the limit's high bits: how often 413 was sent.
+                                    m.fetch_add(1 << 32, Ordering::SeqCst);
+                                    *res.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+                                }
                                 Ok(batch) => {
                                     e.lock().expect("lock").extend(batch);
                                     *res.status_mut() = StatusCode::ACCEPTED;
@@ -418,7 +428,7 @@ impl Ingest {
                 });
             }
         });
-        Ingest { addr, events, down }
+        Ingest { addr, events, down, max_batch }
     }
 
     pub fn url(&self) -> String {
