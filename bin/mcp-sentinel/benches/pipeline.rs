@@ -213,6 +213,20 @@ async fn main() {
         (0..BASELINE_EVENTS).map(|i| serde_json::to_vec(&gateway_event(i, "raw")).expect("JSON")).collect();
     let produce_rate = raw_produce_rate(&pipeline.brokers, &payloads).await;
     eprintln!("baseline: raw produce {produce_rate:.0} msg/s");
+    // The same events as ingest writes them: one message (a JSON array) per request of BATCH.
+    let arrays: Vec<Vec<u8>> = payloads
+        .chunks(BATCH)
+        .map(|c| {
+            let mut v = b"[".to_vec();
+            v.extend_from_slice(&c.join(&b',')[..]);
+            v.push(b']');
+            v
+        })
+        .collect();
+    let produce_array_rate =
+        raw_produce_rate(&pipeline.brokers, &arrays).await * payloads.len() as f64 / arrays.len() as f64;
+    eprintln!("baseline: raw produce of arrays of {BATCH}: {produce_array_rate:.0} events/s");
+    drop(arrays);
     let insert_rate = raw_insert_rate(&pipeline, &payloads).await;
     eprintln!("baseline: raw insert {insert_rate:.0} rows/s");
     drop(payloads);
@@ -380,6 +394,7 @@ async fn main() {
         "processor_batch_size": pipeline.setup.batch_size,
         "flush_interval": pipeline.setup.flush_interval,
         "baseline_produce_per_sec": produce_rate,
+        "baseline_produce_array_per_sec": produce_array_rate,
         "baseline_insert_per_sec": insert_rate,
         "baseline_events": BASELINE_EVENTS,
         "sustained_events": SUSTAINED_EVENTS,

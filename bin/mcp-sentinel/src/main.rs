@@ -189,7 +189,7 @@ struct ProcessorArgs {
     kafka_group_instance_id: Option<String>,
     #[command(flatten)]
     clickhouse: ClickHouseArgs,
-    /// Most rows per insert.
+    /// Envelopes per batch, i.e. rows per insert (exceeded by at most the rest of one message).
     #[arg(long, env = "BATCH_SIZE", default_value_t = 5_000)]
     batch_size: usize,
     /// Longest time an event waits before its batch is written (e.g. 500ms, 1s).

@@ -368,7 +368,8 @@ pub struct ProcessorConfig {
     pub group_instance_id: Option<String>,
     /// Where rows go.
     pub clickhouse: ClickHouseConfig,
-    /// `BATCH_SIZE`: rows per insert at most (default 5,000).
+    /// `BATCH_SIZE`: envelopes per batch, i.e. rows per insert (default 5,000); a message holding
+    /// an array is read whole, so a batch may exceed it by the rest of one message.
     pub batch_size: usize,
     /// `FLUSH_INTERVAL`: longest time a message waits before its batch is written (default 1 s).
     pub flush_interval: Duration,

@@ -2,11 +2,12 @@
 //!
 //! `POST /events` takes one envelope or a JSON array of up to `max_batch` envelopes, checks the
 //! caller ([`crate::auth`]), validates every envelope (all or nothing), fills in what producers
-//! may leave out (`event_id`, `timestamp`, `trace_id` from `traceparent`), writes each envelope
-//! to Kafka keyed by its `event_id` (retries of one event land on one partition), and answers
-//! `202` only once the broker acknowledged every write (`acks=all`, idempotent producer). Any
-//! write that fails or times out makes the whole request `500 enqueue_failed`: the sender
-//! retries, and the copies that did land collapse downstream on `event_id`.
+//! may leave out (`event_id`, `timestamp`, `trace_id` from `traceparent`), writes the request's
+//! envelopes to Kafka as one message (a JSON array; a lone envelope as itself; split only past
+//! [`MAX_RECORD_BYTES`], see [`pack`]) keyed by its first `event_id`, and answers `202` only once
+//! the broker acknowledged every write (`acks=all`, idempotent producer). Any write that fails
+//! or times out makes the whole request `500 enqueue_failed`: the sender retries, and the copies
+//! that did land collapse downstream on `event_id`.
 //!
 //! Errors are `{"error": code, "message": text}` with stable codes: `invalid_json`,
 //! `missing_fields`, `invalid_timestamp`, `too_many_events`, `payload_too_large` (413),
@@ -119,10 +120,71 @@ impl IntoResponse for Refusal {
 /// One envelope ready for Kafka.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Prepared {
-    /// Message key: the `event_id`.
+    /// Its `event_id`.
     pub key: String,
-    /// Message value: the envelope as JSON.
+    /// The envelope as JSON.
     pub value: Vec<u8>,
+}
+
+/// Largest Kafka message [`pack`] builds from several envelopes: under librdkafka's
+/// `message.max.bytes` and Kafka's default `max.message.bytes` (both about 1 MB), with room for
+/// the record's framing and headers.
+pub const MAX_RECORD_BYTES: usize = 900_000;
+
+/// One Kafka message: the envelopes of (part of) one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Message key: the `event_id` of its first envelope.
+    pub key: String,
+    /// Message value: a JSON array of envelopes, or a lone envelope as itself.
+    pub value: Vec<u8>,
+    /// How many envelopes it holds.
+    pub events: usize,
+}
+
+/// Packs a request's envelopes into as few Kafka messages as fit in `max_bytes` each (in
+/// order): one JSON array per message, except that a message of one envelope is that envelope
+/// itself (the format of a one-event request, and of an envelope too large to share a message).
+///
+/// Why: the broker's cost is per message (tansu with SQLite storage writes one database row per
+/// record), so one message per request instead of one per event is what lets the pipeline keep
+/// up; each envelope still carries its own `event_id` and `trace_id`, and the processor reads
+/// both forms ([`crate::row::split`]).
+pub fn pack(batch: Vec<Prepared>, max_bytes: usize) -> Vec<Record> {
+    fn close(group: Vec<Prepared>, out: &mut Vec<Record>) {
+        let events = group.len();
+        let mut group = group.into_iter();
+        let Some(first) = group.next() else { return };
+        if events == 1 {
+            out.push(Record { key: first.key, value: first.value, events });
+            return;
+        }
+        let mut value = Vec::with_capacity(
+            first.value.len() + group.as_slice().iter().map(|p| p.value.len() + 1).sum::<usize>() + 2,
+        );
+        value.push(b'[');
+        value.extend_from_slice(&first.value);
+        for p in group {
+            value.push(b',');
+            value.extend_from_slice(&p.value);
+        }
+        value.push(b']');
+        out.push(Record { key: first.key, value, events });
+    }
+    let mut out = Vec::new();
+    let mut group = Vec::new();
+    // Bytes of the array so far: brackets plus one separator per envelope.
+    let mut size = 1usize;
+    for p in batch {
+        if !group.is_empty() && size + p.value.len() + 1 > max_bytes {
+            close(std::mem::take(&mut group), &mut out);
+            size = 1;
+        }
+        size += p.value.len() + 1;
+        group.push(p);
+    }
+    close(group, &mut out);
+    out
 }
 
 /// The trace id of a W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), unless all zero.
@@ -234,21 +296,24 @@ impl Ingest {
             .with_state(self.clone())
     }
 
-    /// Writes every envelope and waits for the broker's acknowledgements.
+    /// Writes the envelopes (as few messages as [`pack`] makes) and waits for the broker's
+    /// acknowledgements.
     async fn enqueue(&self, batch: Vec<Prepared>, traceparent: Option<&str>) -> Result<(), Refusal> {
         let started = Instant::now();
+        let total = batch.len();
+        let records = pack(batch, MAX_RECORD_BYTES);
         let producer = self.producer.get();
-        let mut pending = Vec::with_capacity(batch.len());
+        let mut pending = Vec::with_capacity(records.len());
         let mut first_error = None;
-        for message in &batch {
-            let mut record =
-                FutureRecord::to(&self.config.kafka.topic).key(&message.key).payload(&message.value);
+        for record in &records {
+            let mut message =
+                FutureRecord::to(&self.config.kafka.topic).key(&record.key).payload(&record.value);
             if let Some(tp) = traceparent {
-                record = record
+                message = message
                     .headers(OwnedHeaders::new().insert(Header { key: "traceparent", value: Some(tp) }));
             }
-            match producer.send_result(record) {
-                Ok(delivery) => pending.push(delivery),
+            match producer.send_result(message) {
+                Ok(delivery) => pending.push((delivery, record.events)),
                 Err((err, _)) => {
                     first_error = Some(err.to_string());
                     break;
@@ -259,9 +324,9 @@ impl Ingest {
         // writes still unacknowledged then go on in the background (see `KafkaConfig`).
         let deadline = tokio::time::Instant::now() + self.config.delivery_timeout;
         let mut acked = 0usize;
-        for delivery in pending {
+        for (delivery, events) in pending {
             match tokio::time::timeout_at(deadline, delivery).await {
-                Ok(Ok(Ok(_))) => acked += 1,
+                Ok(Ok(Ok(_))) => acked += events,
                 Ok(Ok(Err((err, _)))) => {
                     first_error.get_or_insert_with(|| err.to_string());
                 }
@@ -279,7 +344,7 @@ impl Ingest {
         match first_error {
             None => Ok(()),
             Some(err) => {
-                count(&self.metrics.events, "enqueue_failed", (batch.len() - acked) as u64);
+                count(&self.metrics.events, "enqueue_failed", (total - acked) as u64);
                 self.producer.recover();
                 Err(Refusal::EnqueueFailed(err))
             }

@@ -13,6 +13,10 @@ use tracing::{debug, info};
 
 use crate::config::KafkaConfig;
 
+/// Longest time the broker may hold a fetch request of the processor's consumer (see
+/// [`consumer`]): also the longest an idle processor waits to see a new message.
+pub const FETCH_WAIT_MS: u32 = 50;
+
 /// Settings every client shares: the brokers, and librdkafka's debug contexts when asked for.
 fn base(kafka: &KafkaConfig) -> ClientConfig {
     let mut config = ClientConfig::new();
@@ -98,6 +102,12 @@ impl Reconnecting {
 
 /// A consumer in `group` that never commits by itself: the processor commits exactly the
 /// offsets of rows that reached ClickHouse.
+///
+/// `fetch.wait.max.ms` is [`FETCH_WAIT_MS`] instead of librdkafka's 500: tansu 0.6.0 answers a
+/// fetch only after sleeping part of the request's wait even when it found data (half of what
+/// is left when that is 250 ms or more, else all of it), and librdkafka keeps one fetch in flight
+/// per broker, so with the default every fetch took at least 250 ms and the processor could read
+/// at most one 5 MiB fetch response (tansu's cap) per quarter second.
 pub fn consumer(
     kafka: &KafkaConfig,
     group: &str,
@@ -116,6 +126,7 @@ pub fn consumer(
         .set("session.timeout.ms", "10000")
         .set("max.poll.interval.ms", "300000")
         .set("queued.max.messages.kbytes", "65536")
+        .set("fetch.wait.max.ms", FETCH_WAIT_MS.to_string())
         .set("reconnect.backoff.max.ms", "1000")
         .create()
 }

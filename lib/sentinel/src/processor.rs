@@ -2,9 +2,12 @@
 //!
 //! The loop, one batch at a time:
 //! 1. read messages (consumer group, no auto-commit) until the batch holds `batch_size`
-//!    messages or its first message waited `flush_interval`;
-//! 2. turn each into a row ([`crate::row::extract`]); a message that cannot become a row goes
-//!    to the dead-letter topic with its reason code in the `x-dlq-reason` header, and is counted;
+//!    envelopes or its first message waited `flush_interval`;
+//! 2. turn each envelope into a row ([`crate::row::extract`]; a message holds one envelope or
+//!    an array of them, [`crate::row::split`]); an envelope that cannot become a row goes to
+//!    the dead-letter topic with its reason code in the `x-dlq-reason` header (and its position
+//!    in `x-source-index` when it came in an array), and is counted; a message that is not JSON
+//!    goes there whole;
 //! 3. insert the rows (RowBinary, one `INSERT`);
 //! 4. commit, per partition, the offset after the batch's last message.
 //!
@@ -40,7 +43,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::ProcessorConfig;
 use crate::metrics::{ProcessorMetrics, count};
-use crate::row::{EventRow, Invalid};
+use crate::row::{EventRow, Invalid, Record};
 use crate::{kafka, schema};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -69,6 +72,8 @@ pub enum ProcessorError {
 struct DeadLetter {
     partition: i32,
     offset: i64,
+    /// Position in the message when it held an array of envelopes.
+    index: Option<usize>,
     key: Option<Vec<u8>>,
     value: Vec<u8>,
     reason: Invalid,
@@ -96,16 +101,35 @@ impl Batch {
         let slot = self.offsets.entry(partition).or_insert(offset);
         *slot = (*slot).max(offset);
         let value = value.unwrap_or_default();
-        match crate::row::extract(value) {
-            Ok(row) => self.rows.push(row),
-            Err(reason) => self.dead.push(DeadLetter {
-                partition,
-                offset,
-                key: key.map(<[u8]>::to_vec),
-                value: value.to_vec(),
-                reason,
-            }),
+        let dead = |index: Option<usize>, value: &[u8], reason: Invalid| DeadLetter {
+            partition,
+            offset,
+            index,
+            key: key.map(<[u8]>::to_vec),
+            value: value.to_vec(),
+            reason,
+        };
+        match crate::row::split(value) {
+            Ok(Record::One(envelope)) => match crate::row::extract(envelope) {
+                Ok(row) => self.rows.push(row),
+                Err(reason) => self.dead.push(dead(None, envelope, reason)),
+            },
+            Ok(Record::Many(envelopes)) => {
+                self.rows.reserve(envelopes.len());
+                for (i, envelope) in envelopes.into_iter().enumerate() {
+                    match crate::row::extract(envelope) {
+                        Ok(row) => self.rows.push(row),
+                        Err(reason) => self.dead.push(dead(Some(i), envelope, reason)),
+                    }
+                }
+            }
+            Err(reason) => self.dead.push(dead(None, value, reason)),
         }
+    }
+
+    /// Envelopes (rows plus dead letters) read so far: what `batch_size` limits.
+    fn events(&self) -> usize {
+        self.rows.len() + self.dead.len()
     }
 
     fn is_empty(&self) -> bool {
@@ -246,7 +270,7 @@ impl Processor {
                 },
             }
             let due = deadline.is_some_and(|at| Instant::now() >= at);
-            if !batch.is_empty() && (batch.messages >= self.config.batch_size || due) {
+            if !batch.is_empty() && (batch.events() >= self.config.batch_size || due) {
                 let next = self.flush(&mut batch, None).await;
                 batch = next;
             }
@@ -270,13 +294,17 @@ impl Processor {
     }
 
     /// Writes and commits `batch`, retrying until it succeeds (or `budget` passes). Messages
-    /// that arrive meanwhile (already fetched before the pause) are returned as the next batch.
-    /// On success `batch` is left empty.
+    /// that arrive meanwhile (while the batch is written and committed, and while intake is
+    /// paused, up to `batch_size` envelopes) are returned as the next batch, so reading and
+    /// extracting the next batch overlaps the insert. On shutdown (`budget` set) nothing more is
+    /// read. On success `batch` is left empty.
     async fn flush(&mut self, batch: &mut Batch, budget: Option<Instant>) -> Batch {
         let mut next = Batch::default();
         let mut backoff = BACKOFF_MIN;
+        let consumer = self.consumer.clone();
+        let limit = if budget.is_some() { 0 } else { self.config.batch_size };
         loop {
-            match self.write(batch).await {
+            match read_while(&consumer, &mut next, limit, self.write(batch)).await {
                 Ok(()) => break,
                 Err(err) => {
                     warn!(error = %err, messages = batch.messages, retry_in_ms = backoff.as_millis() as u64, "batch not written; retrying");
@@ -300,7 +328,7 @@ impl Processor {
             }
             backoff = (backoff * 2).min(self.config.max_backoff);
         }
-        self.commit(batch).await;
+        read_while(&consumer, &mut next, limit, self.commit(batch)).await;
         self.resume();
         *batch = Batch::default();
         next
@@ -366,16 +394,20 @@ impl Processor {
         let topic = &self.config.kafka.topic;
         let mut pending = Vec::with_capacity(dead.len());
         for d in dead {
-            warn!(partition = d.partition, offset = d.offset, reason = d.reason.code(), error = %d.reason, "message sent to the dead-letter topic");
+            warn!(partition = d.partition, offset = d.offset, index = ?d.index, reason = d.reason.code(), error = %d.reason, "message sent to the dead-letter topic");
             let message = d.reason.to_string();
             let partition = d.partition.to_string();
             let offset = d.offset.to_string();
-            let headers = OwnedHeaders::new()
+            let index = d.index.map(|i| i.to_string());
+            let mut headers = OwnedHeaders::new()
                 .insert(Header { key: "x-dlq-reason", value: Some(d.reason.code()) })
                 .insert(Header { key: "x-dlq-error", value: Some(truncate(&message, 1024)) })
                 .insert(Header { key: "x-source-topic", value: Some(topic.as_str()) })
                 .insert(Header { key: "x-source-partition", value: Some(&partition) })
                 .insert(Header { key: "x-source-offset", value: Some(&offset) });
+            if let Some(index) = &index {
+                headers = headers.insert(Header { key: "x-source-index", value: Some(index) });
+            }
             let mut record =
                 FutureRecord::to(&self.config.kafka.dlq_topic).payload(&d.value).headers(headers);
             if let Some(key) = &d.key {
@@ -453,6 +485,38 @@ impl Processor {
             debug!(error = %err, "cannot resume the partitions");
         }
         info!("intake resumed");
+    }
+}
+
+/// Runs `work` while reading messages into `next` until it holds `limit` envelopes.
+async fn read_while<T>(
+    consumer: &StreamConsumer,
+    next: &mut Batch,
+    limit: usize,
+    work: impl Future<Output = T>,
+) -> T {
+    tokio::pin!(work);
+    // After a consumer error, wait a little before reading again instead of spinning.
+    let mut quiet_until: Option<Instant> = None;
+    loop {
+        let quiet = async {
+            match quiet_until {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            out = &mut work => return out,
+            () = quiet => quiet_until = None,
+            received = consumer.recv(), if quiet_until.is_none() && next.events() < limit => match received {
+                Ok(msg) => next.add(msg.partition(), msg.offset(), msg.key(), msg.payload()),
+                Err(err) => {
+                    debug!(error = %err, "kafka consumer error while writing a batch");
+                    quiet_until = Some(Instant::now() + Duration::from_millis(100));
+                }
+            },
+        }
     }
 }
 

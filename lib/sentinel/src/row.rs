@@ -1,7 +1,9 @@
-//! One Kafka message → one `events` row: the columns the processor extracts from an envelope.
+//! Kafka messages → `events` rows: the columns the processor extracts from an envelope.
 //!
-//! Pure: no I/O. A message that cannot become a row is an [`Invalid`] with a stable reason
-//! code; the processor sends it to the dead-letter topic with that code.
+//! A message holds one envelope (a JSON object) or a JSON array of envelopes (what ingest
+//! writes for one accepted request, see [`split`]). Pure: no I/O. An envelope that cannot
+//! become a row is an [`Invalid`] with a stable reason code; the processor sends it to the
+//! dead-letter topic with that code.
 
 use clickhouse::Row;
 use mcp_events::{AuditPayload, Envelope};
@@ -133,7 +135,66 @@ pub fn parse_timestamp_ms(text: &str) -> Option<u64> {
     (ms / 1000 <= u64::from(u32::MAX)).then_some(ms)
 }
 
-/// Builds the row for one message (the JSON of an envelope as ingest wrote it).
+/// What one Kafka message holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record<'a> {
+    /// Anything but a JSON array: one envelope (or something invalid, which [`extract`] names).
+    One(&'a [u8]),
+    /// A JSON array: the exact bytes of each element, in order (possibly none).
+    Many(Vec<&'a [u8]>),
+}
+
+fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
+    while bytes.get(at).is_some_and(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
+        at += 1;
+    }
+    at
+}
+
+/// Splits a message into its envelopes without building them: a JSON array becomes the byte
+/// ranges of its elements (each then goes through [`extract`] exactly like a one-envelope
+/// message, and can be dead-lettered unchanged on its own); anything else is one envelope.
+/// An array that is not well-formed JSON is [`Invalid::NotJson`] as a whole.
+pub fn split(message: &[u8]) -> Result<Record<'_>, Invalid> {
+    let start = skip_whitespace(message, 0);
+    if message.get(start) != Some(&b'[') {
+        return Ok(Record::One(message));
+    }
+    let not_json = |what: String| Invalid::NotJson(what);
+    let mut elements = Vec::new();
+    let mut at = skip_whitespace(message, start + 1);
+    if message.get(at) == Some(&b']') {
+        at += 1;
+    } else {
+        loop {
+            let mut stream =
+                serde_json::Deserializer::from_slice(&message[at..]).into_iter::<serde::de::IgnoredAny>();
+            match stream.next() {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(not_json(e.to_string())),
+                None => return Err(not_json("EOF while parsing a list".into())),
+            }
+            let end = at + stream.byte_offset();
+            elements.push(&message[at..end]);
+            at = skip_whitespace(message, end);
+            match message.get(at) {
+                Some(b',') => at = skip_whitespace(message, at + 1),
+                Some(b']') => {
+                    at += 1;
+                    break;
+                }
+                Some(_) => return Err(not_json(format!("expected `,` or `]` at byte {at}"))),
+                None => return Err(not_json("EOF while parsing a list".into())),
+            }
+        }
+    }
+    if skip_whitespace(message, at) != message.len() {
+        return Err(not_json(format!("trailing characters at byte {at}")));
+    }
+    Ok(Record::Many(elements))
+}
+
+/// Builds the row for one envelope (its JSON, as ingest wrote it).
 pub fn extract(message: &[u8]) -> Result<EventRow, Invalid> {
     let value: Value = serde_json::from_slice(message).map_err(|e| Invalid::NotJson(e.to_string()))?;
     let envelope = Envelope::from_value(value).map_err(|_| Invalid::NotEnvelope)?;

@@ -277,3 +277,125 @@ async fn unreadable_kafka_messages_go_to_the_dead_letter_topic() {
     );
     assert!(pipeline.processor.stop(), "processor exits cleanly on SIGTERM");
 }
+
+/// Reads `n` messages of `topic` from the start, with a fresh group.
+async fn read_topic(brokers: &str, topic: &str, n: usize) -> Vec<rdkafka::message::OwnedMessage> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("reader-{}", uuid::Uuid::now_v7()))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    while out.len() < n {
+        let msg = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .expect("messages arrive")
+            .expect("message");
+        out.push(msg.detach());
+    }
+    out
+}
+
+fn header(msg: &rdkafka::message::OwnedMessage, key: &str) -> Option<String> {
+    msg.headers()?
+        .iter()
+        .find(|h| h.key == key)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8_lossy(v).to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_is_one_array_message_and_array_messages_are_read_per_envelope() {
+    let servers = Servers::start();
+    let mut pipeline = Pipeline::start(&servers, Setup::new("arrays"));
+    let client = reqwest::Client::new();
+
+    // Ingest writes an accepted request as one message: the array of its envelopes, each with its
+    // own event_id and trace_id.
+    let posted: Vec<Value> = (0..3).map(event).collect();
+    let (status, body) = post(
+        &client,
+        &pipeline.url("/events"),
+        &[("x-api-key", API_KEY), ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")],
+        serde_json::to_vec(&posted).expect("JSON"),
+    )
+    .await;
+    assert_eq!((status, &body["accepted"]), (202, &json!(3)), "{body}");
+    let written = read_topic(&pipeline.brokers, &pipeline.setup.topic, 1).await;
+    let array: Vec<Value> = serde_json::from_slice(written[0].payload().expect("value")).expect("an array");
+    let ids: Vec<&str> = posted.iter().map(|e| e["event_id"].as_str().expect("id")).collect();
+    assert_eq!(array.iter().map(|e| e["event_id"].as_str().expect("id")).collect::<Vec<_>>(), ids);
+    assert!(array.iter().all(|e| e["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"));
+    assert_eq!(written[0].key(), Some(ids[0].as_bytes()));
+    pipeline.expect_exactly(3, Duration::from_secs(30)).await;
+
+    // Written directly: a mixed array (valid, not an envelope, bad timestamp, valid) and an array
+    // that is not JSON. The valid envelopes become rows; each invalid element is dead-lettered on
+    // its own, unchanged, with its position; the broken array is dead-lettered whole.
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &pipeline.brokers)
+        .set("acks", "all")
+        .create()
+        .expect("producer");
+    let (good1, good2) = (event(10).to_string(), event(11).to_string());
+    let not_envelope = r#"{"hello": "world"}"#;
+    let bad_time = json!({"event_id": "bad-ts", "timestamp": "26/11/2026", "source": "direct", "event_type": "t", "payload": {}})
+        .to_string();
+    let mixed = format!("[{good1},{not_envelope}, {bad_time},{good2}]");
+    let broken = format!("[{good1},{good2}");
+    for (key, value) in [("mixed", &mixed), ("broken", &broken)] {
+        producer
+            .send(FutureRecord::to(&pipeline.setup.topic).key(key).payload(value), Duration::from_secs(10))
+            .await
+            .expect("produced");
+    }
+    pipeline.expect_exactly(5, Duration::from_secs(30)).await;
+    let ids = pipeline.all_event_ids(100).await;
+    for e in [&good1, &good2] {
+        let id =
+            serde_json::from_str::<Value>(e).expect("JSON")["event_id"].as_str().expect("id").to_string();
+        assert!(ids.contains(&id), "{id} is a row");
+    }
+
+    let dead = read_topic(&pipeline.brokers, &pipeline.setup.dlq_topic, 3).await;
+    // (reason, index, value, key) of each dead letter.
+    type DeadLetter = (String, Option<String>, Vec<u8>, Option<Vec<u8>>);
+    let mut got: Vec<DeadLetter> = dead
+        .iter()
+        .map(|m| {
+            (
+                header(m, "x-dlq-reason").expect("reason"),
+                header(m, "x-source-index"),
+                m.payload().unwrap_or_default().to_vec(),
+                m.key().map(<[u8]>::to_vec),
+            )
+        })
+        .collect();
+    got.sort();
+    let expected = vec![
+        (
+            "invalid_timestamp".to_string(),
+            Some("2".to_string()),
+            bad_time.into_bytes(),
+            Some(b"mixed".to_vec()),
+        ),
+        (
+            "not_envelope".to_string(),
+            Some("1".to_string()),
+            not_envelope.as_bytes().to_vec(),
+            Some(b"mixed".to_vec()),
+        ),
+        ("not_json".to_string(), None, broken.into_bytes(), Some(b"broken".to_vec())),
+    ];
+    assert_eq!(got, expected);
+    let metrics = pipeline.processor_metrics();
+    assert_eq!(metric(&metrics, "sentinel_processor_messages_total{outcome=\"inserted\"}"), 5.0, "{metrics}");
+    assert_eq!(
+        metric(&metrics, "sentinel_processor_messages_total{outcome=\"dead_lettered\"}"),
+        3.0,
+        "{metrics}"
+    );
+    assert!(pipeline.processor.stop(), "processor exits cleanly on SIGTERM");
+}

@@ -104,3 +104,62 @@ fn traceparent_headers_are_checked() {
         assert_eq!(trace_id_of(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn a_request_becomes_one_message_holding_the_array_of_its_envelopes() {
+    let body = json!([envelope(), envelope(), envelope()]);
+    let prepared = prepare(body, 500, Some("4bf92f3577b34da6a3ce929d0e0e4736"), now()).expect("valid");
+    let ids: Vec<String> = prepared.iter().map(|p| p.key.clone()).collect();
+    let records = pack(prepared.clone(), MAX_RECORD_BYTES);
+    assert_eq!(records.len(), 1);
+    assert_eq!((records[0].key.as_str(), records[0].events), (ids[0].as_str(), 3));
+    let array: Vec<Value> = serde_json::from_slice(&records[0].value).expect("a JSON array");
+    assert_eq!(array, prepared.iter().map(decode).collect::<Vec<_>>(), "every envelope, in order");
+    for (e, id) in array.iter().zip(&ids) {
+        assert_eq!(e["event_id"], id.as_str(), "each envelope keeps its own id");
+        assert_eq!(e["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    }
+    // The processor reads it back envelope by envelope.
+    let crate::row::Record::Many(parts) = crate::row::split(&records[0].value).expect("array") else {
+        panic!("an array")
+    };
+    assert_eq!(
+        parts.iter().map(|p| p.to_vec()).collect::<Vec<_>>(),
+        prepared.iter().map(|p| p.value.clone()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_lone_envelope_is_written_as_itself() {
+    let prepared = prepare(envelope(), 500, None, now()).expect("valid");
+    let records = pack(prepared.clone(), MAX_RECORD_BYTES);
+    assert_eq!(
+        records,
+        [Record { key: prepared[0].key.clone(), value: prepared[0].value.clone(), events: 1 }]
+    );
+    assert!(pack(Vec::new(), MAX_RECORD_BYTES).is_empty());
+}
+
+#[test]
+fn large_requests_are_split_into_messages_under_the_size_limit() {
+    let prepared: Vec<Prepared> = (0..10)
+        .map(|i| Prepared { key: format!("id-{i}"), value: format!("{{\"n\":{}}}", 10_000 + i).into_bytes() })
+        .collect();
+    // Each envelope is 11 bytes; an array of three is 1 + 3 * 12 = 37 bytes.
+    let records = pack(prepared.clone(), 37);
+    assert_eq!(records.iter().map(|r| r.events).collect::<Vec<_>>(), [3, 3, 3, 1]);
+    assert!(records.iter().all(|r| r.value.len() <= 37));
+    assert_eq!(records.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["id-0", "id-3", "id-6", "id-9"]);
+    assert_eq!(records[3].value, prepared[9].value, "a lone envelope stays itself");
+    let all: Vec<Value> = records
+        .iter()
+        .flat_map(|r| match serde_json::from_slice::<Value>(&r.value).expect("JSON") {
+            Value::Array(items) => items,
+            one => vec![one],
+        })
+        .collect();
+    assert_eq!(all, prepared.iter().map(decode).collect::<Vec<_>>(), "nothing lost or reordered");
+    // An envelope larger than the limit gets a message of its own.
+    let records = pack(prepared[..3].to_vec(), 5);
+    assert_eq!(records.iter().map(|r| r.events).collect::<Vec<_>>(), [1, 1, 1]);
+}

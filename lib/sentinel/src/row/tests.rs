@@ -89,3 +89,29 @@ fn row_fields_match_the_table_columns_in_order() {
     let names: Vec<&str> = EVENT_COLUMNS.iter().map(|(n, _)| *n).collect();
     assert_eq!(<EventRow as clickhouse::Row>::COLUMN_NAMES, names.as_slice());
 }
+
+#[test]
+fn a_message_is_one_envelope_or_an_array_of_them() {
+    let one = br#"{"source": "s"}"#;
+    assert_eq!(split(one), Ok(Record::One(one)));
+    assert_eq!(split(b"not json"), Ok(Record::One(b"not json")), "extract names the reason");
+    let many = b" [ {\"a\": [1, 2]} ,\n\"x\",3,{} ] ";
+    assert_eq!(split(many), Ok(Record::Many(vec![b"{\"a\": [1, 2]}", b"\"x\"", b"3", b"{}"])));
+    assert_eq!(split(b"[]"), Ok(Record::Many(vec![])));
+    assert_eq!(split(b" [ ] "), Ok(Record::Many(vec![])));
+    for broken in [&b"["[..], b"[{}", b"[{},", b"[{} {}]", b"[{}]x", b"[{\"a\":}]", b"[,]", b"[{},]"] {
+        let got = split(broken).expect_err("not JSON");
+        assert_eq!(got.code(), "not_json", "{}", String::from_utf8_lossy(broken));
+    }
+}
+
+#[test]
+fn each_element_of_an_array_message_is_read_like_a_message_of_its_own() {
+    let good = gateway_event().to_string();
+    let message = format!(r#"[{good}, {{"hello": "world"}}, {good}]"#);
+    let Ok(Record::Many(parts)) = split(message.as_bytes()) else { panic!("an array") };
+    let results: Vec<Result<EventRow, Invalid>> = parts.iter().map(|p| extract(p)).collect();
+    assert_eq!(results[0], extract(good.as_bytes()));
+    assert_eq!(results[1].as_ref().map_err(Invalid::code), Err("not_envelope"));
+    assert!(results[2].is_ok());
+}
