@@ -766,7 +766,10 @@ async fn start_pipeline(
             bins.sentinel.display()
         );
     }
-    let hint = "`cargo xtask services install` installs the broker and ClickHouse";
+    let hint = match mcp_testkit::services::runtime() {
+        Ok(mcp_testkit::services::Runtime::Testcontainers) => "the broker and ClickHouse as containers",
+        _ => "`cargo xtask services install` installs the broker and ClickHouse",
+    };
     let broker =
         mcp_testkit::services::Broker::start(&artifacts.join("broker")).with_context(|| hint.to_string())?;
     let clickhouse = mcp_testkit::services::ClickHouse::start(&artifacts.join("clickhouse"))

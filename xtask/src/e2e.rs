@@ -46,6 +46,19 @@ pub struct Args {
     /// Print the commands of --kind instead of running them.
     #[arg(long, requires = "kind")]
     dry_run: bool,
+    /// Where the broker and ClickHouse of the local stack come from: installed binaries, or
+    /// Docker images through testcontainers (hosts with a Docker engine).
+    #[arg(long, value_enum, default_value_t = ServicesRuntime::Local, conflicts_with = "kind")]
+    runtime: ServicesRuntime,
+}
+
+/// `--runtime`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServicesRuntime {
+    /// tansu and clickhouse-server, installed by `cargo xtask services install`.
+    Local,
+    /// `apache/kafka` and `clickhouse/clickhouse-server` containers (needs Docker).
+    Testcontainers,
 }
 
 impl Args {
@@ -60,6 +73,7 @@ impl Args {
             kind: false,
             context: "kind-mcp-runtime".into(),
             dry_run: false,
+            runtime: ServicesRuntime::Local,
         }
     }
 }
@@ -89,23 +103,14 @@ pub fn run(args: &Args) -> Result<()> {
         return run_kind(&root, args);
     }
     let tools = install_tools()?;
-    crate::services::install().context("e2e: install the broker and ClickHouse")?;
-    cmd!(
-        "cargo",
-        "build",
-        "--locked",
-        "-p",
-        "mcp-e2e",
-        "-p",
-        "mcp-gateway-bin",
-        "-p",
-        "mcp-example-server",
-        "-p",
-        "mcp-sentinel-bin"
-    )
-    .dir(&root)
-    .run()
-    .context("e2e: build the binaries")?;
+    let mut build = vec!["build", "--locked", "-p", "mcp-e2e", "-p", "mcp-gateway-bin"];
+    build.extend(["-p", "mcp-example-server", "-p", "mcp-sentinel-bin"]);
+    if args.runtime == ServicesRuntime::Testcontainers {
+        build.extend(["--features", "mcp-e2e/testcontainers"]);
+    } else {
+        crate::services::install().context("e2e: install the broker and ClickHouse")?;
+    }
+    cmd("cargo", &build).dir(&root).run().context("e2e: build the binaries")?;
     let status = e2e_command(&root, args, &tools)?.unchecked().run().context("e2e: run mcp-e2e")?.status;
     if !status.success() {
         bail!("e2e: scenarios failed (see the summary above and {})", args.artifacts.display());
@@ -307,7 +312,11 @@ fn e2e_command(root: &Path, args: &Args, tools: &Tools) -> Result<duct::Expressi
     if args.keep_running {
         argv.push("--keep-running".into());
     }
-    Ok(cmd(bin, argv).dir(root))
+    let runtime = match args.runtime {
+        ServicesRuntime::Local => "local",
+        ServicesRuntime::Testcontainers => "testcontainers",
+    };
+    Ok(cmd(bin, argv).dir(root).env("MCP_TEST_SERVICES", runtime))
 }
 
 /// Proves a wrong expectation fails the run and says what was expected and what came back.

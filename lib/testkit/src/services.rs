@@ -7,7 +7,8 @@
 //! `cargo xtask services install`, which installs both.
 //!
 //! Runtime: `MCP_TEST_SERVICES=local` (default) runs the installed binaries as child processes.
-//! `MCP_TEST_SERVICES=testcontainers` is the selection point for Docker hosts; see [`runtime`].
+//! `MCP_TEST_SERVICES=testcontainers` runs the images of [`containers`] instead (Docker hosts;
+//! needs the cargo feature `testcontainers`); see [`runtime`].
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -50,20 +51,24 @@ pub enum Runtime {
 
 /// The runtime chosen by `MCP_TEST_SERVICES` (`local`, the default, or `testcontainers`).
 ///
-/// Only the local runtime is built into this tree: our machines have no Docker engine, so the
-/// container path could never run in CI. Asking for `testcontainers` fails with a clear message
-/// instead of silently falling back.
+/// The container runtime is compiled only with the cargo feature `testcontainers` (our CI
+/// machines have no Docker engine); without it, asking for it fails with a message that says
+/// how to build it instead of silently falling back to the local servers.
 pub fn runtime() -> Result<Runtime, ServiceError> {
     match std::env::var("MCP_TEST_SERVICES").as_deref() {
         Err(_) | Ok("") | Ok("local") => Ok(Runtime::Local),
+        Ok("testcontainers") if cfg!(feature = "testcontainers") => Ok(Runtime::Testcontainers),
         Ok("testcontainers") => {
-            Err(err("MCP_TEST_SERVICES=testcontainers: the container runtime is not built into this tree \
-             (no Docker engine on our machines); unset it to use the local servers \
-             (`cargo xtask services install`)"))
+            Err(err("MCP_TEST_SERVICES=testcontainers: this build has no container runtime; \
+             build the tests with `--features mcp-testkit/testcontainers` (a Docker engine is needed), \
+             or unset it to use the local servers (`cargo xtask services install`)"))
         }
         Ok(other) => Err(err(format!("MCP_TEST_SERVICES={other:?}: expected `local` or `testcontainers`"))),
     }
 }
+
+#[cfg(feature = "testcontainers")]
+pub mod containers;
 
 fn binary(env: &str, default: &str, what: &str) -> Result<PathBuf, ServiceError> {
     let path = std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default));
@@ -183,21 +188,43 @@ pub struct Broker {
     dir: PathBuf,
     port: u16,
     child: Option<Child>,
+    /// The stopped container of the container runtime (which keeps its data).
+    #[cfg(feature = "testcontainers")]
+    container: Option<containers::Running>,
 }
 
 impl Broker {
-    /// Starts a broker on a free port with its data in `dir` (created when missing).
+    /// Starts a broker on a free port with its data in `dir` (created when missing); with the
+    /// container runtime, a Kafka container whose data stays in the container.
     pub fn start(dir: &Path) -> Result<Broker, ServiceError> {
-        runtime()?;
-        let bin = binary("MCP_TANSU_BIN", TANSU_BIN, "the tansu broker")?;
+        let runtime = runtime()?;
         std::fs::create_dir_all(dir).map_err(|e| err(format!("create {}: {e}", dir.display())))?;
-        let mut broker = Broker { bin, dir: dir.to_path_buf(), port: free_port()?, child: None };
+        #[cfg(feature = "testcontainers")]
+        if runtime == Runtime::Testcontainers {
+            let port = free_port()?;
+            let container = Some(containers::kafka(port)?);
+            return Ok(Broker { bin: PathBuf::new(), dir: dir.to_path_buf(), port, child: None, container });
+        }
+        let _ = runtime;
+        let bin = binary("MCP_TANSU_BIN", TANSU_BIN, "the tansu broker")?;
+        let mut broker = Broker {
+            bin,
+            dir: dir.to_path_buf(),
+            port: free_port()?,
+            child: None,
+            #[cfg(feature = "testcontainers")]
+            container: None,
+        };
         broker.start_again()?;
         Ok(broker)
     }
 
     /// Starts the broker again (same port, same data) after [`Broker::stop`] or [`Broker::kill`].
     pub fn start_again(&mut self) -> Result<(), ServiceError> {
+        #[cfg(feature = "testcontainers")]
+        if let Some(container) = &mut self.container {
+            return container.start_again();
+        }
         if self.child.is_some() {
             return Ok(());
         }
@@ -230,13 +257,17 @@ impl Broker {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Process id while running.
+    /// Process id while running (`None` with the container runtime).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
 
     /// Stops the broker with SIGTERM (SIGKILL after 10 s).
     pub fn stop(&mut self) {
+        #[cfg(feature = "testcontainers")]
+        if let Some(container) = &mut self.container {
+            container.stop(STOP_TIMEOUT);
+        }
         if let Some(mut child) = self.child.take() {
             terminate(&mut child);
         }
@@ -244,6 +275,10 @@ impl Broker {
 
     /// Kills the broker with SIGKILL.
     pub fn kill(&mut self) {
+        #[cfg(feature = "testcontainers")]
+        if let Some(container) = &mut self.container {
+            container.kill();
+        }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -265,6 +300,9 @@ pub struct ClickHouse {
     http_port: u16,
     tcp_port: u16,
     child: Option<Child>,
+    /// The container of the container runtime (kept while stopped: it holds the data).
+    #[cfg(feature = "testcontainers")]
+    container: Option<containers::Running>,
 }
 
 mod clickhouse_config;
@@ -273,7 +311,21 @@ pub use clickhouse_config::{CLICKHOUSE_USERS, clickhouse_config};
 impl ClickHouse {
     /// Starts a server on free ports with everything in `dir` (created when missing).
     pub fn start(dir: &Path) -> Result<ClickHouse, ServiceError> {
-        runtime()?;
+        let runtime = runtime()?;
+        #[cfg(feature = "testcontainers")]
+        if runtime == Runtime::Testcontainers {
+            let (http_port, tcp_port) = (free_port()?, free_port()?);
+            let container = Some(containers::clickhouse(http_port, tcp_port)?);
+            return Ok(ClickHouse {
+                bin: PathBuf::new(),
+                dir: dir.to_path_buf(),
+                http_port,
+                tcp_port,
+                child: None,
+                container,
+            });
+        }
+        let _ = runtime;
         let bin = binary("MCP_CLICKHOUSE_BIN", CLICKHOUSE_BIN, "clickhouse-server")?;
         for sub in ["data", "tmp", "user_files", "log"] {
             std::fs::create_dir_all(dir.join(sub))
@@ -285,13 +337,33 @@ impl ClickHouse {
         };
         write("config.xml", &clickhouse_config(dir, http_port, tcp_port))?;
         write("users.xml", CLICKHOUSE_USERS)?;
-        let mut server = ClickHouse { bin, dir: dir.to_path_buf(), http_port, tcp_port, child: None };
+        let mut server = ClickHouse {
+            bin,
+            dir: dir.to_path_buf(),
+            http_port,
+            tcp_port,
+            child: None,
+            #[cfg(feature = "testcontainers")]
+            container: None,
+        };
         server.start_again()?;
         Ok(server)
     }
 
     /// Starts the server again (same ports, same data) after [`ClickHouse::stop`].
     pub fn start_again(&mut self) -> Result<(), ServiceError> {
+        #[cfg(feature = "testcontainers")]
+        if let Some(container) = &mut self.container {
+            container.start_again()?;
+            let deadline = Instant::now() + READY_TIMEOUT;
+            while !http_get(self.http_port, "/ping").is_some_and(|r| r.contains("Ok.")) {
+                if Instant::now() > deadline {
+                    return Err(err("clickhouse: the restarted container did not answer /ping"));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            return Ok(());
+        }
         if self.child.is_some() {
             return Ok(());
         }
@@ -335,6 +407,10 @@ impl ClickHouse {
 
     /// Stops the server with SIGTERM (SIGKILL after 10 s).
     pub fn stop(&mut self) {
+        #[cfg(feature = "testcontainers")]
+        if let Some(container) = &mut self.container {
+            container.stop(STOP_TIMEOUT);
+        }
         if let Some(mut child) = self.child.take() {
             terminate(&mut child);
         }
