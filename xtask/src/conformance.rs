@@ -10,7 +10,7 @@
 //! spec version 2026-07-28 on the pre-release that knows it.
 
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -189,7 +189,7 @@ pub fn run(args: &Args) -> Result<()> {
     std::fs::create_dir_all(&work).with_context(|| format!("create {}", work.display()))?;
 
     step("start the fixture server");
-    let fixture_port = free_port()?;
+    let fixture_port = crate::util::free_port()?;
     let fixture = Child::start(
         "fixture",
         cmd!(
@@ -348,12 +348,6 @@ pub(crate) fn npm_install(dir: &Path, spec: &str, marker: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A free loopback port (bound and released; the server binds it right after).
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("bind a free port")?;
-    Ok(listener.local_addr().context("local address")?.port())
-}
-
 /// A started server process; killed when dropped.
 #[derive(Debug)]
 struct Child {
@@ -417,7 +411,7 @@ fn start_gateway(root: &Path, bin: &Path, work: &Path, fixture_port: u16) -> Res
     .stdout_null()
     .run()
     .context("mcp-runtime policy render")?;
-    let port = free_port()?;
+    let port = crate::util::free_port()?;
     Child::start(
         "gateway",
         cmd!(bin.join("mcp-gateway"))

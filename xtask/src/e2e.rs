@@ -221,8 +221,8 @@ fn run_kind(root: &Path, args: &Args) -> Result<()> {
     let ports = if args.dry_run {
         Forwards { ingress: 18080, clickhouse: 18123, oidc: 18081 }
     } else {
-        let free = || mcp_free_port();
-        Forwards { ingress: free()?, clickhouse: free()?, oidc: free()? }
+        use crate::util::free_port;
+        Forwards { ingress: free_port()?, clickhouse: free_port()?, oidc: free_port()? }
     };
     let e2e_bin = crate::util::target_dir()?.join("debug").join("mcp-e2e");
     let plan = plan_kind(&args.context, ports, &script, &e2e_bin, args, root);
@@ -240,8 +240,9 @@ fn run_kind(root: &Path, args: &Args) -> Result<()> {
     images::execute(&plan.setup, false, &logs)
         .context("e2e --kind: is the cluster up? (`cargo xtask kind up --test-mode`)")?;
     let mut held = Vec::new();
+    let log_of = |f: &Step| logs.join(format!("{}.log", f.label));
     for f in &plan.forwards {
-        let log = logs.join(format!("{}.log", f.label));
+        let log = log_of(f);
         eprintln!("==> {} &  (log: {})", f.shown(), log.display());
         let handle = duct::cmd(&f.argv[0], &f.argv[1..])
             .dir(root)
@@ -253,8 +254,8 @@ fn run_kind(root: &Path, args: &Args) -> Result<()> {
         held.push(handle);
     }
     let result = (|| {
-        for port in [ports.ingress, ports.clickhouse, ports.oidc] {
-            wait_port(port, std::time::Duration::from_secs(30))?;
+        for (f, port) in plan.forwards.iter().zip([ports.ingress, ports.clickhouse, ports.oidc]) {
+            crate::util::wait_port(&format!("e2e --kind: {}", f.label), port, &log_of(f))?;
         }
         let status = cmd(&plan.run[0], &plan.run[1..]).dir(root).unchecked().run()?.status;
         if !status.success() {
@@ -266,24 +267,6 @@ fn run_kind(root: &Path, args: &Args) -> Result<()> {
         let _ = handle.kill();
     }
     result
-}
-
-fn mcp_free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-    Ok(listener.local_addr()?.port())
-}
-
-fn wait_port(port: u16, timeout: std::time::Duration) -> Result<()> {
-    let deadline = std::time::Instant::now() + timeout;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if std::time::Instant::now() > deadline {
-            bail!(
-                "e2e --kind: the port-forward on 127.0.0.1:{port} did not open within {timeout:?} (see kind-logs)"
-            );
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    Ok(())
 }
 
 fn e2e_command(root: &Path, args: &Args, tools: &Tools) -> Result<duct::Expression> {

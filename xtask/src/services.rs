@@ -182,25 +182,6 @@ fn alive(pid: u32) -> bool {
     cmd!("kill", "-0", pid.to_string()).stderr_null().unchecked().run().is_ok_and(|o| o.status.success())
 }
 
-fn port_open(port: u16) -> bool {
-    std::net::TcpStream::connect_timeout(
-        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-        Duration::from_millis(200),
-    )
-    .is_ok()
-}
-
-fn wait_port(name: &str, port: u16, log: &Path) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !port_open(port) {
-        if Instant::now() > deadline {
-            bail!("services up: {name} did not open port {port} within 30 s; see {}", log.display());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
-}
-
 /// Starts `program` in its own process group (so Ctrl-C in this terminal does not stop it),
 /// output to `log`, and records its PID.
 fn spawn(name: &str, program: &Path, args: Vec<String>, dir: &Path, log: &Path) -> Result<u32> {
@@ -252,7 +233,7 @@ fn up(args: &UpArgs) -> Result<()> {
         .map(String::from)
         .to_vec();
         let pid = spawn(broker.name, &tansu_bin(), args, &dir, &log)?;
-        wait_port("broker", broker.port, &log)?;
+        crate::util::wait_port("services up: broker", broker.port, &log)?;
         eprintln!("services up: broker pid {pid}, data {}", dir.display());
     }
 
@@ -273,7 +254,7 @@ fn up(args: &UpArgs) -> Result<()> {
         let log = dir.join("log/stdout.log");
         let config = format!("--config-file={}", dir.join("config.xml").display());
         let pid = spawn(clickhouse.name, &clickhouse_bin(), vec![config], &dir, &log)?;
-        wait_port("clickhouse", clickhouse.port, &log)?;
+        crate::util::wait_port("services up: clickhouse", clickhouse.port, &log)?;
         eprintln!("services up: clickhouse pid {pid}, data {}", dir.display());
     }
     println!("KAFKA_BROKERS=127.0.0.1:{}", args.broker_port);

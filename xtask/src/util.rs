@@ -1,6 +1,7 @@
 //! Helpers shared by xtask commands.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use duct::cmd;
@@ -33,6 +34,27 @@ pub fn ensure_file_contents(path: &Path, contents: &str, check: bool, command: &
     }
     std::fs::write(path, contents).with_context(|| format!("write {shown}"))?;
     eprintln!("updated {shown}");
+    Ok(())
+}
+
+/// A free loopback port (bound and released; the server binds it right after).
+pub fn free_port() -> Result<u16> {
+    let listener =
+        std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).context("bind a free port")?;
+    Ok(listener.local_addr().context("local address")?.port())
+}
+
+/// Waits up to 30 s until something listens on 127.0.0.1:`port`; `what` and `log` name the
+/// process in the error.
+pub fn wait_port(what: &str, port: u16, log: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if Instant::now() > deadline {
+            bail!("{what} did not open port {port} within 30 s; see {}", log.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     Ok(())
 }
 
