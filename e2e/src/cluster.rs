@@ -4,7 +4,7 @@
 //! patch step is done when every gateway pod of the affected servers serves the new revision
 //! (read from each pod's `/config/status` through the API server's pod proxy).
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -254,13 +254,8 @@ pub fn merge_diff(from: &Value, to: &Value) -> Value {
 
 /// The namespaces of `objects`, each once.
 pub fn namespaces(objects: &[Value]) -> Vec<String> {
-    let mut out: BTreeMap<String, ()> = BTreeMap::new();
-    for o in objects {
-        if let Some(ns) = o["metadata"]["namespace"].as_str() {
-            out.insert(ns.to_string(), ());
-        }
-    }
-    out.into_keys().collect()
+    let names: BTreeSet<&str> = objects.iter().filter_map(|o| o["metadata"]["namespace"].as_str()).collect();
+    names.into_iter().map(str::to_string).collect()
 }
 
 #[cfg(test)]

@@ -286,15 +286,7 @@ impl Stack {
             pipeline = Some(start_pipeline(&spec.api_key, bins, artifacts, &mut procs).await?);
         }
         let fixtures = Fixtures::load(dir, &file.fixtures, &vars)?;
-        let key = SigningKey::from_seed("e2e-platform", [42u8; 32]);
-        let ctx = RenderContext {
-            cluster: "e2e".into(),
-            platform: Some(PlatformTrust {
-                issuer: file.issuer.clone(),
-                jwks: Jwks { keys: vec![key.jwk()] },
-            }),
-            ..RenderContext::default()
-        };
+        let (key, ctx) = platform(&file.issuer);
         let docs = fixtures.render(&ctx)?;
         let policies = artifacts.join("policies");
         std::fs::create_dir_all(&policies)?;
@@ -414,7 +406,7 @@ impl Stack {
                 }
             }
         }
-        let key = SigningKey::from_seed("e2e-platform", [42u8; 32]);
+        let (key, ctx) = platform(&file.issuer);
         let (trust_ns, trust_name) = spec
             .platform_trust
             .split_once('/')
@@ -428,14 +420,6 @@ impl Stack {
         for object in &fixtures.objects {
             cluster.apply(object).await?;
         }
-        let ctx = RenderContext {
-            cluster: "e2e".into(),
-            platform: Some(PlatformTrust {
-                issuer: file.issuer.clone(),
-                jwks: Jwks { keys: vec![key.jwk()] },
-            }),
-            ..RenderContext::default()
-        };
         let timeout = Duration::from_secs(spec.ready_timeout);
         let mut servers = BTreeMap::new();
         for (name, doc) in fixtures.render(&ctx)? {
@@ -915,6 +899,18 @@ call=$(printf '{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":
 curl "${{common[@]}}" -w '\n' "$url" -d "$call"
 "#
     )
+}
+
+/// The test platform's signing key (its public half goes into every policy, or into the
+/// cluster's trust ConfigMap) and the render context that trusts it.
+fn platform(issuer: &str) -> (SigningKey, RenderContext) {
+    let key = SigningKey::from_seed("e2e-platform", [42u8; 32]);
+    let ctx = RenderContext {
+        cluster: "e2e".into(),
+        platform: Some(PlatformTrust { issuer: issuer.to_string(), jwks: Jwks { keys: vec![key.jwk()] } }),
+        ..RenderContext::default()
+    };
+    (key, ctx)
 }
 
 /// `("host[:port]", "/path")` of an http(s) URL.

@@ -170,6 +170,11 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     Some(out)
 }
 
+/// ClickHouse on 127.0.0.1:`port` answers its health check.
+fn clickhouse_answers(port: u16) -> bool {
+    http_get(port, "/ping").is_some_and(|r| r.contains("Ok."))
+}
+
 fn log_file(path: &Path) -> Result<(Stdio, Stdio), ServiceError> {
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -355,14 +360,7 @@ impl ClickHouse {
         #[cfg(feature = "testcontainers")]
         if let Some(container) = &mut self.container {
             container.start_again()?;
-            let deadline = Instant::now() + READY_TIMEOUT;
-            while !http_get(self.http_port, "/ping").is_some_and(|r| r.contains("Ok.")) {
-                if Instant::now() > deadline {
-                    return Err(err("clickhouse: the restarted container did not answer /ping"));
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            return Ok(());
+            return containers::wait_clickhouse(self.http_port, READY_TIMEOUT);
         }
         if self.child.is_some() {
             return Ok(());
@@ -378,7 +376,7 @@ impl ClickHouse {
             .spawn()
             .map_err(|e| err(format!("start {}: {e}", self.bin.display())))?;
         let port = self.http_port;
-        let ready = || http_get(port, "/ping").is_some_and(|r| r.contains("Ok."));
+        let ready = || clickhouse_answers(port);
         if let Err(e) =
             wait_ready(&mut child, "clickhouse-server", &self.dir.join("log/server.err.log"), ready)
         {

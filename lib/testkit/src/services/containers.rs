@@ -150,12 +150,19 @@ pub fn clickhouse(http_port: u16, tcp_port: u16) -> Result<Running, ServiceError
         &[(http_port, 8123), (tcp_port, 9000)],
         &env,
     )?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !super::http_get(http_port, "/ping").is_some_and(|r| r.contains("Ok.")) {
+    wait_clickhouse(http_port, Duration::from_secs(60))?;
+    Ok(running)
+}
+
+/// Waits until the ClickHouse container on `http_port` answers `/ping` (after a start or a
+/// restart).
+pub fn wait_clickhouse(http_port: u16, timeout: Duration) -> Result<(), ServiceError> {
+    let deadline = Instant::now() + timeout;
+    while !super::clickhouse_answers(http_port) {
         if Instant::now() > deadline {
-            return Err(err("clickhouse: the container did not answer /ping within 60 s"));
+            return Err(err(format!("clickhouse: the container did not answer /ping within {timeout:?}")));
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Ok(running)
+    Ok(())
 }
