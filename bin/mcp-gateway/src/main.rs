@@ -92,7 +92,7 @@ fn main() -> ExitCode {
             }
         };
         info!(addr = %gateway.config.listen, upstream = %gateway.config.upstream, "mcp-gateway listening");
-        match serve(gateway, listener, shutdown_signal()).await {
+        match serve(gateway, listener, mcp_shutdown::requested()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 error!(error = %err, "server failed");
@@ -100,27 +100,6 @@ fn main() -> ExitCode {
             }
         }
     })
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }
 
 #[cfg(test)]
