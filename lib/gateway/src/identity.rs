@@ -156,6 +156,17 @@ pub fn identify(doc: &Document, keys: &KeyRing, headers: &HeaderMap) -> Result<I
 
 fn verify_session_token(doc: &Document, keys: &KeyRing, token: &str) -> Result<Identity, IdentityError> {
     let invalid = |m: String| IdentityError::InvalidToken(m);
+    // A token verified before under this snapshot's keys (same key ring, same audience) is
+    // accepted until its expiry without decoding or checking it again: the signature is the
+    // expensive part (~50 µs), and the header and claims were checked when it was first seen.
+    let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+    let now = jiff::Timestamp::now().as_second();
+    let lock = || keys.verified.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((identity, exp)) = lock().get(&digest)
+        && now < exp + LEEWAY_SECONDS as i64
+    {
+        return Ok(identity.clone());
+    }
     let header = decode_header(token).map_err(|e| invalid(format!("malformed token: {e}")))?;
     let (key, alg) = match &header.kid {
         Some(kid) => keys.keys.get(kid).ok_or_else(|| invalid(format!("unknown key id {kid:?}")))?,
@@ -168,16 +179,6 @@ fn verify_session_token(doc: &Document, keys: &KeyRing, token: &str) -> Result<I
     let audience = if doc.server.url.is_empty() { &doc.auth.audience } else { &doc.server.url };
     if audience.is_empty() {
         return Err(invalid("the policy has no audience (public URL) to check tokens against".into()));
-    }
-    // A token verified before under this snapshot's keys is accepted until its expiry without
-    // checking the signature again (the signature is the expensive part, ~50 µs).
-    let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
-    let now = jiff::Timestamp::now().as_second();
-    let lock = || keys.verified.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((identity, exp)) = lock().get(&digest)
-        && now < exp + LEEWAY_SECONDS as i64
-    {
-        return Ok(identity.clone());
     }
     let mut validation = Validation::new(*alg);
     validation.leeway = LEEWAY_SECONDS;

@@ -20,6 +20,7 @@ pub mod audit;
 pub mod config;
 pub mod configmap;
 pub mod discovery;
+pub mod gather;
 pub mod identity;
 pub mod metrics;
 pub mod oauth;

@@ -23,6 +23,36 @@ pub struct Active {
     pub keys: KeyRing,
     /// When it was activated.
     pub loaded_at: Timestamp,
+    /// Request headers this policy names for identity, credentials or sessions: never forwarded
+    /// as the client sent them. Parsed once.
+    pub owned_headers: Vec<http::HeaderName>,
+    /// The header that carries the upstream credential (`session.upstreamTokenHeader`, else
+    /// `Authorization`).
+    pub upstream_token_header: http::HeaderName,
+}
+
+impl Active {
+    /// Derives the per-request lookups of a validated snapshot.
+    pub fn new(snapshot: Snapshot, keys: KeyRing, loaded_at: Timestamp) -> Active {
+        let doc = snapshot.document();
+        let parse = |name: &str| http::HeaderName::from_bytes(name.as_bytes()).ok();
+        let owned_headers = [
+            &doc.auth.human_id_header,
+            &doc.auth.agent_id_header,
+            &doc.auth.team_id_header,
+            &doc.auth.session_id_header,
+            &doc.auth.token_header,
+            &doc.session.header_name,
+            &doc.session.upstream_token_header,
+        ]
+        .into_iter()
+        .filter(|name| !name.is_empty())
+        .filter_map(|name| parse(name))
+        .collect();
+        let upstream_token_header =
+            parse(&doc.session.upstream_token_header).unwrap_or(http::header::AUTHORIZATION);
+        Active { snapshot, keys, loaded_at, owned_headers, upstream_token_header }
+    }
 }
 
 /// What `/config/status` reports: never the policy body.
@@ -115,7 +145,7 @@ impl PolicyStore {
                 };
                 state.active_hash = Some(hash);
                 state.failed_hash = None;
-                self.active.store(Some(Arc::new(Active { snapshot, keys, loaded_at: now })));
+                self.active.store(Some(Arc::new(Active::new(snapshot, keys, now))));
                 Reload::Activated(revision)
             }
             Err(reason) => {

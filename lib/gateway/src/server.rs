@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{self, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
@@ -52,17 +52,45 @@ pub const SESSION_HEADER: &str = "x-mcp-agent-session";
 pub const LIVE_INVENTORY_AGENT: &str = "mcp-runtime-live-inventory";
 
 /// Hop-by-hop headers never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
+
+/// Request headers never forwarded besides [`HOP_BY_HOP`]: the target is the app, the length
+/// is re-computed, the caller's credential is for the gateway only (no token passthrough), and
+/// identity headers are the gateway's to set.
+const NOT_FORWARDED: [HeaderName; 7] = [
+    header::HOST,
+    header::CONTENT_LENGTH,
+    header::AUTHORIZATION,
+    HeaderName::from_static(HUMAN_HEADER),
+    HeaderName::from_static(AGENT_HEADER),
+    HeaderName::from_static(TEAM_HEADER),
+    HeaderName::from_static(SESSION_HEADER),
+];
+
+/// `headers` without the ones `drop` matches (every value of a repeated header), in one pass.
+fn filtered(headers: HeaderMap, extra: usize, drop: impl Fn(&HeaderName) -> bool) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len() + extra);
+    let mut keep = None;
+    for (name, value) in headers {
+        if let Some(name) = name {
+            keep = (!drop(&name)).then_some(name);
+        }
+        if let Some(name) = &keep {
+            out.append(name.clone(), value);
+        }
+    }
+    out
+}
 
 /// Shared state of a running gateway.
 #[derive(Debug)]
@@ -789,10 +817,13 @@ impl Gateway {
         identity: &Identity,
         active: Option<&Active>,
     ) -> Result<Option<String>, String> {
+        let Some(dir) = &self.config.upstream_token_dir else {
+            return Ok(self.upstream_token.clone());
+        };
         let session_ref = active
             .and_then(|a| a.snapshot.active_session(identity, Timestamp::now()))
             .and_then(|s| s.upstream_token_ref.clone());
-        let (Some(reference), Some(dir)) = (session_ref, &self.config.upstream_token_dir) else {
+        let Some(reference) = session_ref else {
             return Ok(self.upstream_token.clone());
         };
         let safe = |part: &str| {
@@ -828,38 +859,10 @@ impl Gateway {
             let d = Decision::deny(Reason::RpcInspectionFailed);
             return denial(&d, None);
         };
-        let mut headers = parts.headers;
-        for name in HOP_BY_HOP {
-            headers.remove(*name);
-        }
-        headers.remove(header::HOST);
-        headers.remove(header::CONTENT_LENGTH);
-        // The caller's credential is for the gateway, never for the app (no token passthrough).
-        headers.remove(header::AUTHORIZATION);
-        // Identity headers are the gateway's to set: whatever the client sent is dropped.
-        for name in [HUMAN_HEADER, AGENT_HEADER, TEAM_HEADER, SESSION_HEADER] {
-            headers.remove(name);
-        }
-        let mut upstream_token_header = "authorization";
-        if let Some(active) = active {
-            let doc = active.snapshot.document();
-            for name in [
-                &doc.auth.human_id_header,
-                &doc.auth.agent_id_header,
-                &doc.auth.team_id_header,
-                &doc.auth.session_id_header,
-                &doc.auth.token_header,
-                &doc.session.header_name,
-                &doc.session.upstream_token_header,
-            ] {
-                if !name.is_empty() {
-                    headers.remove(name.as_str());
-                }
-            }
-            if !doc.session.upstream_token_header.is_empty() {
-                upstream_token_header = doc.session.upstream_token_header.as_str();
-            }
-        }
+        let owned: &[HeaderName] = active.map_or(&[], |a| &a.owned_headers);
+        let mut headers = filtered(parts.headers, 5, |name| {
+            HOP_BY_HOP.contains(name) || NOT_FORWARDED.contains(name) || owned.contains(name)
+        });
         for (name, value) in [
             (HUMAN_HEADER, &identity.human),
             (AGENT_HEADER, &identity.agent),
@@ -872,12 +875,13 @@ impl Gateway {
                 headers.insert(HeaderName::from_static(name), value);
             }
         }
-        if let (Some(token), Ok(name)) =
-            (&upstream_token, HeaderName::from_bytes(upstream_token_header.as_bytes()))
+        if let Some(token) = &upstream_token
             && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
         {
+            let name = active.map_or(header::AUTHORIZATION, |a| a.upstream_token_header.clone());
             headers.insert(name, value);
         }
+        let head = parts.method == Method::HEAD;
         let mut upstream = Request::new(Full::new(body));
         *upstream.method_mut() = parts.method;
         *upstream.uri_mut() = uri;
@@ -891,10 +895,22 @@ impl Gateway {
             }
             Ok(Ok(res)) => {
                 let (mut parts, body) = res.into_parts();
-                for name in HOP_BY_HOP {
-                    parts.headers.remove(*name);
+                if parts.headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+                    parts.headers =
+                        filtered(std::mem::take(&mut parts.headers), 1, |name| HOP_BY_HOP.contains(name));
                 }
-                Response::from_parts(parts, body.boxed())
+                let body = match crate::gather::gather(body).await {
+                    crate::gather::Gathered::Complete(bytes) => {
+                        // The whole reply is here: sent with its length, in one write.
+                        let bodiless = head || matches!(parts.status.as_u16(), 204 | 304);
+                        if !bodiless && !parts.headers.contains_key(header::CONTENT_LENGTH) {
+                            parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+                        }
+                        full(bytes)
+                    }
+                    crate::gather::Gathered::Streaming(body) => body.boxed(),
+                };
+                Response::from_parts(parts, body)
             }
         }
     }

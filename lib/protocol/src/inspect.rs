@@ -5,6 +5,7 @@
 //! version header, JSON syntax (duplicate keys included), batch rules, each message's shape and
 //! parameters, then each message against the mirrored headers.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -432,14 +433,59 @@ impl<'de> Visitor<'de> for NoDuplicateKeysVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NoDuplicateKeys, A::Error> {
-        // A set, not a list: a 1 MiB object with many keys must stay O(n log n).
-        let mut seen = BTreeSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key) {
+        // Keys are borrowed from the body unless they hold escapes. A short list for the usual
+        // handful of keys; a set beyond that, so a 1 MiB object with many keys stays
+        // O(n log n).
+        let mut few: Vec<Cow<'de, str>> = Vec::new();
+        let mut many: BTreeSet<Cow<'de, str>> = BTreeSet::new();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            let duplicate = if many.is_empty() && few.len() < FEW_KEYS {
+                let seen = few.contains(&key);
+                few.push(key);
+                seen
+            } else {
+                many.extend(few.drain(..));
+                !many.insert(key)
+            };
+            if duplicate {
                 return Err(de::Error::custom("duplicate object key"));
             }
             map.next_value::<NoDuplicateKeys>()?;
         }
         Ok(NoDuplicateKeys)
+    }
+}
+
+/// Objects with up to this many keys are checked for duplicates by a linear scan.
+const FEW_KEYS: usize = 16;
+
+/// An object key, borrowed from the input when it has no escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Key<'de>, D::Error> {
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(key)))
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(key.to_string())))
+    }
+
+    fn visit_string<E>(self, key: String) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(key)))
     }
 }

@@ -89,6 +89,24 @@ fn cases() -> Vec<Case> {
             json(),
             "invalid_json",
         ),
+        case(
+            "duplicate argument among many keys",
+            &format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"rm","arguments":{{{}"k3":0}}}}}}"#,
+                (0..40).map(|i| format!(r#""k{i}":{i},"#)).collect::<String>()
+            ),
+            json(),
+            "invalid_json",
+        ),
+        case(
+            "duplicate escaped key among many keys",
+            &format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{{}"k7":0}}}}"#,
+                (0..20).map(|i| format!(r#""k{i}":{i},"#)).collect::<String>()
+            ),
+            json(),
+            "invalid_json",
+        ),
         case("too deep", &format!("{}{}", "[".repeat(200), "]".repeat(200)), json(), "invalid_json"),
         // JSON-RPC shape.
         case("a string", r#""tools/call""#, json(), "invalid_request"),
