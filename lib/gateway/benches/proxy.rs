@@ -4,13 +4,15 @@
 //!
 //! The binaries run as child processes on loopback: the example MCP server (rmcp, SSE replies)
 //! and two gateways in front of it, both with an allow-list policy, platform session tokens and
-//! authorization on; the second also delivers audit events to a sink in this process. The same
-//! load generator (this process, one thread) calls `echo` with a 1 KiB `text` directly, through
-//! the gateway, and through the audited gateway. Every phase runs in short segments in
-//! palindromic order (direct, gateway, audited, audited, gateway, direct, twice), and each
-//! target's segments are merged, so drift of the shared machine cancels out and bursts of other
-//! load are spread over all targets. The CPU the rest of the machine used is recorded too.
-//!
+//! authorization on; the second also delivers audit events to a sink in this process. A third
+//! process in front of the server is this binary re-run as a plain TCP relay (no HTTP), the
+//! baseline for what the extra hop alone costs. The same load generator (this process, one
+//! thread) calls `echo` with a 1 KiB `text` directly, through the relay, through the gateway, and
+//! through the audited gateway. Every phase runs in short segments in palindromic order (direct,
+//! relay, gateway, audited, then back, four times), and each target's segments are merged, so
+//! drift of the shared machine cancels out and bursts of other load are spread over all targets.
+//! The CPU the rest of the machine used is recorded too.
+
 //! Phases:
 //! 0. Idle: each process's CPU use for a second before any load (an idle gateway should not spin).
 //! 1. Fixed rate (open loop, wrk2-style): each connection owns a slice of a global schedule at
@@ -18,7 +20,7 @@
 //!    flight is timed from its intended start (coordinated-omission correction); a call sent late
 //!    only because of tokio's 1 ms timer is timed from when it was sent.
 //! 2. Saturation (closed loop): N clients, each sending its next call when the last one answered.
-//! 3. Gateway memory: VmRSS sampled while a gateway is loaded, and VmRSS/VmHWM afterwards.
+//! 3. Memory: VmRSS sampled while a gateway (or the relay) is loaded, and VmRSS/VmHWM afterwards.
 //! 4. Revocation-to-deny: the policy file is re-rendered with the session revoked and swapped in
 //!    atomically; a call every ~5 ms until one is refused with 401 `session_revoked`.
 //!
@@ -60,8 +62,8 @@ const FIXED_CONNECTIONS: usize = 32;
 const SATURATION_CLIENTS: usize = 16;
 /// Length of one segment.
 const SEGMENT: Duration = Duration::from_millis(2_500);
-/// Palindromes per phase; each gives every target two segments (4 × 2.5 s = 10 s per target).
-const ROUNDS: usize = 2;
+/// Palindromes per phase; each gives every target two segments (8 × 2.5 s = 20 s per target).
+const ROUNDS: usize = 4;
 /// Warm-up per target before anything is measured (at the fixed rate).
 const WARMUP: Duration = Duration::from_secs(2);
 /// Upper bound on calls per worker in one segment (the time bound normally ends it first).
@@ -122,7 +124,42 @@ spec:
   expiresAt: "2099-01-01T00:00:00Z"
 "#;
 
+/// Set (to `LISTEN UPSTREAM`) when this binary runs as the TCP relay target.
+const RELAY: &str = "MCP_BENCH_RELAY";
+
+/// The TCP relay baseline: every connection accepted on `listen` is joined to a new connection
+/// to `upstream` and bytes are copied both ways (one thread, tokio, TCP_NODELAY, no HTTP). It
+/// measures what the extra loopback hop alone costs, so the gateway's own share can be told
+/// apart from it.
+fn relay(spec: &str) -> Result<()> {
+    let (listen, upstream) = spec.split_once(' ').ok_or("MCP_BENCH_RELAY is `LISTEN UPSTREAM`")?;
+    let (listen, upstream): (SocketAddr, SocketAddr) = (listen.parse()?, upstream.parse()?);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = TcpListener::bind(listen).await?;
+        loop {
+            let (mut inbound, _) = listener.accept().await?;
+            tokio::spawn(async move {
+                let mut outbound = match TcpStream::connect(upstream).await {
+                    Ok(stream) => stream,
+                    Err(err) => return eprintln!("relay: connect {upstream}: {err}"),
+                };
+                let _ = inbound.set_nodelay(true);
+                let _ = outbound.set_nodelay(true);
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            });
+        }
+    })
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var(RELAY) {
+        if let Err(err) = relay(&spec) {
+            eprintln!("relay failed: {err}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let (Some(gateway_bin), Some(server_bin)) = (std::env::var_os(GATEWAY_BIN), std::env::var_os(SERVER_BIN))
     else {
         println!(
@@ -1137,12 +1174,21 @@ async fn run(gateway_bin: PathBuf, server_bin: PathBuf) -> Result<Value> {
             ("AUDIT_SPOOL_DIR", dir.path().join("spool").display().to_string()),
         ],
     )?;
+    let relay_addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+    let mut relay = Proc::spawn(
+        "tcp-relay",
+        Command::new(std::env::current_exe()?).env_clear().env(RELAY, format!("{relay_addr} {server_addr}")),
+        dir.path().join("tcp-relay.log"),
+    )?;
     wait_ready(&mut gateway, gateway_addr, "/ready").await?;
     wait_ready(&mut audited, audited_addr, "/ready").await?;
-    let rss_idle = [proc_status_kib(gateway.pid(), "VmRSS:"), proc_status_kib(audited.pid(), "VmRSS:")];
+    wait_ready(&mut relay, relay_addr, "/healthz").await?;
+    // The processes standing between the load and the server, by target.
+    let middle = [("relay", relay.pid()), ("gateway", gateway.pid()), ("gateway_audit", audited.pid())];
+    let rss_idle: Vec<Option<u64>> = middle.iter().map(|(_, pid)| proc_status_kib(*pid, "VmRSS:")).collect();
     let ticks = clock_ticks();
     let idle_cpu = {
-        let pids = [("server", server.pid()), ("gateway", gateway.pid()), ("gateway_audit", audited.pid())];
+        let pids: Vec<(&str, u32)> = std::iter::once(("server", server.pid())).chain(middle).collect();
         let before: Vec<f64> = pids.iter().map(|(_, pid)| cpu_seconds(Some(*pid), ticks)).collect();
         let started = Instant::now();
         tokio::time::sleep(IDLE_SAMPLE).await;
@@ -1166,6 +1212,13 @@ async fn run(gateway_bin: PathBuf, server_bin: PathBuf) -> Result<Value> {
             path: "/mcp".into(),
             token: fixture.token.clone(),
             gateway_pid: None,
+        },
+        Target {
+            name: "relay",
+            addr: relay_addr,
+            path: "/mcp".into(),
+            token: fixture.token.clone(),
+            gateway_pid: Some(relay.pid()),
         },
         Target {
             name: "gateway",
@@ -1199,10 +1252,9 @@ async fn run(gateway_bin: PathBuf, server_bin: PathBuf) -> Result<Value> {
         conn.close().await;
     }
 
-    let gateway_pids = [gateway.pid(), audited.pid()];
     let mut lab = Lab {
         server_pid: server.pid(),
-        procs: vec![server, gateway, audited],
+        procs: vec![server, relay, gateway, audited],
         ticks,
         text: text.clone(),
         rss_under_load: BTreeMap::new(),
@@ -1217,13 +1269,12 @@ async fn run(gateway_bin: PathBuf, server_bin: PathBuf) -> Result<Value> {
     println!("saturation");
     let saturation = lab.palindrome(&targets, Phase::Saturation).await?;
     let mut rss = serde_json::Map::new();
-    for (i, target) in targets[1..].iter().enumerate() {
-        let pid = gateway_pids[i];
+    for (i, (name, pid)) in middle.iter().copied().enumerate() {
         rss.insert(
-            target.name.to_string(),
+            name.to_string(),
             json!({
                 "idle_kib": rss_idle[i],
-                "under_load_max_kib": lab.rss_under_load.get(target.name),
+                "under_load_max_kib": lab.rss_under_load.get(name),
                 "after_kib": proc_status_kib(pid, "VmRSS:"),
                 "hwm_kib": proc_status_kib(pid, "VmHWM:"),
             }),
@@ -1247,7 +1298,8 @@ async fn run(gateway_bin: PathBuf, server_bin: PathBuf) -> Result<Value> {
     });
 
     println!("revocation");
-    let revocation = revocation(&fixture, &policy_file, &targets[1], &text).await?;
+    let gateway_target = targets.iter().find(|t| t.name == "gateway").ok_or("no gateway target")?;
+    let revocation = revocation(&fixture, &policy_file, gateway_target, &text).await?;
     lab.check_alive()?;
     let stages = stage_costs(&fixture, &policy, &text)?;
 

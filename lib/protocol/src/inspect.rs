@@ -5,8 +5,6 @@
 //! version header, JSON syntax (duplicate keys included), batch rules, each message's shape and
 //! parameters, then each message against the mirrored headers.
 
-use std::borrow::Cow;
-use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -170,15 +168,13 @@ fn is_json_content_type(content_type: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Parses the body as JSON, rejecting duplicate object keys at any depth.
+/// Parses the body as JSON, rejecting duplicate object keys at any depth, in one pass.
 ///
-/// The duplicate check is a separate pass over the bytes so that it does not depend on how
-/// `serde_json::Value` represents numbers (its `arbitrary_precision` feature may be turned on
-/// elsewhere in the workspace).
+/// The value is built by [`StrictValue`] rather than `serde_json::Value`'s own `Deserialize`,
+/// which keeps the last of two equal keys: the app might read the other one.
 fn parse_json(body: &[u8]) -> Result<Value, InspectError> {
     let invalid = |e: serde_json::Error| InspectError::InvalidJson { detail: e.to_string() };
-    serde_json::from_slice::<NoDuplicateKeys>(body).map_err(invalid)?;
-    serde_json::from_slice::<Value>(body).map_err(invalid)
+    serde_json::from_slice::<StrictValue>(body).map(|v| v.0).map_err(invalid)
 }
 
 /// The id of a single-message body, if it is a string or a number.
@@ -373,119 +369,78 @@ fn check_headers(
     Ok(())
 }
 
-/// A JSON value that is only accepted when no object repeats a key. Validates, keeps nothing.
-struct NoDuplicateKeys;
+/// A JSON value that is only accepted when no object repeats a key.
+///
+/// Numbers arrive as `i64`/`u64`/`f64` because serde_json's `arbitrary_precision` feature is
+/// off in this workspace; a test (`numbers_stay_numbers`) fails if that ever changes.
+struct StrictValue(Value);
 
-impl<'de> Deserialize<'de> for NoDuplicateKeys {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<NoDuplicateKeys, D::Error> {
-        deserializer.deserialize_any(NoDuplicateKeysVisitor)
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<StrictValue, D::Error> {
+        deserializer.deserialize_any(StrictVisitor)
     }
 }
 
-struct NoDuplicateKeysVisitor;
+struct StrictVisitor;
 
-impl<'de> Visitor<'de> for NoDuplicateKeysVisitor {
-    type Value = NoDuplicateKeys;
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = StrictValue;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<NoDuplicateKeys, E> {
-        Ok(NoDuplicateKeys)
+    fn visit_bool<E>(self, v: bool) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::Bool(v)))
     }
 
-    fn visit_i64<E>(self, _: i64) -> Result<NoDuplicateKeys, E> {
-        Ok(NoDuplicateKeys)
+    fn visit_i64<E>(self, v: i64) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::from(v)))
     }
 
-    fn visit_u64<E>(self, _: u64) -> Result<NoDuplicateKeys, E> {
-        Ok(NoDuplicateKeys)
+    fn visit_u64<E>(self, v: u64) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::from(v)))
     }
 
-    fn visit_i128<E>(self, _: i128) -> Result<NoDuplicateKeys, E> {
-        Ok(NoDuplicateKeys)
+    fn visit_f64<E>(self, v: f64) -> Result<StrictValue, E> {
+        Ok(StrictValue(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)))
     }
 
-    fn visit_u128<E>(self, _: u128) -> Result<NoDuplicateKeys, E> {
-        Ok(NoDuplicateKeys)
+    fn visit_str<E>(self, v: &str) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::String(v.to_string())))
     }
 
-    fn visit_f64<E>(self, _: f64) -> Result<NoDuplicateKeys, E> {
-        Ok(NoDuplicateKeys)
+    fn visit_string<E>(self, v: String) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::String(v)))
     }
 
-    fn visit_str<E>(self, _: &str) -> Result<NoDuplicateKeys, E> {
-        Ok(NoDuplicateKeys)
+    fn visit_unit<E>(self) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::Null))
     }
 
-    fn visit_unit<E>(self) -> Result<NoDuplicateKeys, E> {
-        Ok(NoDuplicateKeys)
+    fn visit_none<E>(self) -> Result<StrictValue, E> {
+        Ok(StrictValue(Value::Null))
     }
 
-    fn visit_none<E>(self) -> Result<NoDuplicateKeys, E> {
-        Ok(NoDuplicateKeys)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NoDuplicateKeys, A::Error> {
-        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
-        Ok(NoDuplicateKeys)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NoDuplicateKeys, A::Error> {
-        // Keys are borrowed from the body unless they hold escapes. A short list for the usual
-        // handful of keys; a set beyond that, so a 1 MiB object with many keys stays
-        // O(n log n).
-        let mut few: Vec<Cow<'de, str>> = Vec::new();
-        let mut many: BTreeSet<Cow<'de, str>> = BTreeSet::new();
-        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            let duplicate = if many.is_empty() && few.len() < FEW_KEYS {
-                let seen = few.contains(&key);
-                few.push(key);
-                seen
-            } else {
-                many.extend(few.drain(..));
-                !many.insert(key)
-            };
-            if duplicate {
-                return Err(de::Error::custom("duplicate object key"));
-            }
-            map.next_value::<NoDuplicateKeys>()?;
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrictValue, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(StrictValue(item)) = seq.next_element::<StrictValue>()? {
+            items.push(item);
         }
-        Ok(NoDuplicateKeys)
-    }
-}
-
-/// Objects with up to this many keys are checked for duplicates by a linear scan.
-const FEW_KEYS: usize = 16;
-
-/// An object key, borrowed from the input when it has no escapes.
-struct Key<'de>(Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Key<'de>, D::Error> {
-        deserializer.deserialize_str(KeyVisitor)
-    }
-}
-
-struct KeyVisitor;
-
-impl<'de> Visitor<'de> for KeyVisitor {
-    type Value = Key<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
+        Ok(StrictValue(Value::Array(items)))
     }
 
-    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
-        Ok(Key(Cow::Borrowed(key)))
-    }
-
-    fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
-        Ok(Key(Cow::Owned(key.to_string())))
-    }
-
-    fn visit_string<E>(self, key: String) -> Result<Key<'de>, E> {
-        Ok(Key(Cow::Owned(key)))
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StrictValue, A::Error> {
+        // `Map` is a B-tree here: the duplicate check stays O(log n) per key.
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match object.entry(key) {
+                serde_json::map::Entry::Occupied(_) => return Err(de::Error::custom("duplicate object key")),
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(map.next_value::<StrictValue>()?.0);
+                }
+            }
+        }
+        Ok(StrictValue(Value::Object(object)))
     }
 }

@@ -13,7 +13,11 @@ use super::{stamp, write_section};
 use crate::util::project_root;
 
 /// The proxied targets, in the order of the table's columns: (key in the results, heading).
-const PROXIED: &[(&str, &str)] = &[("gateway", "gateway"), ("gateway_audit", "gateway + audit")];
+/// The TCP relay is a baseline (the extra hop alone), not judged against the goals.
+const PROXIED: &[(&str, &str)] =
+    &[("relay", "TCP relay"), ("gateway", "gateway"), ("gateway_audit", "gateway + audit")];
+/// The key of the relay baseline.
+const RELAY: &str = "relay";
 
 /// Goals from the issue.
 const GOAL_ADDED_P99_MS: f64 = 0.2;
@@ -196,9 +200,12 @@ pub(super) fn section(report: &Value) -> Result<String> {
     }
     let proxied: Vec<(&str, &str)> =
         PROXIED.iter().copied().filter(|(key, _)| fixed[*key].is_object() && sat[*key].is_object()).collect();
-    if proxied.is_empty() {
+    // The gateways: what the goals are about.
+    let gateways: Vec<(&str, &str)> = proxied.iter().copied().filter(|(key, _)| *key != RELAY).collect();
+    if gateways.is_empty() {
         bail!("results have no gateway target");
     }
+    let has_relay = proxied.iter().any(|(key, _)| *key == RELAY);
     let offered = num(&config["fixed_rate"]);
     let clients = &config["saturation_clients"];
 
@@ -212,7 +219,7 @@ HTTP, SSE replies) with a {}-byte `text`, protocol {}, one MCP session (`initial
 `mcp-gateway` binary in front of it: allow-list policy, platform session token (Ed25519 JWT, the \
 same token on every call, checked the gateway's usual way), authorization on, audit off (no ingest configured). **gateway + audit** = \
 the same with audit events delivered to a local sink that stands in for ingest. Both binaries log at \
-their shipped level (`{}`).\n\n",
+their shipped level (`{}`).{}\n\n",
         report["date"].as_str().unwrap_or("?"),
         report["cpu"].as_str().unwrap_or("unknown CPU"),
         report["cores"].as_u64().unwrap_or(0),
@@ -221,13 +228,20 @@ their shipped level (`{}`).\n\n",
         config["payload_bytes"],
         config["protocol_version"].as_str().unwrap_or("?"),
         config["log_level"].as_str().unwrap_or("?"),
+        if has_relay {
+            " **TCP relay** = a plain TCP relay in front of the server (the bench binary re-run as a \
+one-thread tokio relay: `copy_bidirectional`, TCP_NODELAY, no HTTP): what the extra loopback hop alone \
+costs, so the gateway's own share is the gateway's cost minus the relay's."
+        } else {
+            ""
+        },
     ));
     s.push_str(&format!(
         "Load: `lib/gateway/benches/proxy.rs`, one thread, hyper HTTP/1.1 keep-alive, every process on \
 loopback and on the same {} CPUs (nothing pinned, so the gateway takes CPU from the server and the \
 load generator). Fixed rate: open loop at {}, {} connections, wrk2-style (a call delayed by its \
 connection's previous call is timed from its intended start). Saturation: closed loop, {} clients. \
-Each target runs {} segments of {} s per phase, interleaved in palindromic order (direct, gateway, \
+Each target runs {} segments of {} s per phase, interleaved in palindromic order (direct, {}gateway, \
 gateway + audit, then back, repeated) after a {} s warm-up, and its segments are merged, so drift of \
 the shared machine cancels out and bursts of other load are spread over all targets; the rest of \
 the machine (other processes, and kernel network work not charged to a process) used {} cores on \
@@ -239,6 +253,7 @@ same run.\n\n",
         clients,
         config["segments_per_target"],
         config["segment_seconds"],
+        if has_relay { "TCP relay, " } else { "" },
         config["warmup_seconds"],
         other_load(report),
     ));
@@ -312,7 +327,7 @@ same run.\n\n",
     );
     row(
         &mut s,
-        &format!("CPU cores at {}: gateway / server", per_second(offered)),
+        &format!("CPU cores at {}: gateway (or relay) / server", per_second(offered)),
         &|k| {
             let c = &fixed[k]["cpu_cores"];
             if k == "direct" {
@@ -325,7 +340,7 @@ same run.\n\n",
     );
     row(
         &mut s,
-        "CPU cores at saturation: gateway / server / load generator",
+        "CPU cores at saturation: gateway (or relay) / server / load generator",
         &|k| {
             let c = &sat[k]["cpu_cores"];
             let gw = if k == "direct" { "—".to_string() } else { cores(&c["gateway"]) };
@@ -384,7 +399,7 @@ same run.\n\n",
     s.push_str(".\n");
 
     // Validity.
-    let spinning: Vec<String> = proxied
+    let spinning: Vec<String> = gateways
         .iter()
         .filter(|(key, _)| num(&report["idle_cpu_cores"][*key]) > IDLE_SPIN_CORES)
         .map(|(key, heading)| format!("{heading} {:.2}", num(&report["idle_cpu_cores"][*key])))
@@ -421,31 +436,42 @@ throughput are not assessed.",
     };
     let goal_line = |s: &mut String, text: String| s.push_str(&format!("- {text}\n"));
     let mut parts = Vec::new();
-    for (key, heading) in &proxied {
+    for (key, heading) in &gateways {
         let add = num(&fixed[*key]["p99_us"]) - num(&fixed["direct"]["p99_us"]);
         let typical = segment_median(&fixed[*key], "p99_us") - segment_median(&fixed["direct"], "p99_us");
+        // Judged on the median of the segments' p99s: one burst of other load on the shared
+        // machine moves the merged p99 by milliseconds either way; the merged value is shown.
         parts.push(format!(
-            "{heading} {} ({}; {} between the segment medians)",
-            added(add),
-            assess(add <= GOAL_ADDED_P99_MS * 1_000.0),
-            added(typical)
+            "{heading} {} between the segment medians ({}; merged {})",
+            added(typical),
+            assess(typical <= GOAL_ADDED_P99_MS * 1_000.0),
+            added(add)
         ));
+    }
+    if has_relay {
+        let relay = segment_median(&fixed[RELAY], "p99_us") - segment_median(&fixed["direct"], "p99_us");
+        parts.push(format!("for scale, the TCP relay alone adds {} (the hop itself)", added(relay)));
     }
     goal_line(
         &mut s,
         format!("≤ +{GOAL_ADDED_P99_MS} ms p99 added at {}: {}.", per_second(offered), parts.join("; ")),
     );
     let mut parts = Vec::new();
-    for (key, heading) in &proxied {
+    for (key, heading) in &gateways {
         let r = num(&sat[*key]["rate"]) / num(&sat["direct"]["rate"]);
-        parts.push(format!("{heading} {} ({})", ratio(r), assess(r >= GOAL_THROUGHPUT_RATIO)));
+        // Three decimals: 0.596× must not read as the 0.60× goal.
+        parts.push(format!("{heading} {r:.3}× ({})", assess(r >= GOAL_THROUGHPUT_RATIO)));
+    }
+    if has_relay {
+        let r = num(&sat[RELAY]["rate"]) / num(&sat["direct"]["rate"]);
+        parts.push(format!("for scale, the TCP relay alone {}", ratio(r)));
     }
     goal_line(
         &mut s,
         format!("≥ {GOAL_THROUGHPUT_RATIO}× direct saturation throughput: {}.", parts.join("; ")),
     );
     let mut parts = Vec::new();
-    for (key, heading) in &proxied {
+    for (key, heading) in &gateways {
         let peak = num(&rss[*key]["hwm_kib"]).max(num(&rss[*key]["under_load_max_kib"]));
         parts.push(format!("{heading} {} ({})", mib(peak), verdict(peak / 1024.0 <= GOAL_RSS_MIB)));
     }
@@ -466,7 +492,7 @@ plus one call is expected; in a cluster, kubelet's ConfigMap propagation comes o
         config["policy_recheck_ms"],
     ));
     let audit = &report["audit"];
-    if audit.is_object() && proxied.iter().any(|(k, _)| *k == "gateway_audit") {
+    if audit.is_object() && gateways.iter().any(|(k, _)| *k == "gateway_audit") {
         let counters: Vec<String> = audit["gateway_counters"]
             .as_object()
             .map(|m| m.iter().map(|(k, v)| format!("{k} {}", num(v))).collect())
@@ -561,16 +587,16 @@ mod tests {
             ),
             "{s}"
         );
-        assert!(s.contains("gateway +0.150 ms (met; +0.158 ms between the segment medians)"), "{s}");
+        assert!(s.contains("gateway +0.158 ms between the segment medians (met; merged +0.150 ms)"), "{s}");
         assert!(
-            s.contains("gateway + audit +0.400 ms (NOT met; +0.420 ms between the segment medians)"),
+            s.contains("gateway + audit +0.420 ms between the segment medians (NOT met; merged +0.400 ms)"),
             "{s}"
         );
         assert!(
             s.contains("| fixed: p99 latency, median of the 2 segments | 0.525 ms | 0.682 ms | +0.158 ms |"),
             "{s}"
         );
-        assert!(s.contains("gateway 0.67× (met); gateway + audit 0.50× (NOT met)"), "{s}");
+        assert!(s.contains("gateway 0.667× (met); gateway + audit 0.500× (NOT met)"), "{s}");
         assert!(s.contains("gateway 10.0 MiB (met)"), "{s}");
         assert!(s.contains("| 174 ms / 310 ms |"), "{s}");
         assert!(s.contains("Runs: 72 ms, 310 ms, 174 ms (0 timed out)"), "{s}");
@@ -578,6 +604,27 @@ mod tests {
         assert!(s.contains("| identify | 72.00 µs | 101.00 µs |"), "{s}");
         assert!(!s.contains("Validity"), "{s}");
         assert!(s.contains("not charged to a process) used 0.10 cores on average"), "{s}");
+    }
+
+    #[test]
+    fn the_relay_is_a_column_and_a_scale_but_never_judged() {
+        let mut r = report();
+        r["fixed"]["relay"] = side(1000.0, 300.0, 560.0, 0.05);
+        r["saturation"]["relay"] = side(10_000.0, 1_500.0, 3_000.0, 0.3);
+        r["rss"]["relay"] =
+            json!({"idle_kib": 4096, "under_load_max_kib": 4500, "after_kib": 4500, "hwm_kib": 4500});
+        r["idle_cpu_cores"]["relay"] = json!(0.0);
+        let s = section(&r).expect("section");
+        assert!(
+            s.contains("| metric | direct | TCP relay | TCP relay vs direct | gateway | gateway vs direct |"),
+            "{s}"
+        );
+        assert!(s.contains("for scale, the TCP relay alone adds +0.063 ms (the hop itself)"), "{s}");
+        assert!(s.contains("for scale, the TCP relay alone 0.83×"), "{s}");
+        assert!(s.contains("palindromic order (direct, TCP relay, gateway, gateway + audit"), "{s}");
+        let goals = &s[s.find("Goals").expect("goals")..];
+        assert!(!goals.contains("TCP relay +"), "{goals}");
+        assert!(!goals.contains("TCP relay 4"), "{goals}");
     }
 
     #[test]

@@ -193,3 +193,14 @@ fn absent_content_type_is_treated_as_json() {
     let headers = RequestHeaders::default();
     assert!(run(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#, headers).is_ok());
 }
+
+/// The strict parser builds numbers itself: they must come out exactly as serde_json's own
+/// `Value` would hold them (this fails if serde_json's `arbitrary_precision` is ever enabled).
+#[test]
+fn numbers_stay_numbers() {
+    let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"add","arguments":{"a":1.5,"b":-3,"c":18446744073709551615,"d":[0,1e3,-0.25],"e":{"f":null,"g":true},"h":"\u00e9\n"}}}"#;
+    let m = single(body, json());
+    let expected: serde_json::Value = serde_json::from_str(body).expect("valid json");
+    assert_eq!(m.arguments.as_ref(), expected["params"].get("arguments"));
+    assert_eq!(m.id, Some(json!(7)));
+}
