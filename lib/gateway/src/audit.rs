@@ -61,7 +61,7 @@ pub struct AuditConfig {
 /// Labels of audit counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
-    /// `sent`, `spooled`, `replayed`, `rejected`, `dropped_queue_full` or `dropped_spool_full`.
+    /// `sent`, `spooled`, `replayed`, `rejected`, `dropped_queue_full`, `dropped_writer_stopped` (after shutdown) or `dropped_spool_full`.
     pub outcome: &'static str,
 }
 
@@ -99,7 +99,9 @@ impl Auditor {
         Auditor { inner: None }
     }
 
-    /// Starts the delivery task.
+    /// Starts the writer on a thread of its own (`mcp-audit`, with a one-thread runtime): encoding
+    /// a batch and posting it never holds up the thread that serves requests, which only queues
+    /// each event (the writer wakes once per batch, see `LINGER`).
     pub fn start(config: AuditConfig, metrics: AuditMetrics) -> Auditor {
         let Some(url) = config.ingest_url.clone() else {
             return Auditor::disabled();
@@ -107,7 +109,16 @@ impl Auditor {
         let (tx, rx) = mpsc::channel(QUEUE);
         let (stop_tx, stop_rx) = oneshot::channel();
         let writer = Writer::new(url, &config, metrics.clone());
-        tokio::spawn(writer.run(rx, stop_rx));
+        let thread = std::thread::Builder::new().name("mcp-audit".into()).spawn(move || {
+            match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime.block_on(writer.run(rx, stop_rx)),
+                // The receiver is dropped: every event is counted as dropped, none is lost silently.
+                Err(err) => tracing::error!(error = %err, "audit writer runtime failed to start; audit events are dropped"),
+            }
+        });
+        if let Err(err) = thread {
+            tracing::error!(error = %err, "audit writer thread failed to start; audit events are dropped");
+        }
         Auditor { inner: Some(Arc::new(Inner { tx, metrics, stop: std::sync::Mutex::new(Some(stop_tx)) })) }
     }
 
@@ -121,9 +132,16 @@ impl Auditor {
     pub fn record(&self, payload: AuditPayload) {
         let Some(inner) = &self.inner else { return };
         let event = Event { id: uuid::Uuid::now_v7(), at: jiff::Timestamp::now(), payload };
-        if inner.tx.try_send(event).is_err() {
-            inner.metrics.count("dropped_queue_full", 1);
-            warn!("audit queue full: event dropped");
+        match inner.tx.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                inner.metrics.count("dropped_queue_full", 1);
+                warn!("audit queue full: event dropped");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                inner.metrics.count("dropped_writer_stopped", 1);
+                warn!("audit writer is not running: event dropped");
+            }
         }
     }
 
