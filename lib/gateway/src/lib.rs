@@ -27,6 +27,7 @@ pub mod oauth;
 pub mod pins;
 pub mod policy_store;
 pub mod server;
+pub mod upstream;
 
 pub use config::{Config, ConfigError, Environment, Source};
 pub use server::{Gateway, serve};

@@ -16,9 +16,7 @@ use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use jiff::Timestamp;
 use mcp_policy::{Call, Decision, Identity, MemoryBudgets, Reason, Request as PolicyRequest, ToolVisibility};
 use serde_json::{Value, json};
@@ -110,7 +108,9 @@ pub struct Gateway {
     pub policy_checks: std::sync::atomic::AtomicU64,
     /// External issuer discovery and keys (`auth.mode: oauth`).
     oauth: crate::oauth::OAuth,
-    client: Client<HttpConnector, Full<Bytes>>,
+    upstreams: Arc<crate::upstream::Upstreams>,
+    /// `Host` for the app: the authority of `UPSTREAM_URL`.
+    upstream_host: Option<HeaderValue>,
     upstream_token: Option<String>,
 }
 
@@ -167,9 +167,12 @@ impl Gateway {
             Some(path) => Some(std::fs::read_to_string(path)?.trim().to_string()),
             None => None,
         };
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let authority = config.upstream.authority().map_or_else(
+            || "127.0.0.1:80".to_string(),
+            |a| if a.port().is_some() { a.as_str().to_string() } else { format!("{}:80", a.host()) },
+        );
+        let upstreams = crate::upstream::Upstreams::new(authority);
+        let upstream_host = config.upstream.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok());
         let metrics = Metrics::new();
         let auditor = Auditor::start(config.audit.clone(), metrics.audit.clone());
         Ok(Arc::new(Gateway {
@@ -181,7 +184,8 @@ impl Gateway {
             policy_checks: std::sync::atomic::AtomicU64::new(0),
             budgets: MemoryBudgets::new(),
             pins: Arc::default(),
-            client,
+            upstreams,
+            upstream_host,
             upstream_token,
         }))
     }
@@ -795,12 +799,11 @@ impl Gateway {
         {
             path = if rest.is_empty() { "/" } else { rest };
         }
+        // Origin form (`/path?query`): the connection is to the app itself, which gets its own
+        // authority in `Host`.
         let base = &self.config.upstream;
-        let mut target = format!(
-            "http://{}{}",
-            base.authority().map(|a| a.as_str()).unwrap_or("127.0.0.1"),
-            base.path().trim_end_matches('/')
-        );
+        let mut target = String::with_capacity(base.path().len() + path.len() + 16);
+        target.push_str(base.path().trim_end_matches('/'));
         target.push_str(path);
         if let Some(q) = uri.query() {
             target.push('?');
@@ -881,13 +884,16 @@ impl Gateway {
             let name = active.map_or(header::AUTHORIZATION, |a| a.upstream_token_header.clone());
             headers.insert(name, value);
         }
+        if let Some(host) = &self.upstream_host {
+            headers.insert(header::HOST, host.clone());
+        }
         let head = parts.method == Method::HEAD;
         let mut upstream = Request::new(Full::new(body));
         *upstream.method_mut() = parts.method;
         *upstream.uri_mut() = uri;
         *upstream.headers_mut() = headers;
 
-        match tokio::time::timeout(self.config.upstream_timeout, self.client.request(upstream)).await {
+        match tokio::time::timeout(self.config.upstream_timeout, self.upstreams.send(upstream)).await {
             Err(_) => upstream_error(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
             Ok(Err(err)) => {
                 warn!(error = %err, "upstream request failed");
