@@ -195,7 +195,10 @@ impl Body for UpstreamBody {
     type Data = Bytes;
     type Error = hyper::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = &mut *self;
         // Read and decode first, so a chunk already on the socket is ready below.
         if let Some(conn) = this.conn.as_mut() {
@@ -252,7 +255,8 @@ mod tests {
                     let service = service_fn(|req: Request<Incoming>| async move {
                         let mut res = Response::new(Full::new(Bytes::from(req.uri().path().to_string())));
                         if req.uri().path() == "/close" {
-                            res.headers_mut().insert(http::header::CONNECTION, "close".parse().expect("value"));
+                            res.headers_mut()
+                                .insert(http::header::CONNECTION, "close".parse().expect("value"));
                         }
                         Ok::<_, Infallible>(res)
                     });
