@@ -156,14 +156,16 @@ fn port_open(port: u16) -> bool {
         .is_ok()
 }
 
-/// `GET path` on 127.0.0.1:`port`; the response (headers and body) when it answered.
+/// `GET path` on 127.0.0.1:`port`; the response (headers and body) when it answered within
+/// 5 s. Longer than the servers' own probe timeouts (ingest's `/ready` waits up to 2 s for the
+/// broker before it answers 503), so a slow "not ready" is read rather than taken for silence.
 pub fn http_get(port: u16, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect_timeout(
         &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         Duration::from_millis(500),
     )
     .ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
     let mut out = String::new();
     stream.read_to_string(&mut out).ok()?;
