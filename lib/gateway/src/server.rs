@@ -650,7 +650,7 @@ impl Gateway {
         let mut errors = Vec::new();
         for (i, d) in &denied {
             if self.auditor.enabled() && ex.identity.agent != LIVE_INVENTORY_AGENT {
-                let mut payload = self.payload(&element(*i), d.http_status(), Some(d.clone()));
+                let mut payload = self.payload(element(*i), d.http_status(), Some(d.clone()));
                 payload.batch = Some(true);
                 self.auditor.record(payload);
             }
@@ -687,7 +687,7 @@ impl Gateway {
         let records = kept
             .into_iter()
             .map(|(i, d)| {
-                let mut payload = self.payload(&element(i), status, d);
+                let mut payload = self.payload(element(i), status, d);
                 payload.batch = Some(true);
                 Record { gateway_payload: payload, auditor: self.auditor.clone() }
             })
@@ -706,12 +706,13 @@ impl Gateway {
         let status = res.status().as_u16();
         let watch_errors = ex.tool.is_some() && status == 200;
         let record =
-            Record { gateway_payload: self.payload(&ex, status, decision), auditor: self.auditor.clone() };
+            Record { gateway_payload: self.payload(ex, status, decision), auditor: self.auditor.clone() };
         let (parts, body) = res.into_parts();
         Response::from_parts(parts, AuditedBody::new(body, vec![record], watch_errors).boxed())
     }
 
-    fn payload(&self, ex: &Exchange, status: u16, decision: Option<Decision>) -> AuditPayload {
+    /// The audit payload of an exchange (consumed: its strings move into the event).
+    fn payload(&self, ex: Exchange, status: u16, decision: Option<Decision>) -> AuditPayload {
         let mut p = match &decision {
             Some(d) => crate::audit::decision_payload(d),
             None => {
@@ -737,21 +738,21 @@ impl Gateway {
             p.cluster.clone_from(&server.cluster);
         }
         if p.policy_version.is_empty() {
-            p.policy_version.clone_from(&ex.policy_version);
+            p.policy_version = ex.policy_version;
         }
         p.method = ex.method.as_str().to_string();
-        p.path.clone_from(&ex.path);
+        p.path = ex.path;
         p.status = status;
         p.latency_ms = ex.started.elapsed().as_secs_f64() * 1000.0;
         p.bytes_in = ex.bytes_in;
-        p.human_id.clone_from(&ex.identity.human);
-        p.agent_id.clone_from(&ex.identity.agent);
-        p.subject_team_id.clone_from(&ex.identity.team);
-        p.session_id.clone_from(&ex.identity.session);
-        p.rpc_method.clone_from(&ex.rpc_method);
-        p.tool_name.clone_from(&ex.tool);
-        p.protocol_version.clone_from(&ex.protocol_version);
-        p.jsonrpc_id.clone_from(&ex.jsonrpc_id);
+        p.human_id = ex.identity.human;
+        p.agent_id = ex.identity.agent;
+        p.subject_team_id = ex.identity.team;
+        p.session_id = ex.identity.session;
+        p.rpc_method = ex.rpc_method;
+        p.tool_name = ex.tool;
+        p.protocol_version = ex.protocol_version;
+        p.jsonrpc_id = ex.jsonrpc_id;
         p.inspection_error = ex.failure.map(str::to_string);
         p
     }
