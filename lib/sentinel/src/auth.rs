@@ -4,30 +4,13 @@
 //!
 //! Keys of the JWKS are fetched at start, refreshed every ten minutes and, when a token names an
 //! unknown key id, at most once per thirty seconds; a failed refresh keeps the keys already
-//! trusted.
+//! trusted (`mcp-jwks`, shared with the gateway).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use bytes::Bytes;
-use http::{HeaderMap, Request, Uri, header};
-use http_body_util::{BodyExt, Empty};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
-use serde_json::Value;
-use tracing::{debug, warn};
+use http::{HeaderMap, header};
+use mcp_jwks::{KeySource, Verifier, VerifyError};
+use tracing::warn;
 
 use crate::config::OidcConfig;
-
-const KEYS_TTL: Duration = Duration::from_secs(600);
-const UNKNOWN_KID_REFRESH: Duration = Duration::from_secs(30);
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
-const LEEWAY_SECONDS: u64 = 30;
 
 /// Why a request is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,7 +36,31 @@ impl AuthError {
 /// The request authenticator.
 pub struct Authenticator {
     api_keys: Vec<Vec<u8>>,
-    oidc: Option<Jwks>,
+    oidc: Option<Oidc>,
+}
+
+/// Bearer tokens from one issuer, verified with `mcp-jwks`.
+struct Oidc {
+    config: OidcConfig,
+    source: KeySource,
+    verifier: Verifier,
+}
+
+impl Oidc {
+    fn new(config: OidcConfig) -> Oidc {
+        let source = KeySource::JwksUrl(config.jwks_url.clone());
+        Oidc { config, source, verifier: Verifier::new() }
+    }
+
+    async fn verify(&self, token: &str) -> Result<(), AuthError> {
+        match self.verifier.verify(token, &self.source, &self.config.issuer, &self.config.audience).await {
+            Ok(_) => Ok(()),
+            Err(VerifyError::Invalid(detail)) => Err(AuthError::InvalidToken(detail)),
+            Err(VerifyError::KeysUnavailable(_)) => {
+                Err(AuthError::InvalidToken("issuer keys unavailable".into()))
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -70,7 +77,7 @@ impl Authenticator {
     pub fn new(api_keys: &[String], oidc: Option<OidcConfig>) -> Authenticator {
         Authenticator {
             api_keys: api_keys.iter().map(|k| k.as_bytes().to_vec()).collect(),
-            oidc: oidc.map(Jwks::new),
+            oidc: oidc.map(Oidc::new),
         }
     }
 
@@ -81,8 +88,8 @@ impl Authenticator {
 
     /// Fetches the issuer's keys now (at start), so the first request does not wait for them.
     pub async fn warm_up(&self) {
-        if let Some(jwks) = &self.oidc
-            && let Err(reason) = jwks.refresh().await
+        if let Some(oidc) = &self.oidc
+            && let Err(reason) = oidc.verifier.refresh(&oidc.source).await
         {
             warn!(%reason, "cannot fetch the OIDC keys yet; bearer tokens fail until they load");
         }
@@ -105,7 +112,7 @@ impl Authenticator {
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim);
         match (bearer, &self.oidc) {
-            (Some(token), Some(jwks)) => jwks.verify(token).await,
+            (Some(token), Some(oidc)) => oidc.verify(token).await,
             _ => Err(AuthError::Unauthorized),
         }
     }
@@ -116,146 +123,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-struct Keys {
-    by_kid: HashMap<String, (DecodingKey, Algorithm)>,
-    fetched: Instant,
-}
-
-struct Jwks {
-    config: OidcConfig,
-    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
-    keys: Mutex<Option<Arc<Keys>>>,
-    refresh_guard: tokio::sync::Mutex<()>,
-}
-
-fn algorithm_of(jwk: &jsonwebtoken::jwk::Jwk) -> Option<Algorithm> {
-    if let Some(alg) = jwk.common.key_algorithm {
-        return alg.to_string().parse().ok();
-    }
-    match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => Some(Algorithm::RS256),
-        AlgorithmParameters::EllipticCurve(ec) => match ec.curve {
-            EllipticCurve::P256 => Some(Algorithm::ES256),
-            EllipticCurve::P384 => Some(Algorithm::ES384),
-            _ => None,
-        },
-        AlgorithmParameters::OctetKeyPair(_) => Some(Algorithm::EdDSA),
-        _ => None,
-    }
-}
-
-impl Jwks {
-    fn new(config: OidcConfig) -> Jwks {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .build();
-        Jwks {
-            config,
-            client: Client::builder(TokioExecutor::new()).build(connector),
-            keys: Mutex::new(None),
-            refresh_guard: tokio::sync::Mutex::new(()),
-        }
-    }
-
-    fn cached(&self) -> Option<Arc<Keys>> {
-        self.keys.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    async fn fetch(&self) -> Result<Keys, String> {
-        let url = &self.config.jwks_url;
-        let uri: Uri = url.parse().map_err(|_| format!("bad URL {url}"))?;
-        let req = Request::get(uri)
-            .header(header::ACCEPT, "application/json")
-            .body(Empty::new())
-            .map_err(|e| e.to_string())?;
-        let res = tokio::time::timeout(FETCH_TIMEOUT, self.client.request(req))
-            .await
-            .map_err(|_| format!("{url}: timed out"))?
-            .map_err(|e| format!("{url}: {e}"))?;
-        let status = res.status();
-        let body = res.into_body().collect().await.map_err(|e| format!("{url}: {e}"))?.to_bytes();
-        if !status.is_success() {
-            return Err(format!("{url}: HTTP {status}"));
-        }
-        let value: Value = serde_json::from_slice(&body).map_err(|e| format!("{url}: not JSON: {e}"))?;
-        let set: JwkSet = serde_json::from_value(value).map_err(|e| format!("{url}: not a JWK set: {e}"))?;
-        let mut by_kid = HashMap::new();
-        for (i, jwk) in set.keys.iter().enumerate() {
-            let Some(alg) = algorithm_of(jwk) else { continue };
-            let kid = jwk.common.key_id.clone().unwrap_or_else(|| format!("#{i}"));
-            match DecodingKey::from_jwk(jwk) {
-                Ok(key) => {
-                    by_kid.insert(kid, (key, alg));
-                }
-                Err(e) => debug!(%kid, error = %e, "skipping an unusable key"),
-            }
-        }
-        if by_kid.is_empty() {
-            return Err(format!("{url}: no usable signing keys"));
-        }
-        Ok(Keys { by_kid, fetched: Instant::now() })
-    }
-
-    async fn refresh(&self) -> Result<Arc<Keys>, String> {
-        let keys = Arc::new(self.fetch().await?);
-        *self.keys.lock().unwrap_or_else(|p| p.into_inner()) = Some(keys.clone());
-        Ok(keys)
-    }
-
-    async fn keys_for(&self, kid: Option<&str>) -> Result<Arc<Keys>, AuthError> {
-        let fresh = |k: &Keys| {
-            let stale = k.fetched.elapsed() > KEYS_TTL;
-            let unknown = kid.is_some_and(|kid| !k.by_kid.contains_key(kid))
-                && k.fetched.elapsed() > UNKNOWN_KID_REFRESH;
-            !(stale || unknown)
-        };
-        if let Some(keys) = self.cached().filter(|k| fresh(k)) {
-            return Ok(keys);
-        }
-        let _one_at_a_time = self.refresh_guard.lock().await;
-        if let Some(keys) = self.cached().filter(|k| fresh(k)) {
-            return Ok(keys);
-        }
-        match self.refresh().await {
-            Ok(keys) => Ok(keys),
-            Err(reason) => {
-                warn!(%reason, "cannot refresh the OIDC keys");
-                self.cached().ok_or(AuthError::InvalidToken("issuer keys unavailable".into()))
-            }
-        }
-    }
-
-    async fn verify(&self, token: &str) -> Result<(), AuthError> {
-        let header =
-            decode_header(token).map_err(|e| AuthError::InvalidToken(format!("malformed token: {e}")))?;
-        let keys = self.keys_for(header.kid.as_deref()).await?;
-        let (key, alg) = match &header.kid {
-            Some(kid) => keys
-                .by_kid
-                .get(kid)
-                .ok_or_else(|| AuthError::InvalidToken(format!("unknown key id {kid:?}")))?,
-            None if keys.by_kid.len() == 1 => keys.by_kid.values().next().ok_or(AuthError::Unauthorized)?,
-            None => return Err(AuthError::InvalidToken("token has no key id".into())),
-        };
-        if header.alg != *alg {
-            return Err(AuthError::InvalidToken(format!(
-                "algorithm {:?} does not match the key",
-                header.alg
-            )));
-        }
-        let mut validation = Validation::new(*alg);
-        validation.leeway = LEEWAY_SECONDS;
-        validation.set_issuer(&[&self.config.issuer]);
-        validation.set_audience(&[&self.config.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        decode::<Value>(token, key, &validation)
-            .map(|_| ())
-            .map_err(|e| AuthError::InvalidToken(e.to_string()))
-    }
 }
 
 #[cfg(test)]
