@@ -61,7 +61,8 @@ pub struct AuditConfig {
 /// Labels of audit counters.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
-    /// `sent`, `spooled`, `replayed`, `rejected`, `dropped_queue_full`, `dropped_writer_stopped` (after shutdown) or `dropped_spool_full`.
+    /// `sent`, `spooled`, `replayed`, `rejected`, `dropped_queue_full`, `dropped_writer_stopped`
+    /// (after shutdown) or `dropped_spool_full`.
     pub outcome: &'static str,
 }
 

@@ -27,8 +27,9 @@ pub struct Active {
     /// as the client sent them. Parsed once.
     pub owned_headers: Vec<http::HeaderName>,
     /// The header that carries the upstream credential (`session.upstreamTokenHeader`, else
-    /// `Authorization`).
-    pub upstream_token_header: http::HeaderName,
+    /// `Authorization`); `None` when the configured name is not a valid header name (the
+    /// credential is then not sent at all).
+    pub upstream_token_header: Option<http::HeaderName>,
 }
 
 impl Active {
@@ -49,8 +50,10 @@ impl Active {
         .filter(|name| !name.is_empty())
         .filter_map(|name| parse(name))
         .collect();
-        let upstream_token_header =
-            parse(&doc.session.upstream_token_header).unwrap_or(http::header::AUTHORIZATION);
+        let upstream_token_header = match doc.session.upstream_token_header.as_str() {
+            "" => Some(http::header::AUTHORIZATION),
+            name => parse(name),
+        };
         Active { snapshot, keys, loaded_at, owned_headers, upstream_token_header }
     }
 }

@@ -879,10 +879,10 @@ impl Gateway {
                 headers.insert(HeaderName::from_static(name), value);
             }
         }
-        if let Some(token) = &upstream_token
+        let token_header = active.map_or(Some(header::AUTHORIZATION), |a| a.upstream_token_header.clone());
+        if let (Some(token), Some(name)) = (&upstream_token, token_header)
             && let Ok(value) = HeaderValue::from_str(&format!("Bearer {token}"))
         {
-            let name = active.map_or(header::AUTHORIZATION, |a| a.upstream_token_header.clone());
             headers.insert(name, value);
         }
         if let Some(host) = &self.upstream_host {
