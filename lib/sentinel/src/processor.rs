@@ -251,12 +251,7 @@ impl Processor {
         let mut batch = Batch::default();
         loop {
             let deadline = batch.started.map(|t| t + self.config.flush_interval);
-            let flush_due = async {
-                match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let flush_due = sleep_until_some(deadline);
             tokio::select! {
                 biased;
                 () = shutdown.as_mut() => break,
@@ -488,6 +483,14 @@ impl Processor {
     }
 }
 
+/// Sleeps until `at`; never wakes when there is no `at`.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs `work` while reading messages into `next` until it holds `limit` envelopes.
 async fn read_while<T>(
     consumer: &StreamConsumer,
@@ -499,12 +502,7 @@ async fn read_while<T>(
     // After a consumer error, wait a little before reading again instead of spinning.
     let mut quiet_until: Option<Instant> = None;
     loop {
-        let quiet = async {
-            match quiet_until {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let quiet = sleep_until_some(quiet_until);
         tokio::select! {
             biased;
             out = &mut work => return out,
