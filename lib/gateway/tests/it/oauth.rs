@@ -85,6 +85,7 @@ fn claims(issuer: &str) -> Value {
     json!({
         "iss": issuer, "aud": AUDIENCE, "exp": now() + 300, "iat": now(),
         "sub": "user-123", "azp": "ops-agent", "team_id": "team-a", "sid": "sess-ops-agent",
+        "scope": "openid mcp:tools",
     })
 }
 

@@ -252,6 +252,8 @@ pub fn policy_json(r: &Resources, keys: &[&SigningKey]) -> String {
 /// A gateway serving on an ephemeral port in front of `upstream`.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The admin listener (`/ready`, `/config/status`, `/metrics`).
+    pub admin: SocketAddr,
     pub gateway: Arc<Gateway>,
     pub policy_file: PathBuf,
     _dir: tempfile::TempDir,
@@ -285,11 +287,13 @@ impl Running {
         gateway.reload().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let admin_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
+        let admin = admin_listener.local_addr().expect("admin addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let served = tokio::spawn(serve(gateway.clone(), listener, async move {
+        let served = tokio::spawn(serve(gateway.clone(), listener, Some(admin_listener), async move {
             let _ = rx.await;
         }));
-        Running { addr, gateway, policy_file, _dir: dir, stop: Some(tx), served: Some(served) }
+        Running { addr, admin, gateway, policy_file, _dir: dir, stop: Some(tx), served: Some(served) }
     }
 
     /// Stops the gateway and waits until it has drained (audit included).
