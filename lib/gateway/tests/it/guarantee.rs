@@ -224,6 +224,7 @@ async fn sessions_and_tasks_belong_to_their_creator() {
     let hits = upstream.hits();
     assert_eq!(request(gw.addr, "DELETE", Some(&ops), &session, None).await.status, 200);
     assert_eq!(upstream.hits(), hits + 1);
+    assert_eq!(upstream.last().method, "DELETE");
 
     let task = |id: i64, method: &str| msg(id, method, json!({"taskId": "task-of-ops"}));
     assert_eq!(request(gw.addr, "POST", Some(&ops), &[], Some(&task(3, "tasks/get"))).await.status, 200);
