@@ -71,6 +71,9 @@ pub async fn respond(
 
     let body: Body = match gather(body).await {
         Gathered::Complete(bytes) => {
+            // Without a list to govern, only a reply that names a task needs reading.
+            let tasks =
+                tasks.filter(|_| observer.is_some() || memchr::memmem::find(&bytes, b"taskId").is_some());
             let bytes = if json && (observer.is_some() || tasks.is_some()) {
                 json_reply(bytes, observer.as_ref(), tasks.as_ref())?
             } else if sse && (observer.is_some() || tasks.is_some()) {

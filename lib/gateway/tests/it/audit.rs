@@ -320,3 +320,29 @@ async fn batches_on_2025_03_26_sessions_are_governed_per_element() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn one_request_yields_a_bounded_number_of_records() {
+    // Regression: every element of a batch was a record of its own, so one request could write
+    // tens of thousands of events.
+    let ingest = Ingest::start().await;
+    let spool = tempfile::tempdir().expect("spool");
+    let (_upstream, gw, token) = setup(&ingest, spool.path()).await;
+    let notifications: Vec<Value> = (0..500)
+        .map(|_| json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {}}))
+        .collect();
+    let r = rpc(gw.addr, Some(&token), &[("mcp-session-id", "legacy-n")], Value::Array(notifications)).await;
+    assert!(r.status < 300, "{}", r.body);
+    let calls: Vec<Value> = (0..200).map(|i| call(i, "echo", json!({}))).collect();
+    let r = rpc(gw.addr, Some(&token), &[("mcp-session-id", "legacy-c")], Value::Array(calls)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let events = ingest.wait_for(1 + 65, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = ingest.events();
+    let notification_records =
+        events.iter().filter(|e| e["payload"]["rpc_method"] == "notifications/progress").count();
+    assert_eq!(notification_records, 1, "a batch of notifications is one record");
+    let call_records = events.iter().filter(|e| e["payload"]["rpc_method"] == "tools/call").count();
+    assert_eq!(call_records, 65, "64 elements and one record for the rest");
+    gw.shutdown().await;
+}

@@ -437,3 +437,23 @@ async fn a_slow_client_holding_2000_connections_does_not_stop_a_caller() {
     let metrics = send(gw.admin, "GET", "/metrics", &[], "").await.body;
     assert!(metrics.contains("mcp_gateway_limit_hits_total{limit=\"header_read_timeout\"}"), "{metrics}");
 }
+
+#[tokio::test]
+async fn observe_mode_lets_calls_through_and_records_what_enforcement_would_do() {
+    let upstream = Upstream::start().await;
+    let mut r = resources();
+    r.server.spec.policy =
+        Some(mcp_api::PolicyConfig { mode: Some(mcp_api::PolicyMode::Observe), ..Default::default() });
+    let gw = Running::start(upstream.addr, Some(&policy_json(&r, &[&key()])), &[]).await;
+    let reply = rpc(gw.addr, None, &[], call(1, "upper", json!({}))).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(upstream.hits(), 1);
+    let metrics = send(gw.admin, "GET", "/metrics", &[], "").await.body;
+    assert!(
+        metrics.contains("mcp_gateway_policy_decisions_total{decision=\"allow\",reason=\"missing_identity\",rpc_method=\"tools/call\"} 1"),
+        "{metrics}"
+    );
+    // A presented token that fails verification is refused in every mode.
+    let bad = rpc(gw.addr, Some("not-a-token"), &[], call(2, "echo", json!({}))).await;
+    assert_eq!((bad.status, bad.reason().as_str()), (401, "invalid_token"));
+}
