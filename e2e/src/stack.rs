@@ -961,7 +961,7 @@ fn write_traefik_config(
     let experimental = if default_proxy { "" } else { "experimental: {fastProxy: {}}\n" };
     let static_config = format!(
         "entryPoints:\n  web: {{address: \"{web}\", http: {{aliasHeadersStrategy: delete}}}}\n  \
-         ping: {{address: \"{ping}\"}}\n\
+         ping: {{address: \"{ping}\", http: {{aliasHeadersStrategy: delete}}}}\n\
          ping: {{entryPoint: ping}}\n\
          {experimental}\
          providers:\n  file: {{filename: \"{}\", watch: false}}\n\
