@@ -91,8 +91,20 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        info!(addr = %gateway.config.listen, upstream = %gateway.config.upstream, "mcp-gateway listening");
-        match serve(gateway, listener, mcp_shutdown::requested()).await {
+        let admin = match bind(gateway.config.admin_listen).await {
+            Ok(listener) => listener,
+            Err(err) => {
+                error!(addr = %gateway.config.admin_listen, error = %err, "cannot bind the admin listener");
+                return ExitCode::FAILURE;
+            }
+        };
+        info!(
+            addr = %gateway.config.listen,
+            admin = %gateway.config.admin_listen,
+            upstream = %gateway.config.upstream,
+            "mcp-gateway listening"
+        );
+        match serve(gateway, listener, Some(admin), mcp_shutdown::requested()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 error!(error = %err, "server failed");

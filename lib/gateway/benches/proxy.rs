@@ -1031,7 +1031,7 @@ async fn revocation(fixture: &Fixture, policy_file: &Path, gateway: &Target, tex
 // In-process cost of the gateway's per-call stages, for attribution.
 
 fn stage_costs(fixture: &Fixture, policy: &str, text: &str) -> Result<Value> {
-    use mcp_gateway::identity::{KeyRing, identify};
+    use mcp_gateway::pipeline::identify::{KeyRing, platform_identity};
     use mcp_policy::{Call, MemoryBudgets, Reason, Request as PolicyRequest, Snapshot};
 
     let snapshot = Snapshot::from_json(policy.as_bytes())?;
@@ -1071,7 +1071,7 @@ fn stage_costs(fixture: &Fixture, policy: &str, text: &str) -> Result<Value> {
     };
 
     let inspected = mcp_protocol::inspect(body.as_bytes(), &req_headers, &opts)?;
-    let identity = identify(snapshot.document(), &keys, &headers)?;
+    let identity = platform_identity(snapshot.document(), &keys, &headers)?;
     let message = inspected.messages.first().ok_or("no message")?;
     let decide = || {
         let call = Call::Tool {
@@ -1079,7 +1079,10 @@ fn stage_costs(fixture: &Fixture, policy: &str, text: &str) -> Result<Value> {
             arguments: message.arguments.as_ref(),
             drifted: false,
         };
-        snapshot.evaluate(&PolicyRequest { identity: &identity, call, now: jiff::Timestamp::now() }, &budgets)
+        snapshot.evaluate(
+            &PolicyRequest { identity: &identity, call, now: jiff::Timestamp::now(), charge: true },
+            &budgets,
+        )
     };
     if decide().reason != Reason::Allowed {
         return Err("stage costs: the call is not allowed".into());
@@ -1096,7 +1099,7 @@ fn stage_costs(fixture: &Fixture, policy: &str, text: &str) -> Result<Value> {
             std::hint::black_box(mcp_protocol::inspect(body.as_bytes(), &req_headers, &opts).is_ok());
         }),
         time("identify: the session token as the gateway checks it (a repeated token)", &mut || {
-            std::hint::black_box(identify(snapshot.document(), &keys, &headers).is_ok());
+            std::hint::black_box(platform_identity(snapshot.document(), &keys, &headers).is_ok());
         }),
         time(
             "uncached verification: decode the Ed25519 public key (jsonwebtoken does it each time)",
@@ -1149,25 +1152,28 @@ async fn run(gateway_bin: PathBuf, server_bin: PathBuf) -> Result<Value> {
     wait_ready(&mut server, server_addr, "/healthz").await?;
 
     // Each gateway gets exactly these settings (nothing inherited from this environment).
-    let spawn_gateway = |name: &'static str, extra: &[(&str, String)]| -> Result<(Proc, SocketAddr)> {
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
-        let mut env: Vec<(&str, String)> = vec![
-            ("LISTEN_ADDR", addr.to_string()),
-            ("UPSTREAM_URL", format!("http://{server_addr}")),
-            ("POLICY_FILE", policy_file.display().to_string()),
-            ("STRIP_PREFIX", PUBLIC_PREFIX.to_string()),
-            ("RUST_LOG", LOG_LEVEL.to_string()),
-        ];
-        env.extend(extra.iter().cloned());
-        let proc = Proc::spawn(
-            name,
-            Command::new(&gateway_bin).env_clear().envs(env),
-            dir.path().join(format!("{name}.log")),
-        )?;
-        Ok((proc, addr))
-    };
-    let (mut gateway, gateway_addr) = spawn_gateway("mcp-gateway", &[])?;
-    let (mut audited, audited_addr) = spawn_gateway(
+    let spawn_gateway =
+        |name: &'static str, extra: &[(&str, String)]| -> Result<(Proc, SocketAddr, SocketAddr)> {
+            let addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+            let admin = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+            let mut env: Vec<(&str, String)> = vec![
+                ("LISTEN_ADDR", addr.to_string()),
+                ("ADMIN_LISTEN_ADDR", admin.to_string()),
+                ("UPSTREAM_URL", format!("http://{server_addr}")),
+                ("POLICY_FILE", policy_file.display().to_string()),
+                ("STRIP_PREFIX", PUBLIC_PREFIX.to_string()),
+                ("RUST_LOG", LOG_LEVEL.to_string()),
+            ];
+            env.extend(extra.iter().cloned());
+            let proc = Proc::spawn(
+                name,
+                Command::new(&gateway_bin).env_clear().envs(env),
+                dir.path().join(format!("{name}.log")),
+            )?;
+            Ok((proc, addr, admin))
+        };
+    let (mut gateway, gateway_addr, gateway_admin) = spawn_gateway("mcp-gateway", &[])?;
+    let (mut audited, audited_addr, audited_admin) = spawn_gateway(
         "mcp-gateway-audit",
         &[
             ("ANALYTICS_INGEST_URL", format!("http://{}/events", sink.addr)),
@@ -1180,8 +1186,8 @@ async fn run(gateway_bin: PathBuf, server_bin: PathBuf) -> Result<Value> {
         Command::new(std::env::current_exe()?).env_clear().env(RELAY, format!("{relay_addr} {server_addr}")),
         dir.path().join("tcp-relay.log"),
     )?;
-    wait_ready(&mut gateway, gateway_addr, "/ready").await?;
-    wait_ready(&mut audited, audited_addr, "/ready").await?;
+    wait_ready(&mut gateway, gateway_admin, "/ready").await?;
+    wait_ready(&mut audited, audited_admin, "/ready").await?;
     wait_ready(&mut relay, relay_addr, "/healthz").await?;
     // The processes standing between the load and the server, by target.
     let middle = [("relay", relay.pid()), ("gateway", gateway.pid()), ("gateway_audit", audited.pid())];
@@ -1294,7 +1300,7 @@ async fn run(gateway_bin: PathBuf, server_bin: PathBuf) -> Result<Value> {
         "tools_calls_sent": lab.calls.get("gateway_audit"),
         "events_received": sink.events.load(Ordering::Relaxed),
         "batches_received": sink.batches.load(Ordering::Relaxed),
-        "gateway_counters": audit_counters(audited_addr).await,
+        "gateway_counters": audit_counters(audited_admin).await,
     });
 
     println!("revocation");

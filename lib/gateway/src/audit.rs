@@ -90,6 +90,9 @@ pub struct Auditor {
 #[derive(Debug)]
 struct Inner {
     tx: mpsc::Sender<Event>,
+    /// Denials have a queue of their own, read first: a flood of allowed traffic cannot push a
+    /// denial out.
+    deny_tx: mpsc::Sender<Event>,
     metrics: AuditMetrics,
     stop: std::sync::Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>,
 }
@@ -108,11 +111,12 @@ impl Auditor {
             return Auditor::disabled();
         };
         let (tx, rx) = mpsc::channel(QUEUE);
+        let (deny_tx, deny_rx) = mpsc::channel(QUEUE);
         let (stop_tx, stop_rx) = oneshot::channel();
         let writer = Writer::new(url, &config, metrics.clone());
         let thread = std::thread::Builder::new().name("mcp-audit".into()).spawn(move || {
             match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(runtime) => runtime.block_on(writer.run(rx, stop_rx)),
+                Ok(runtime) => runtime.block_on(writer.run(deny_rx, rx, stop_rx)),
                 // The receiver is dropped: every event is counted as dropped, none is lost silently.
                 Err(err) => tracing::error!(error = %err, "audit writer runtime failed to start; audit events are dropped"),
             }
@@ -120,7 +124,9 @@ impl Auditor {
         if let Err(err) = thread {
             tracing::error!(error = %err, "audit writer thread failed to start; audit events are dropped");
         }
-        Auditor { inner: Some(Arc::new(Inner { tx, metrics, stop: std::sync::Mutex::new(Some(stop_tx)) })) }
+        Auditor {
+            inner: Some(Arc::new(Inner { tx, deny_tx, metrics, stop: std::sync::Mutex::new(Some(stop_tx)) })),
+        }
     }
 
     /// Whether events are recorded.
@@ -133,6 +139,17 @@ impl Auditor {
     pub fn record(&self, payload: AuditPayload) {
         let Some(inner) = &self.inner else { return };
         let event = Event { id: uuid::Uuid::now_v7(), at: jiff::Timestamp::now(), payload };
+        let event = if event.payload.decision == "deny" {
+            match inner.deny_tx.try_send(event) {
+                Ok(()) => return,
+                // The denial queue is full: the shared queue is the last chance.
+                Err(mpsc::error::TrySendError::Full(event) | mpsc::error::TrySendError::Closed(event)) => {
+                    event
+                }
+            }
+        } else {
+            event
+        };
         match inner.tx.try_send(event) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -223,7 +240,12 @@ impl Writer {
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<Event>, mut stop: oneshot::Receiver<oneshot::Sender<()>>) {
+    async fn run(
+        mut self,
+        mut deny_rx: mpsc::Receiver<Event>,
+        mut rx: mpsc::Receiver<Event>,
+        mut stop: oneshot::Receiver<oneshot::Sender<()>>,
+    ) {
         // Batches left by a previous run are replayed first.
         let mut retry_at = (!self.spool.is_empty()).then(tokio::time::Instant::now);
         loop {
@@ -234,27 +256,14 @@ impl Writer {
                 }
             };
             tokio::select! {
-                first = rx.recv() => {
-                    let Some(first) = first else { break };
-                    // Let the batch fill for a moment instead of waking for every event (one
-                    // wake-up per batch, not per request), unless a full batch is waiting.
-                    if rx.len() + 1 < BATCH {
-                        tokio::time::sleep(LINGER).await;
-                    }
-                    let mut batch = Vec::with_capacity(BATCH);
-                    batch.push(first);
-                    while batch.len() < BATCH {
-                        let Ok(event) = rx.try_recv() else { break };
-                        batch.push(event);
-                    }
-                    retry_at = self.deliver(batch).await;
-                }
-                () = wait_retry => {
-                    retry_at = self.replay().await;
-                }
+                biased;
                 done = &mut stop => {
                     rx.close();
+                    deny_rx.close();
                     let mut rest = Vec::new();
+                    while let Ok(event) = deny_rx.try_recv() {
+                        rest.push(event);
+                    }
                     while let Ok(event) = rx.try_recv() {
                         rest.push(event);
                     }
@@ -268,8 +277,45 @@ impl Writer {
                     }
                     return;
                 }
+                first = deny_rx.recv() => {
+                    // Both senders live in the same `Inner`: one gone means both are.
+                    let Some(first) = first else { break };
+                    retry_at = self.collect_and_deliver(first, &mut deny_rx, &mut rx).await;
+                }
+                first = rx.recv() => {
+                    let Some(first) = first else { break };
+                    retry_at = self.collect_and_deliver(first, &mut deny_rx, &mut rx).await;
+                }
+                () = wait_retry => {
+                    retry_at = self.replay().await;
+                }
             }
         }
+    }
+
+    /// One batch: `first`, then what is waiting, denials first.
+    async fn collect_and_deliver(
+        &mut self,
+        first: Event,
+        deny_rx: &mut mpsc::Receiver<Event>,
+        rx: &mut mpsc::Receiver<Event>,
+    ) -> Option<tokio::time::Instant> {
+        // Let the batch fill for a moment instead of waking for every event (one wake-up per
+        // batch, not per request), unless a full batch is waiting.
+        if deny_rx.len() + rx.len() + 1 < BATCH {
+            tokio::time::sleep(LINGER).await;
+        }
+        let mut batch = Vec::with_capacity(BATCH);
+        batch.push(first);
+        while batch.len() < BATCH {
+            let Ok(event) = deny_rx.try_recv() else { break };
+            batch.push(event);
+        }
+        while batch.len() < BATCH {
+            let Ok(event) = rx.try_recv() else { break };
+            batch.push(event);
+        }
+        self.deliver(batch).await
     }
 
     /// Sends live events, keeping order behind anything already spooled. Returns when to

@@ -47,8 +47,17 @@ pub struct ConfigError {
 /// Everything the gateway needs to run.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `PORT`-derived listen address (default `0.0.0.0:8091`), or `LISTEN_ADDR`.
+    /// `PORT`-derived listen address (default `0.0.0.0:8091`), or `LISTEN_ADDR`: the public
+    /// listener (MCP endpoint, `/health`, RFC 9728 metadata).
     pub listen: SocketAddr,
+    /// `ADMIN_LISTEN_ADDR` (default `0.0.0.0:9103`): `/health`, `/ready`, `/config/status` and
+    /// `/metrics`, never on the public listener.
+    pub admin_listen: SocketAddr,
+    /// Resource limits of the listeners and the upstream.
+    pub limits: Limits,
+    /// `TRUSTED_PROXY_CIDRS` (default loopback, `127.0.0.0/8,::1/128`): in `trusted-headers` mode
+    /// identity headers are believed only on connections from these networks.
+    pub trusted_proxies: Vec<Cidr>,
     /// `UPSTREAM_URL` (default `http://127.0.0.1:8088`): the app container.
     pub upstream: Uri,
     /// `POLICY_FILE`: the rendered policy document.
@@ -90,6 +99,74 @@ pub struct Config {
     /// How long the API watch may fail before the policy file is read again
     /// (`POLICY_FILE_FALLBACK_MS`, default 120 s).
     pub policy_file_fallback: Duration,
+}
+
+/// Bounds on what callers can hold (each an env var; counted in metrics when hit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// `HEADER_READ_TIMEOUT_MS` (default 10 s): time a client has to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// `BODY_READ_TIMEOUT_MS` (default 30 s): time a client has to send a request body.
+    pub body_read_timeout: Duration,
+    /// `MAX_CONNECTIONS` (default 4,096): client connections served at once; more wait in the
+    /// listen backlog.
+    pub max_connections: usize,
+    /// `MAX_UPSTREAM_CONNECTIONS` (default 256): requests in flight to the app at once.
+    pub max_upstream_connections: usize,
+    /// `ANONYMOUS_STREAM_IDLE_TIMEOUT_MS` (default 60 s): a response stream of a request without
+    /// an identity (observe mode) is closed after this long without a byte.
+    pub anonymous_stream_idle: Duration,
+}
+
+/// An IP network, `address/prefix`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` is in this network (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let value = value.trim();
+        let (addr, prefix) = match value.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (value, None),
+        };
+        let network: std::net::IpAddr =
+            addr.parse().map_err(|_| format!("{value:?} is not an IP address or network"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => {
+                p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| format!("{value:?}: bad prefix"))?
+            }
+        };
+        Ok(Cidr { network, prefix })
+    }
 }
 
 /// A ConfigMap named `<namespace>/<name>`.
@@ -143,6 +220,26 @@ impl Config {
             (None, Some(port)) => SocketAddr::from(([0, 0, 0, 0], parse_num::<u16>("PORT", port)?)),
             (None, None) => SocketAddr::from(([0, 0, 0, 0], 8091)),
         };
+        let admin_listen = match src.get("ADMIN_LISTEN_ADDR") {
+            Some(addr) => addr.trim().parse().map_err(|_| ConfigError {
+                key: "ADMIN_LISTEN_ADDR",
+                value: addr.clone(),
+                reason: "not a socket address such as 0.0.0.0:9103".into(),
+            })?,
+            None => SocketAddr::from(([0, 0, 0, 0], 9103)),
+        };
+        let trusted_proxies =
+            src.get("TRUSTED_PROXY_CIDRS").unwrap_or_else(|| "127.0.0.0/8,::1/128".to_string());
+        let trusted_proxies = trusted_proxies
+            .split(',')
+            .filter(|c| !c.trim().is_empty())
+            .map(|c| c.parse::<Cidr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|reason| ConfigError {
+                key: "TRUSTED_PROXY_CIDRS",
+                value: trusted_proxies.clone(),
+                reason,
+            })?;
         let upstream_raw = src.get("UPSTREAM_URL").unwrap_or_else(|| "http://127.0.0.1:8088".into());
         let upstream: Uri = upstream_raw.trim().parse().map_err(|_| ConfigError {
             key: "UPSTREAM_URL",
@@ -269,7 +366,31 @@ impl Config {
                 })
             })
             .transpose()?;
+        let count = |key: &'static str, default: usize| -> Result<usize, ConfigError> {
+            let n = src.get(key).map(|v| parse_num::<usize>(key, v)).transpose()?.unwrap_or(default);
+            if n == 0 {
+                return Err(ConfigError { key, value: "0".into(), reason: "must be positive".into() });
+            }
+            Ok(n)
+        };
+        let positive = |key: &'static str, default: u64| -> Result<Duration, ConfigError> {
+            let d = millis(key, default)?;
+            if d.is_zero() {
+                return Err(ConfigError { key, value: "0".into(), reason: "must be positive".into() });
+            }
+            Ok(d)
+        };
+        let limits = Limits {
+            header_read_timeout: positive("HEADER_READ_TIMEOUT_MS", 10_000)?,
+            body_read_timeout: positive("BODY_READ_TIMEOUT_MS", 30_000)?,
+            max_connections: count("MAX_CONNECTIONS", 4_096)?,
+            max_upstream_connections: count("MAX_UPSTREAM_CONNECTIONS", 256)?,
+            anonymous_stream_idle: positive("ANONYMOUS_STREAM_IDLE_TIMEOUT_MS", 60_000)?,
+        };
         Ok(Config {
+            admin_listen,
+            limits,
+            trusted_proxies,
             policy_configmap,
             kubeconfig: src.get("KUBECONFIG").map(PathBuf::from),
             policy_file_fallback: millis("POLICY_FILE_FALLBACK_MS", 120_000)?,
@@ -312,6 +433,24 @@ mod tests {
         assert_eq!(c.audit.source, "mcp-gateway");
         assert_eq!(c.audit.event_type, "mcp.request");
         assert!(c.audit.ingest_url.is_none());
+        assert_eq!(c.admin_listen, SocketAddr::from(([0, 0, 0, 0], 9103)));
+        assert_eq!(c.limits.max_connections, 4_096);
+        assert_eq!(c.limits.header_read_timeout, Duration::from_secs(10));
+        assert!(c.trusted_proxies.iter().any(|n| n.contains("127.0.0.1".parse().expect("ip"))));
+        assert!(!c.trusted_proxies.iter().any(|n| n.contains("10.1.2.3".parse().expect("ip"))));
+    }
+
+    #[test]
+    fn networks_contain_their_addresses() {
+        let net: Cidr = "10.42.0.0/16".parse().expect("cidr");
+        assert!(net.contains("10.42.7.1".parse().expect("ip")));
+        assert!(net.contains("::ffff:10.42.7.1".parse().expect("ip")));
+        assert!(!net.contains("10.43.0.1".parse().expect("ip")));
+        let one: Cidr = "fd00::1".parse().expect("cidr");
+        assert!(one.contains("fd00::1".parse().expect("ip")));
+        assert!(!one.contains("fd00::2".parse().expect("ip")));
+        let all: Cidr = "0.0.0.0/0".parse().expect("cidr");
+        assert!(all.contains("192.0.2.1".parse().expect("ip")));
     }
 
     #[test]
@@ -326,6 +465,13 @@ mod tests {
             ("STRIP_PREFIX", "api"),
             ("ANALYTICS_INGEST_URL", "ftp://ingest"),
             ("LISTEN_ADDR", "everywhere"),
+            ("ADMIN_LISTEN_ADDR", "9103"),
+            ("TRUSTED_PROXY_CIDRS", "10.0.0.0/33"),
+            ("TRUSTED_PROXY_CIDRS", "proxy"),
+            ("MAX_CONNECTIONS", "0"),
+            ("MAX_UPSTREAM_CONNECTIONS", "none"),
+            ("HEADER_READ_TIMEOUT_MS", "0"),
+            ("BODY_READ_TIMEOUT_MS", "-1"),
         ] {
             let err = config(&[(key, value)]).expect_err(key);
             assert_eq!(err.key, key, "{err}");

@@ -1,6 +1,7 @@
-//! Discovery filtering: `tools/list` results shrink to the tools the caller may call, in JSON
-//! responses and in SSE streams alike. SSE is filtered event by event as it arrives, so nothing
-//! is held back beyond the end of the current event.
+//! Discovery filtering: tool lists shrink to the tools the caller may call, in JSON responses
+//! and in SSE streams alike, and fail closed (an unreadable list is never passed on). SSE is
+//! filtered event by event as it arrives, so nothing is held back beyond the end of the current
+//! event. The same pass binds the tasks a reply creates to the caller.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -10,89 +11,155 @@ use http_body::{Body, Frame};
 use mcp_policy::ToolVisibility;
 use serde_json::Value;
 
+use crate::owners::Owners;
 use crate::pins::ToolPins;
+use mcp_policy::Identity;
+use std::sync::Arc;
 
-/// What to do with `tools/list` responses passing through.
-#[derive(Debug)]
-pub struct ListPolicy<'a> {
-    /// Ids of the `tools/list` requests of this exchange.
-    pub ids: &'a [Value],
+/// How tool lists passing through are governed.
+#[derive(Debug, Clone)]
+pub struct Discovery {
     /// Which tools the caller may see.
-    pub visible: &'a ToolVisibility,
+    pub visible: ToolVisibility,
     /// Where tool definitions are pinned (before filtering).
-    pub pins: &'a ToolPins,
+    pub pins: Arc<ToolPins>,
+    /// Id of the exchange's `tools/list` request: an SSE event that cannot be read is answered
+    /// with an error for it.
+    pub list_id: Option<Value>,
+    /// A GET stream (server-initiated messages and replays): unreadable events are dropped.
+    pub stream: bool,
 }
 
-/// Pins the tools of a JSON-RPC response to `tools/list` whose id is one of `ids`, then removes
-/// the tools `visible` does not allow. Returns whether the message changed. Other messages are
-/// left alone.
-pub fn filter_message(message: &mut Value, list: &ListPolicy<'_>) -> bool {
-    let (ids, visible) = (list.ids, list.visible);
-    let Some(obj) = message.as_object_mut() else {
-        return false;
-    };
-    if !obj.get("id").is_some_and(|id| ids.contains(id)) {
-        return false;
+impl Discovery {
+    /// Pins the tools of a JSON-RPC message carrying `result.tools` (whatever its id: a list
+    /// reply cannot dodge the filter by spelling its id differently), then removes the tools the
+    /// caller may not see. Returns whether the message changed.
+    pub fn filter(&self, message: &mut Value) -> bool {
+        let Some(result) = message.get_mut("result").and_then(Value::as_object_mut) else {
+            return false;
+        };
+        let Some(tools) = result.get_mut("tools").and_then(Value::as_array_mut) else {
+            return false;
+        };
+        self.pins.observe(tools);
+        let before = tools.len();
+        let visible = &self.visible;
+        tools
+            .retain(|tool| tool.get("name").and_then(Value::as_str).is_some_and(|name| visible.allows(name)));
+        let mut changed = tools.len() != before;
+        // A list filtered for this caller must not be cached for others (2026-07-28 `cacheScope`).
+        if *visible != ToolVisibility::All && result.get("cacheScope").is_some_and(|scope| scope != "private")
+        {
+            result.insert("cacheScope".into(), Value::String("private".into()));
+            changed = true;
+        }
+        changed
     }
-    let Some(tools) = obj.get_mut("result").and_then(|r| r.get_mut("tools")).and_then(Value::as_array_mut)
-    else {
-        return false;
-    };
-    list.pins.observe(tools);
-    let before = tools.len();
-    tools.retain(|tool| tool.get("name").and_then(Value::as_str).is_some_and(|name| visible.allows(name)));
-    let mut changed = tools.len() != before;
-    // A list filtered for this caller must not be cached for others (2026-07-28 `cacheScope`).
-    if *visible != ToolVisibility::All
-        && let Some(result) = obj.get_mut("result").and_then(Value::as_object_mut)
-        && result.get("cacheScope").is_some_and(|scope| scope != "private")
-    {
-        result.insert("cacheScope".into(), Value::String("private".into()));
-        changed = true;
+
+    /// The error that replaces a reply the gateway cannot read.
+    fn unreadable(&self) -> Value {
+        let r = crate::error::Refusal::DiscoveryUnreadable;
+        mcp_protocol::denial_body(self.list_id.as_ref(), r.message(), r.code(), serde_json::Map::new())
     }
-    changed
 }
 
-/// Filters a whole JSON body (one message or a batch of them).
-pub fn filter_json_body(body: &[u8], list: &ListPolicy<'_>) -> Option<Bytes> {
-    let mut value: Value = serde_json::from_slice(body).ok()?;
+/// A reply that is not readable JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the reply is not readable JSON")]
+pub struct Unreadable;
+
+/// Filters a whole JSON body (one message or a batch): `Ok(None)` when nothing changed, `Err`
+/// when it cannot be read (the caller answers with an error, never the unfiltered body).
+pub fn filter_json_body(body: &[u8], discovery: &Discovery) -> Result<Option<Bytes>, Unreadable> {
+    let mut value: Value = serde_json::from_slice(body).map_err(|_| Unreadable)?;
     let changed = match &mut value {
-        Value::Array(items) => items.iter_mut().fold(false, |acc, m| filter_message(m, list) | acc),
-        single => filter_message(single, list),
+        Value::Array(items) => items.iter_mut().fold(false, |acc, m| discovery.filter(m) | acc),
+        single => discovery.filter(single),
     };
-    changed.then(|| Bytes::from(serde_json::to_vec(&value).unwrap_or_default()))
+    Ok(changed.then(|| Bytes::from(mcp_protocol::to_bytes(&value))))
 }
 
-/// Rewrites one SSE event if its data is a `tools/list` response to filter.
-fn filter_event(event: &[u8], list: &ListPolicy<'_>) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(event).ok()?;
+/// Binds every task a reply creates (`result.task.taskId`) to the caller.
+pub fn bind_tasks(value: &Value, owners: &Owners, who: &Identity) {
+    let mut bind = |m: &Value| {
+        if let Some(id) =
+            m.get("result").and_then(|r| r.get("task")).and_then(|t| t.get("taskId")).and_then(Value::as_str)
+        {
+            owners.bind_task(id, who);
+        }
+    };
+    match value {
+        Value::Array(items) => items.iter().for_each(&mut bind),
+        single => bind(single),
+    }
+}
+
+/// What an event became.
+enum Rewritten {
+    Unchanged,
+    Replaced(Vec<u8>),
+    Dropped,
+}
+
+/// Rewrites one SSE event whose data is a message to govern.
+fn filter_event(event: &[u8], discovery: Option<&Discovery>, tasks: Option<&Tasks>) -> Rewritten {
+    let Ok(text) = std::str::from_utf8(event) else {
+        return unreadable(discovery, Vec::new());
+    };
     let mut data = String::new();
+    let mut has_data = false;
     let mut other = Vec::new();
     for line in text.split('\n') {
         let line = line.strip_suffix('\r').unwrap_or(line);
         if let Some(rest) = line.strip_prefix("data:") {
-            if !data.is_empty() {
+            if has_data {
                 data.push('\n');
             }
+            has_data = true;
             data.push_str(rest.strip_prefix(' ').unwrap_or(rest));
         } else if !line.is_empty() {
             other.push(line);
         }
     }
-    let mut message: Value = serde_json::from_str(&data).ok()?;
-    if !filter_message(&mut message, list) {
-        return None;
+    if !has_data || (discovery.is_none() && !data.contains("taskId")) {
+        return Rewritten::Unchanged;
     }
+    let mut message: Value = match serde_json::from_str(&data) {
+        Ok(m) => m,
+        Err(_) if data.trim().is_empty() => return Rewritten::Unchanged,
+        Err(_) => return unreadable(discovery, other),
+    };
+    if let Some((owners, who)) = tasks {
+        bind_tasks(&message, owners, who);
+    }
+    match discovery {
+        Some(d) if d.filter(&mut message) => Rewritten::Replaced(event_bytes(&other, &message)),
+        _ => Rewritten::Unchanged,
+    }
+}
+
+fn unreadable(discovery: Option<&Discovery>, other: Vec<&str>) -> Rewritten {
+    match discovery {
+        None => Rewritten::Unchanged,
+        Some(d) if d.stream || d.list_id.is_none() => Rewritten::Dropped,
+        Some(d) => Rewritten::Replaced(event_bytes(&other, &d.unreadable())),
+    }
+}
+
+fn event_bytes(other: &[&str], message: &Value) -> Vec<u8> {
     let mut out = String::new();
     for line in other {
         out.push_str(line);
         out.push('\n');
     }
     out.push_str("data: ");
-    out.push_str(&serde_json::to_string(&message).ok()?);
+    out.push_str(&message.to_string());
     out.push('\n');
-    Some(out.into_bytes())
+    out.into_bytes()
 }
+
+/// The task bookkeeping of a reply: where to bind, and to whom.
+pub type Tasks = (Arc<Owners>, Identity);
 
 /// Position just past the first blank line (event terminator) in `buf`, if any.
 fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
@@ -114,16 +181,18 @@ fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
 /// Incremental SSE rewriter.
 #[derive(Debug)]
 pub struct SseFilter {
-    ids: Vec<Value>,
-    visible: ToolVisibility,
-    pins: std::sync::Arc<ToolPins>,
+    discovery: Option<Discovery>,
+    tasks: Option<Tasks>,
     pending: BytesMut,
 }
 
+/// Longest event held while waiting for its end (a stream that never ends an event is cut).
+const MAX_EVENT: usize = 8 << 20;
+
 impl SseFilter {
-    /// Pins and filters `tools/list` responses with these ids.
-    pub fn new(ids: Vec<Value>, visible: ToolVisibility, pins: std::sync::Arc<ToolPins>) -> SseFilter {
-        SseFilter { ids, visible, pins, pending: BytesMut::new() }
+    /// Governs the stream's tool lists and binds the tasks it creates.
+    pub fn new(discovery: Option<Discovery>, tasks: Option<Tasks>) -> SseFilter {
+        SseFilter { discovery, tasks, pending: BytesMut::new() }
     }
 
     /// Feeds a chunk; returns the complete events it finished (rewritten where needed).
@@ -132,21 +201,34 @@ impl SseFilter {
         let mut out = BytesMut::new();
         while let Some((body_end, next)) = event_end(&self.pending) {
             let event = self.pending.split_to(next);
-            let list = ListPolicy { ids: &self.ids, visible: &self.visible, pins: &self.pins };
-            match filter_event(&event[..body_end], &list) {
-                Some(rewritten) => {
+            match filter_event(&event[..body_end], self.discovery.as_ref(), self.tasks.as_ref()) {
+                Rewritten::Replaced(rewritten) => {
                     out.extend_from_slice(&rewritten);
                     out.extend_from_slice(b"\n");
                 }
-                None => out.extend_from_slice(&event),
+                Rewritten::Dropped => {}
+                Rewritten::Unchanged => out.extend_from_slice(&event),
             }
+        }
+        if self.pending.len() > MAX_EVENT && self.discovery.is_some() {
+            // An event this large cannot be a list the gateway will filter in time: fail closed.
+            self.pending.clear();
         }
         out.freeze()
     }
 
-    /// Whatever is left when the stream ends (an unterminated event, passed through as is).
+    /// Whatever is left when the stream ends: an unterminated event is governed like the
+    /// others.
     pub fn finish(&mut self) -> Bytes {
-        self.pending.split().freeze()
+        let rest = self.pending.split();
+        if rest.is_empty() {
+            return rest.freeze();
+        }
+        match filter_event(&rest, self.discovery.as_ref(), self.tasks.as_ref()) {
+            Rewritten::Replaced(rewritten) => Bytes::from(rewritten),
+            Rewritten::Dropped => Bytes::new(),
+            Rewritten::Unchanged => rest.freeze(),
+        }
     }
 }
 

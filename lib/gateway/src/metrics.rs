@@ -41,6 +41,13 @@ pub struct ReloadLabels {
     pub result: &'static str,
 }
 
+/// Labels of limit counters.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabels {
+    /// `header_read_timeout`, `body_read_timeout` or `max_connections`.
+    pub limit: &'static str,
+}
+
 /// The gateway's metrics and their registry.
 #[derive(Debug)]
 pub struct Metrics {
@@ -63,6 +70,8 @@ pub struct Metrics {
     pub tools_drifted: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Audit delivery.
     pub audit: crate::audit::AuditMetrics,
+    /// Times a resource limit was hit.
+    pub limits: Family<LimitLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -111,6 +120,12 @@ impl Metrics {
             "Tools whose definition changed since it was pinned",
             tools_drifted.clone(),
         );
+        let limits = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "mcp_gateway_limit_hits",
+            "Times a resource limit was hit (header/body read timeouts, the connection cap)",
+            limits.clone(),
+        );
         let audit = crate::audit::AuditMetrics::default();
         registry.register(
             "mcp_gateway_audit_events",
@@ -126,6 +141,7 @@ impl Metrics {
             registry,
             audit,
             tools_drifted,
+            limits,
             requests,
             decisions,
             duration,
@@ -134,6 +150,24 @@ impl Metrics {
             policy_synchronized,
             policy_last_success,
         }
+    }
+
+    /// Counts a hit of resource limit `limit`.
+    pub fn limit(&self, limit: &'static str) {
+        self.limits.get_or_create(&LimitLabels { limit }).inc();
+    }
+
+    /// Counts one message's verdict (an allowed decision, or the refusal's reason).
+    pub fn decision(
+        &self,
+        verdict: &Result<mcp_policy::Decision, crate::error::GatewayError>,
+        rpc_method: &'static str,
+    ) {
+        let (decision, reason) = match verdict {
+            Ok(d) => ("allow", d.reason.as_str()),
+            Err(err) => ("deny", err.reason()),
+        };
+        self.decisions.get_or_create(&DecisionLabels { decision, reason, rpc_method }).inc();
     }
 
     /// The OpenMetrics text exposition.

@@ -1,5 +1,5 @@
 //! Tool pinning (rug-pull protection): the gateway hashes every tool definition it sees in
-//! `tools/list` results (name, description, input schema). The first hash seen for a tool is
+//! `tools/list` results (name, title, description, input and output schemas, annotations). The first hash seen for a tool is
 //! its pin; a later, different definition is drift. Drift is reported in `/config/status` and
 //! metrics, and denies calls to that tool when the policy says `onToolDrift: deny`.
 
@@ -32,13 +32,19 @@ pub struct ToolPins {
     pins: Mutex<BTreeMap<String, Pin>>,
 }
 
-/// `sha256:` of the canonical JSON of a tool's name, description and input schema.
+/// `sha256:` of the canonical JSON of a tool's whole definition as a caller relies on it: name,
+/// title, description, input schema, output schema and annotations (a changed `readOnlyHint` or
+/// output schema is a rug pull too).
 pub fn definition_hash(tool: &Value) -> Option<(String, String)> {
     let name = tool.get("name")?.as_str()?.to_string();
+    let field = |key: &str| tool.get(key).cloned().unwrap_or(Value::Null);
     let subject = serde_json::json!({
         "name": name,
-        "description": tool.get("description").cloned().unwrap_or(Value::Null),
-        "inputSchema": tool.get("inputSchema").cloned().unwrap_or(Value::Null),
+        "title": field("title"),
+        "description": field("description"),
+        "inputSchema": field("inputSchema"),
+        "outputSchema": field("outputSchema"),
+        "annotations": field("annotations"),
     });
     // serde_json maps are sorted by key, so this serialization is canonical.
     let text = serde_json::to_string(&subject).ok()?;
@@ -98,11 +104,27 @@ mod tests {
         // Going back to the pinned definition clears the drift.
         pins.observe(&[v1]);
         assert!(!pins.is_drifted("echo"));
-        // Key order and annotations do not matter; schema content does.
-        let (_, a) =
-            definition_hash(&json!({"name": "t", "inputSchema": {"a": 1, "b": 2}, "annotations": {"x": 1}}))
-                .expect("hash");
+        // Key order does not matter; content does.
+        let (_, a) = definition_hash(&json!({"name": "t", "inputSchema": {"a": 1, "b": 2}})).expect("hash");
         let (_, b) = definition_hash(&json!({"inputSchema": {"b": 2, "a": 1}, "name": "t"})).expect("hash");
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn the_whole_definition_is_pinned() {
+        // Regression: title, output schema and annotations used to be outside the hash, so a
+        // tool could turn destructive or change what it returns without drifting.
+        let base = json!({"name": "t", "description": "d", "inputSchema": {"type": "object"}});
+        let (_, pinned) = definition_hash(&base).expect("hash");
+        for (key, value) in [
+            ("title", json!("Delete everything")),
+            ("outputSchema", json!({"type": "object", "properties": {"ssn": {"type": "string"}}})),
+            ("annotations", json!({"destructiveHint": true})),
+        ] {
+            let mut changed = base.clone();
+            changed[key] = value;
+            let (_, hash) = definition_hash(&changed).expect("hash");
+            assert_ne!(hash, pinned, "{key} is part of the pin");
+        }
     }
 }

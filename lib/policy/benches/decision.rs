@@ -116,6 +116,7 @@ fn measure(grants: usize) -> Stats {
         identity: &identity,
         call: Call::Tool { name: "transfer", arguments: Some(&args), drifted: false },
         now,
+        charge: true,
     };
     let d = snapshot.evaluate(&request, &budgets);
     assert_eq!(d.reason, Reason::Allowed, "the benchmark must measure a full allow: {d:?}");

@@ -11,12 +11,15 @@ use jiff::Timestamp;
 /// What a budget is attached to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BudgetKey {
-    /// An MCPAccessGrant, by namespace and name.
+    /// An MCPAccessGrant, by namespace and name, for one caller: a team-wide grant's budget is
+    /// counted per human/agent/team, so one member cannot use up the others' calls.
     Grant {
         /// Namespace.
         namespace: String,
         /// Name.
         name: String,
+        /// The caller, `human/agent/team` (empty fields stay empty), see [`BudgetKey::subject`].
+        subject: String,
     },
     /// An MCPAgentSession, by namespace and name.
     Session {
@@ -27,10 +30,19 @@ pub enum BudgetKey {
     },
 }
 
+impl BudgetKey {
+    /// The subject part of a grant key: `human/agent/team` of the caller.
+    pub fn subject(human: &str, agent: &str, team: &str) -> String {
+        format!("{human}/{agent}/{team}")
+    }
+}
+
 impl std::fmt::Display for BudgetKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            BudgetKey::Grant { namespace, name } => write!(f, "grant {namespace}/{name}"),
+            BudgetKey::Grant { namespace, name, subject } => {
+                write!(f, "grant {namespace}/{name} for {subject}")
+            }
             BudgetKey::Session { namespace, name } => write!(f, "session {namespace}/{name}"),
         }
     }
@@ -71,6 +83,10 @@ pub enum BudgetRefusal {
 pub trait Budgets {
     /// Admits one call against all `charges` atomically.
     fn admit(&self, charges: &[Charge], now: Timestamp) -> Result<(), BudgetRefusal>;
+
+    /// Whether one call against all `charges` would be admitted, counting nothing (used for
+    /// messages that must never charge a budget, such as a `tools/call` notification).
+    fn check(&self, charges: &[Charge], now: Timestamp) -> Result<(), BudgetRefusal>;
 }
 
 #[derive(Clone, Debug)]
@@ -106,27 +122,39 @@ fn refill(counter: &Counter, rate: u32, now: Timestamp) -> f64 {
     (counter.tokens + elapsed * f64::from(rate) / 60.0).min(f64::from(rate))
 }
 
+/// Whether every charge fits the counters as they are.
+fn fits(
+    counters: &HashMap<BudgetKey, Counter>,
+    charges: &[Charge],
+    now: Timestamp,
+) -> Result<(), BudgetRefusal> {
+    for charge in charges {
+        let counter = counters.get(&charge.key);
+        if let Some(max) = charge.max_calls
+            && counter.map_or(0, |c| c.calls) >= max
+        {
+            return Err(BudgetRefusal::Exhausted { key: charge.key.clone(), max_calls: max });
+        }
+        if let Some(rate) = charge.rate_per_minute {
+            let tokens = counter.map_or(f64::from(rate), |c| refill(c, rate, now));
+            if tokens < 1.0 {
+                return Err(BudgetRefusal::RateLimited { key: charge.key.clone(), rate_per_minute: rate });
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Budgets for MemoryBudgets {
+    fn check(&self, charges: &[Charge], now: Timestamp) -> Result<(), BudgetRefusal> {
+        let counters = self.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        fits(&counters, charges, now)
+    }
+
     fn admit(&self, charges: &[Charge], now: Timestamp) -> Result<(), BudgetRefusal> {
         let mut counters = self.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // First pass: would every charge fit?
-        for charge in charges {
-            let counter = counters.get(&charge.key);
-            if let Some(max) = charge.max_calls
-                && counter.map_or(0, |c| c.calls) >= max
-            {
-                return Err(BudgetRefusal::Exhausted { key: charge.key.clone(), max_calls: max });
-            }
-            if let Some(rate) = charge.rate_per_minute {
-                let tokens = counter.map_or(f64::from(rate), |c| refill(c, rate, now));
-                if tokens < 1.0 {
-                    return Err(BudgetRefusal::RateLimited {
-                        key: charge.key.clone(),
-                        rate_per_minute: rate,
-                    });
-                }
-            }
-        }
+        fits(&counters, charges, now)?;
         // Second pass: count the call everywhere.
         for charge in charges {
             let rate = charge.rate_per_minute;

@@ -1,8 +1,18 @@
 //! The evaluator: an immutable, indexed [`Snapshot`] of a validated document, and the ordered
 //! checks that turn a request into a [`Decision`].
 //!
+//! Every request is first decided as enforcement would decide it; under `policy.mode: observe`
+//! that decision is then returned allowed, with [`Decision::observed`] set and its reason kept
+//! (an unreadable request, [`Call::Indeterminate`], is denied in every mode).
+//!
+//! [`Call::Method`] (initialize, ping, notifications, responses, discovery) needs only an
+//! identity (`missing_identity`). [`Call::Capability`] needs an identity, passes the session
+//! checks of step 3 below, and then needs an enabled, unexpired grant matching the caller
+//! (`grant_expired` when only expired ones match, else the default decision with
+//! `method_not_granted`).
+//!
 //! Check order for a tool call (first failing check decides):
-//! 1. `observe` mode → allow.
+//! 1. (observe mode is applied at the end, see above).
 //! 2. no human, agent or team → `missing_identity`.
 //! 3. session: required and absent → `missing_session`; presented and revoked →
 //!    `session_revoked`; presented and expired → `session_expired` (both whether or not sessions
@@ -57,8 +67,14 @@ pub enum Call<'a> {
         /// The gateway saw this tool's definition drift from its pinned hash.
         drifted: bool,
     },
-    /// Any other JSON-RPC method (discovery, notifications, ping…): not governed.
+    /// A method that needs only an identity: `initialize`, `ping`, `notifications/*`, a
+    /// response (pass `""`), and discovery (`tools/list`, `server/discover`, whose replies the
+    /// gateway filters with [`Snapshot::visible_tools`]).
     Method(&'a str),
+    /// A method that reaches a server capability (`resources/*`, `prompts/*`,
+    /// `completion/complete`, `tasks/*`, `logging/setLevel`, subscriptions, any unknown
+    /// method): identity, session checks and at least one enabled, unexpired matching grant.
+    Capability(&'a str),
     /// A request that could not be read as JSON-RPC.
     Indeterminate,
 }
@@ -72,6 +88,10 @@ pub struct Request<'a> {
     pub call: Call<'a>,
     /// The time the decision is made at.
     pub now: Timestamp,
+    /// Whether an allowed tool call is charged against its budgets. `false` for a message
+    /// without an id (a notification): budgets are still checked (an exhausted budget still
+    /// refuses) but never charged.
+    pub charge: bool,
 }
 
 /// A namespaced object name, for attribution.
@@ -99,6 +119,11 @@ pub struct ArgumentViolation {
 pub struct Decision {
     /// Whether the call may proceed.
     pub allowed: bool,
+    /// `policy.mode: observe`: `allowed` is forced to `true`, while `reason` and
+    /// [`would_allow`](Self::would_allow) keep what enforcement would have decided.
+    pub observed: bool,
+    /// What enforcement decides (equals `allowed` unless `observed`).
+    pub would_allow: bool,
     /// Why.
     pub reason: Reason,
     /// Trust the tool requires (tool calls).
@@ -129,6 +154,8 @@ impl Decision {
     fn new(allowed: bool, reason: Reason) -> Decision {
         Decision {
             allowed,
+            observed: false,
+            would_allow: allowed,
             reason,
             required_trust: None,
             required_side_effect: None,
@@ -163,7 +190,8 @@ impl Decision {
     /// `policy_version`, `matched_grant`, `matched_grant_namespace`, `matched_session`,
     /// `matched_session_namespace`, `required_trust`, `required_side_effect`, `risk_level`,
     /// `admin_trust`, `consented_trust`, `effective_trust`, plus `argument`, `argument_rule` and
-    /// `budget`), leaving out what is unset.
+    /// `budget`), leaving out what is unset. An observed decision adds
+    /// `"enforcement": "observe"` and `would_decision` (`allow` or `deny`).
     pub fn attribution(&self) -> serde_json::Map<String, Value> {
         let mut m = serde_json::Map::new();
         let mut put = |key: &str, value: Option<String>| {
@@ -172,6 +200,10 @@ impl Decision {
             }
         };
         put("decision", Some(if self.allowed { "allow" } else { "deny" }.to_string()));
+        if self.observed {
+            put("enforcement", Some("observe".to_string()));
+            put("would_decision", Some(if self.would_allow { "allow" } else { "deny" }.to_string()));
+        }
         put("reason", Some(self.reason.as_str().to_string()));
         put("policy_version", Some(self.policy_version.clone()).filter(|v| !v.is_empty()));
         put("matched_grant", self.matched_grant.as_ref().map(|g| g.name.clone()));
@@ -292,6 +324,11 @@ struct Mode<'b> {
     budgets: Option<&'b dyn Budgets>,
 }
 
+/// Whether the caller has any subject field.
+fn has_identity(id: &Identity) -> bool {
+    !id.human.is_empty() || !id.agent.is_empty() || !id.team.is_empty()
+}
+
 impl Snapshot {
     /// Validates `doc` (revision included) and builds its indexes.
     pub fn new(doc: Document) -> Result<Snapshot, InvalidDocument> {
@@ -351,9 +388,17 @@ impl Snapshot {
     }
 
     /// Decides one request. `budgets` counts allowed tool calls against `maxCalls` and
-    /// `ratePerMinute` of the deciding grant and the session.
+    /// `ratePerMinute` of the deciding grant (per caller) and the session (charged only when
+    /// `req.charge`). Under `policy.mode: observe` the enforcement decision is returned
+    /// allowed and [`Decision::observed`] (except for [`Call::Indeterminate`]).
     pub fn evaluate(&self, req: &Request<'_>, budgets: &dyn Budgets) -> Decision {
-        self.decide(req, &Mode { check_arguments: true, budgets: Some(budgets) })
+        let mut d = self.decide(req, &Mode { check_arguments: true, budgets: Some(budgets) });
+        if self.doc.policy.mode == PolicyMode::Observe && !matches!(req.call, Call::Indeterminate) {
+            d.would_allow = d.allowed;
+            d.allowed = true;
+            d.observed = true;
+        }
+        d
     }
 
     /// The tools `identity` may call (argument constraints and budgets aside), for filtering
@@ -369,7 +414,7 @@ impl Snapshot {
             .iter()
             .filter(|tool| {
                 let call = Call::Tool { name: &tool.name, arguments: None, drifted: false };
-                self.decide(&Request { identity, call, now }, &mode).allowed
+                self.decide(&Request { identity, call, now, charge: false }, &mode).allowed
             })
             .map(|tool| tool.name.clone())
             .collect();
@@ -412,14 +457,87 @@ impl Snapshot {
             .find(|&i| session_matches(&self.doc.sessions[i], id))
     }
 
+    /// The session checks shared by tool calls and capability methods: required and absent →
+    /// `missing_session`; presented and revoked → `session_revoked`; presented and expired →
+    /// `session_expired`; required and unknown → `session_not_found`. Records the session found.
+    fn check_session(
+        &self,
+        id: &Identity,
+        now: Timestamp,
+        d: &mut Decision,
+    ) -> Result<Option<&Session>, Reason> {
+        let session_required = self.doc.session.required;
+        if id.session.is_empty() {
+            return if session_required { Err(Reason::MissingSession) } else { Ok(None) };
+        }
+        match self.find_session(id) {
+            Some(i) => {
+                let s = &self.doc.sessions[i];
+                d.matched_session = Some(object_ref(&s.namespace, &s.name));
+                if s.revoked {
+                    return Err(Reason::SessionRevoked);
+                }
+                if self.session_expiry[i].is_expired(now) {
+                    return Err(Reason::SessionExpired);
+                }
+                Ok(Some(s))
+            }
+            None if session_required => Err(Reason::SessionNotFound),
+            None => Ok(None),
+        }
+    }
+
+    /// A capability method: identity, session, then an enabled, unexpired matching grant.
+    fn decide_capability(&self, req: &Request<'_>) -> Decision {
+        let policy = &self.doc.policy;
+        let mut d = Decision::new(false, Reason::Undecided);
+        d.policy_version = policy.policy_version.clone();
+        let finish = |mut d: Decision, allowed: bool, reason: Reason| {
+            d.allowed = allowed;
+            d.would_allow = allowed;
+            d.reason = reason;
+            d
+        };
+        let id = req.identity;
+        if !has_identity(id) {
+            return finish(d, false, Reason::MissingIdentity);
+        }
+        if let Err(reason) = self.check_session(id, req.now, &mut d) {
+            return finish(d, false, reason);
+        }
+        let mut expired = false;
+        for pos in self.matching_grants(id) {
+            let grant = &self.doc.grants[pos as usize];
+            if grant.disabled {
+                continue;
+            }
+            if self.grants[pos as usize].expiry.is_expired(req.now) {
+                expired = true;
+                continue;
+            }
+            d.matched_grant = Some(object_ref(&grant.namespace, &grant.name));
+            if !grant.policy_version.is_empty() {
+                d.policy_version = grant.policy_version.clone();
+            }
+            return finish(d, true, Reason::Allowed);
+        }
+        if expired {
+            return finish(d, false, Reason::GrantExpired);
+        }
+        finish(d, policy.default_decision == PolicyDecision::Allow, Reason::MethodNotGranted)
+    }
+
     fn decide(&self, req: &Request<'_>, mode: &Mode<'_>) -> Decision {
         let policy = &self.doc.policy;
         let (tool_name, arguments, drifted) = match req.call {
             Call::Method(_) => {
-                let mut d = Decision::new(true, Reason::Allowed);
+                let allowed = has_identity(req.identity);
+                let reason = if allowed { Reason::Allowed } else { Reason::MissingIdentity };
+                let mut d = Decision::new(allowed, reason);
                 d.policy_version = policy.policy_version.clone();
                 return d;
             }
+            Call::Capability(_) => return self.decide_capability(req),
             Call::Indeterminate => {
                 let mut d = Decision::deny(Reason::RpcInspectionFailed);
                 d.policy_version = policy.policy_version.clone();
@@ -440,43 +558,21 @@ impl Snapshot {
         d.policy_version = policy.policy_version.clone();
         let finish = |mut d: Decision, allowed: bool, reason: Reason, required: TrustLevel| {
             d.allowed = allowed;
+            d.would_allow = allowed;
             d.reason = reason;
             d.required_trust = Some(required);
             d
         };
 
-        if policy.mode == PolicyMode::Observe {
-            return finish(d, true, Reason::Allowed, required);
-        }
-
         let id = req.identity;
-        if id.human.is_empty() && id.agent.is_empty() && id.team.is_empty() {
+        if !has_identity(id) {
             return finish(d, false, Reason::MissingIdentity, required);
         }
 
-        let session_required = self.doc.session.required;
-        let mut session: Option<&Session> = None;
-        if id.session.is_empty() {
-            if session_required {
-                return finish(d, false, Reason::MissingSession, required);
-            }
-        } else {
-            match self.find_session(id) {
-                Some(i) => {
-                    let s = &self.doc.sessions[i];
-                    d.matched_session = Some(object_ref(&s.namespace, &s.name));
-                    if s.revoked {
-                        return finish(d, false, Reason::SessionRevoked, required);
-                    }
-                    if self.session_expiry[i].is_expired(req.now) {
-                        return finish(d, false, Reason::SessionExpired, required);
-                    }
-                    session = Some(s);
-                }
-                None if session_required => return finish(d, false, Reason::SessionNotFound, required),
-                None => {}
-            }
-        }
+        let session = match self.check_session(id, req.now, &mut d) {
+            Ok(session) => session,
+            Err(reason) => return finish(d, false, reason, required),
+        };
 
         if drifted && policy.on_tool_drift == ToolDriftAction::Deny {
             return finish(d, false, Reason::ToolDefinitionChanged, required);
@@ -588,6 +684,7 @@ impl Snapshot {
                     key: BudgetKey::Grant {
                         namespace: attributed.namespace.clone(),
                         name: attributed.name.clone(),
+                        subject: BudgetKey::subject(&id.human, &id.agent, &id.team),
                     },
                     max_calls: attributed.max_calls,
                     rate_per_minute: attributed.rate_per_minute,
@@ -600,9 +697,14 @@ impl Snapshot {
                     rate_per_minute: s.rate_per_minute,
                 });
             }
-            if !charges.is_empty()
-                && let Err(refusal) = budgets.admit(&charges, req.now)
-            {
+            let verdict = if charges.is_empty() {
+                Ok(())
+            } else if req.charge {
+                budgets.admit(&charges, req.now)
+            } else {
+                budgets.check(&charges, req.now)
+            };
+            if let Err(refusal) = verdict {
                 let reason = match refusal {
                     BudgetRefusal::Exhausted { .. } => Reason::BudgetExhausted,
                     BudgetRefusal::RateLimited { .. } => Reason::RateLimited,

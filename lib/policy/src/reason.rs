@@ -57,6 +57,11 @@ pub enum Reason {
     RateLimited,
     /// The tool's definition changed from its pinned hash and the policy denies drift.
     ToolDefinitionChanged,
+    /// A capability method (`resources/*`, `prompts/*`, `completion/complete`, `tasks/*`, …)
+    /// and no enabled, unexpired grant matches the caller.
+    MethodNotGranted,
+    /// The OAuth token lacks a scope the server requires (`auth.scopes`).
+    InsufficientScope,
 }
 
 impl Reason {
@@ -87,6 +92,8 @@ impl Reason {
         Reason::BudgetExhausted,
         Reason::RateLimited,
         Reason::ToolDefinitionChanged,
+        Reason::MethodNotGranted,
+        Reason::InsufficientScope,
     ];
 
     /// The stable code, e.g. `trust_too_low`.
@@ -117,6 +124,8 @@ impl Reason {
             Reason::BudgetExhausted => "budget_exhausted",
             Reason::RateLimited => "rate_limited",
             Reason::ToolDefinitionChanged => "tool_definition_changed",
+            Reason::MethodNotGranted => "method_not_granted",
+            Reason::InsufficientScope => "insufficient_scope",
         }
     }
 
@@ -149,7 +158,9 @@ impl Reason {
             | Reason::GrantExpired
             | Reason::ArgumentNotAllowed
             | Reason::BudgetExhausted
-            | Reason::ToolDefinitionChanged => 403,
+            | Reason::ToolDefinitionChanged
+            | Reason::MethodNotGranted
+            | Reason::InsufficientScope => 403,
         }
     }
 
@@ -185,6 +196,8 @@ impl Reason {
             Reason::BudgetExhausted => "the call budget is used up",
             Reason::RateLimited => "too many calls per minute",
             Reason::ToolDefinitionChanged => "the tool's definition changed since it was pinned",
+            Reason::MethodNotGranted => "no grant gives this caller access to this server",
+            Reason::InsufficientScope => "the token lacks a scope this server requires",
         }
     }
 }

@@ -11,7 +11,10 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::header::{MCP_METHOD_DISPLAY, MCP_NAME_DISPLAY, PROTOCOL_VERSION_DISPLAY, decode_header_value};
-use crate::method::{LEGACY_CALL_TOOL, PROMPTS_GET, RESOURCES_READ, TOOLS_CALL};
+use crate::method::{
+    LEGACY_CALL_TOOL, MethodClass, PROMPTS_GET, RESOURCES_READ, TASKS_CANCEL, TASKS_GET, TASKS_RESULT,
+    TOOLS_CALL, method_class,
+};
 use crate::{Era, InspectError, ProtocolVersion};
 
 /// The `_meta` key carrying the per-request protocol version (2026-07-28).
@@ -65,6 +68,11 @@ pub struct Inspected {
     pub batch: bool,
     /// The messages in body order; exactly one unless `batch`, never empty.
     pub messages: Vec<Message>,
+    /// The body the gateway forwards: the compact serde_json serialization of what was parsed
+    /// (object keys sorted, no whitespace, numbers in serde_json's shortest round-trip form).
+    /// For a batch it is `[` + the messages' [`Message::canonical`] joined by `,` + `]`.
+    /// Forward it with `Content-Type: application/json`, never the bytes as received.
+    pub canonical: Vec<u8>,
 }
 
 /// What a JSON-RPC message is.
@@ -99,12 +107,27 @@ pub struct Message {
     /// `params._meta["io.modelcontextprotocol/protocolVersion"]` when present (2026-07-28); it
     /// always equals the `MCP-Protocol-Version` header when inspection succeeds.
     pub meta_protocol_version: Option<String>,
+    /// For `tasks/get`, `tasks/result` and `tasks/cancel`: `params.taskId`, a non-empty string.
+    pub task_id: Option<String>,
+    /// This message alone, compactly re-serialized (see [`Inspected::canonical`]): a subset of
+    /// a batch is forwarded as `[` + the chosen messages' bytes joined by `,` + `]`.
+    pub canonical: Vec<u8>,
 }
 
 impl Message {
     /// Whether this is a tool call (`tools/call` or legacy `call_tool`), i.e. `tool` is set.
     pub fn is_tool_call(&self) -> bool {
         self.tool.is_some()
+    }
+
+    /// How the gateway governs this message ([`method_class`] of its method).
+    pub fn class(&self) -> MethodClass {
+        method_class(self.method.as_deref())
+    }
+
+    /// The task a `tasks/get`, `tasks/result` or `tasks/cancel` names (`params.taskId`).
+    pub fn task_id(&self) -> Option<&str> {
+        self.task_id.as_deref()
     }
 }
 
@@ -155,7 +178,21 @@ pub fn inspect(
     for message in &messages {
         check_headers(message, version, headers)?;
     }
-    Ok(Inspected { version, batch, messages })
+    let canonical = if batch {
+        let mut out = Vec::with_capacity(messages.iter().map(|m| m.canonical.len() + 1).sum::<usize>() + 1);
+        out.push(b'[');
+        for (i, message) in messages.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&message.canonical);
+        }
+        out.push(b']');
+        out
+    } else {
+        messages.first().map(|m| m.canonical.clone()).unwrap_or_default()
+    };
+    Ok(Inspected { version, batch, messages, canonical })
 }
 
 /// `application/json` or `application/<anything>+json`, parameters ignored, case-insensitive.
@@ -184,6 +221,7 @@ fn readable_id(value: &Value) -> Option<Value> {
 
 /// Reads one JSON-RPC message (a batch element or the whole body).
 fn read_message(value: Value) -> Result<Message, InspectError> {
+    let canonical = crate::jsonrpc::to_bytes(&value);
     let Value::Object(mut object) = value else {
         return Err(InspectError::InvalidRequest {
             detail: "a batch element is not a JSON object",
@@ -225,6 +263,8 @@ fn read_message(value: Value) -> Result<Message, InspectError> {
             target: None,
             progress_token: None,
             meta_protocol_version: None,
+            task_id: None,
+            canonical,
         });
     };
     if is_response {
@@ -273,6 +313,16 @@ fn read_message(value: Value) -> Result<Message, InspectError> {
         }
         _ => None,
     };
+    let task_id = match method.as_str() {
+        TASKS_GET | TASKS_RESULT | TASKS_CANCEL => {
+            let params = params.as_ref().ok_or_else(|| params_invalid("a task request needs params"))?;
+            Some(
+                non_empty_string(params, "taskId")
+                    .ok_or_else(|| params_invalid("params.taskId must be a non-empty string"))?,
+            )
+        }
+        _ => None,
+    };
 
     let kind = if id.is_some() { MessageKind::Request } else { MessageKind::Notification };
     Ok(Message {
@@ -284,6 +334,8 @@ fn read_message(value: Value) -> Result<Message, InspectError> {
         target,
         progress_token,
         meta_protocol_version,
+        task_id,
+        canonical,
     })
 }
 

@@ -36,7 +36,7 @@ pub use header::{
 };
 pub use inspect::{InspectOptions, Inspected, Message, MessageKind, RequestHeaders, inspect};
 pub use jsonrpc::{ErrorCode, denial_body, error_response, error_response_bytes, to_bytes};
-pub use method::{METHOD_LABELS, method_label};
+pub use method::{METHOD_LABELS, MethodClass, method_class, method_label};
 pub use version::{Era, ProtocolVersion};
 
 #[cfg(test)]

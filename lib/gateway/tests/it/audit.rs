@@ -56,7 +56,8 @@ async fn one_event_per_governed_request_with_attribution() {
     )
     .await;
     assert_eq!(bad.status, 403);
-    // Not audited: non-JSON bodies, admin endpoints, the live-inventory probe.
+    // Audited like any caller (regression: the live-inventory agent used to be exempt), and so
+    // is a refused non-JSON body; admin endpoints and /health are not MCP traffic.
     let mut probe = ops_claims();
     probe["agent"] = json!("mcp-runtime-live-inventory");
     let probe = SigningKey::from_seed("platform-1", [7; 32]).token(probe);
@@ -64,15 +65,23 @@ async fn one_event_per_governed_request_with_attribution() {
     assert_eq!(rpc(gw.addr, Some(&probe), &[], list).await.status, 200);
     send(gw.addr, "POST", "/policy-mcp-server/mcp", &[("content-type", "text/plain")], "hello").await;
     send(gw.addr, "GET", "/health", &[], "").await;
-    send(gw.addr, "GET", "/metrics", &[], "").await;
+    send(gw.admin, "GET", "/metrics", &[], "").await;
 
-    let events = ingest.wait_for(6, Duration::from_secs(5)).await;
+    let events = ingest.wait_for(8, Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let events = if events.len() == 6 { ingest.events() } else { events };
-    assert_eq!(events.len(), 6, "{events:#?}");
+    let events = if events.len() == 8 { ingest.events() } else { events };
+    assert_eq!(events.len(), 8, "{events:#?}");
 
     let ids: BTreeSet<&str> = events.iter().filter_map(|e| e["event_id"].as_str()).collect();
-    assert_eq!(ids.len(), 6, "event ids are unique");
+    assert_eq!(ids.len(), 8, "event ids are unique");
+    let probe = by_jsonrpc_id(&events, 99)[0]["payload"].clone();
+    assert_eq!(
+        (probe["agent_id"].as_str(), probe["decision"].as_str()),
+        (Some("mcp-runtime-live-inventory"), Some("allow"))
+    );
+    let not_json: Vec<&Value> =
+        events.iter().filter(|e| e["payload"]["inspection_error"] == "not_json").collect();
+    assert_eq!(not_json.len(), 1, "{events:#?}");
     for e in &events {
         let id = e["event_id"].as_str().expect("event_id");
         assert_eq!(id.len(), 36);
@@ -160,7 +169,7 @@ async fn events_survive_an_ingest_outage_without_loss_or_duplicates() {
     // While ingest is down, nothing arrives and the spool fills.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(ingest.events().is_empty());
-    let metrics = send(gw.addr, "GET", "/metrics", &[], "").await.body;
+    let metrics = send(gw.admin, "GET", "/metrics", &[], "").await.body;
     assert!(metrics.contains("mcp_gateway_audit_events_total{outcome=\"spooled\"}"), "{metrics}");
     assert!(std::fs::read_dir(spool.path()).expect("spool dir").count() > 0, "batches are on disk");
 
@@ -174,7 +183,7 @@ async fn events_survive_an_ingest_outage_without_loss_or_duplicates() {
     let calls: BTreeSet<i64> = events.iter().filter_map(|e| e["payload"]["jsonrpc_id"].as_i64()).collect();
     assert_eq!(calls.len(), CALLS as usize);
     assert_eq!(std::fs::read_dir(spool.path()).expect("spool dir").count(), 0, "the spool is empty again");
-    let metrics = send(gw.addr, "GET", "/metrics", &[], "").await.body;
+    let metrics = send(gw.admin, "GET", "/metrics", &[], "").await.body;
     assert!(!metrics.contains("outcome=\"dropped"), "{metrics}");
     gw.shutdown().await;
 }
@@ -218,7 +227,7 @@ async fn batches_refused_as_too_large_are_split_until_they_fit() {
         ingest.max_batch.load(std::sync::atomic::Ordering::SeqCst) >> 32 > 0,
         "some batch was refused as too large"
     );
-    let metrics = send(gw.addr, "GET", "/metrics", &[], "").await.body;
+    let metrics = send(gw.admin, "GET", "/metrics", &[], "").await.body;
     assert!(!metrics.contains("outcome=\"rejected\""), "{metrics}");
     gw.shutdown().await;
 }
@@ -309,5 +318,31 @@ async fn batches_on_2025_03_26_sessions_are_governed_per_element() {
         reasons.contains(&("notifications/initialized".to_string(), "allowed".to_string())),
         "{reasons:?}"
     );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn one_request_yields_a_bounded_number_of_records() {
+    // Regression: every element of a batch was a record of its own, so one request could write
+    // tens of thousands of events.
+    let ingest = Ingest::start().await;
+    let spool = tempfile::tempdir().expect("spool");
+    let (_upstream, gw, token) = setup(&ingest, spool.path()).await;
+    let notifications: Vec<Value> = (0..500)
+        .map(|_| json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {}}))
+        .collect();
+    let r = rpc(gw.addr, Some(&token), &[("mcp-session-id", "legacy-n")], Value::Array(notifications)).await;
+    assert!(r.status < 300, "{}", r.body);
+    let calls: Vec<Value> = (0..200).map(|i| call(i, "echo", json!({}))).collect();
+    let r = rpc(gw.addr, Some(&token), &[("mcp-session-id", "legacy-c")], Value::Array(calls)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let events = ingest.wait_for(1 + 65, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = ingest.events();
+    let notification_records =
+        events.iter().filter(|e| e["payload"]["rpc_method"] == "notifications/progress").count();
+    assert_eq!(notification_records, 1, "a batch of notifications is one record");
+    let call_records = events.iter().filter(|e| e["payload"]["rpc_method"] == "tools/call").count();
+    assert_eq!(call_records, 65, "64 elements and one record for the rest");
     gw.shutdown().await;
 }

@@ -58,7 +58,7 @@ async fn until(gw: &Running, token: &str, status: u16, limit: Duration) -> Durat
         assert!(
             started.elapsed() < limit,
             "no {status} within {limit:?}; policy status: {:?}",
-            gw.gateway.store.status()
+            gw.gateway.policy.store.status()
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -82,7 +82,7 @@ async fn a_revised_configmap_is_watched_and_a_revoked_session_denied_within_a_se
     assert_eq!(status_of(&gw, &token).await, (401, "session_revoked".to_string()));
     assert!(revoked_at.elapsed() < Duration::from_secs(1), "revocation took {took:?}");
     let expected: Value = serde_json::from_str(&revoked).expect("json");
-    assert_eq!(gw.gateway.store.status().revision.as_deref(), expected["revision"].as_str());
+    assert_eq!(gw.gateway.policy.store.status().revision.as_deref(), expected["revision"].as_str());
 
     // The gateway only ever asked for its own ConfigMap, by name: a Role limited by
     // resourceNames to that one object is enough.

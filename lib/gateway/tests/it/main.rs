@@ -2,6 +2,7 @@
 
 mod audit;
 mod configmap;
+mod guarantee;
 mod oauth;
 mod pipeline;
 mod python_client;

@@ -85,6 +85,7 @@ fn claims(issuer: &str) -> Value {
     json!({
         "iss": issuer, "aud": AUDIENCE, "exp": now() + 300, "iat": now(),
         "sub": "user-123", "azp": "ops-agent", "team_id": "team-a", "sid": "sess-ops-agent",
+        "scope": "openid mcp:tools",
     })
 }
 
@@ -112,6 +113,32 @@ async fn oauth_tokens_are_verified_against_the_discovered_issuer() {
     assert_eq!(seen.headers.get("x-mcp-agent-id").map(String::as_str), Some("ops-agent"));
     assert_eq!(seen.headers.get("x-mcp-team-id").map(String::as_str), Some("team-a"));
     assert!(!seen.headers.contains_key("authorization"), "no token passthrough");
+
+    // Regression: the session came from a client header when the token had no `sid`.
+    let mut no_sid = claims(&issuer.url());
+    no_sid.as_object_mut().expect("claims").remove("sid");
+    let forged = [("x-mcp-agent-session", "sess-someone-else")];
+    let r = rpc(
+        gw.addr,
+        Some(&key.token(no_sid)),
+        &forged,
+        json!({"jsonrpc": "2.0", "id": 20, "method": "tools/list"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!upstream.last().headers.contains_key("x-mcp-agent-session"), "{:?}", upstream.last().headers);
+
+    // Regression: `auth.scopes` were not enforced.
+    let mut narrow = claims(&issuer.url());
+    narrow["scope"] = json!("openid");
+    let r = rpc(gw.addr, Some(&key.token(narrow)), &[], call(21, "echo", json!({}))).await;
+    assert_eq!((r.status, r.reason().as_str()), (403, "insufficient_scope"), "{}", r.body);
+    let challenge =
+        r.headers.get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert!(
+        challenge.contains("error=\"insufficient_scope\"") && challenge.contains("scope=\"mcp:tools\""),
+        "{challenge}"
+    );
 
     // Policy still applies on top of OAuth identity.
     let r = rpc(gw.addr, Some(&key.token(claims(&issuer.url()))), &[], call(3, "upper", json!({}))).await;

@@ -23,7 +23,7 @@ async fn not_ready_until_a_valid_policy_then_ready() {
     let upstream = Upstream::start().await;
     let gw = Running::start(upstream.addr, None, &[]).await;
     assert_eq!(send(gw.addr, "GET", "/health", &[], "").await.status, 200);
-    let ready = send(gw.addr, "GET", "/ready", &[], "").await;
+    let ready = send(gw.admin, "GET", "/ready", &[], "").await;
     assert_eq!(ready.status, 503);
     assert_eq!(ready.json()["reason"], "policy_not_loaded");
 
@@ -36,11 +36,11 @@ async fn not_ready_until_a_valid_policy_then_ready() {
 
     gw.write_policy(&policy_json(&resources(), &[&key]));
     let deadline = Instant::now() + Duration::from_secs(3);
-    while send(gw.addr, "GET", "/ready", &[], "").await.status != 200 {
+    while send(gw.admin, "GET", "/ready", &[], "").await.status != 200 {
         assert!(Instant::now() < deadline, "the gateway never became ready");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let status = send(gw.addr, "GET", "/config/status", &[], "").await.json();
+    let status = send(gw.admin, "GET", "/config/status", &[], "").await.json();
     assert_eq!(status["ready"], true);
     assert!(status["revision"].as_str().is_some_and(|r| r.starts_with("sha256:")));
     assert!(status.get("grants").is_none(), "the status never shows the policy body");
@@ -178,7 +178,7 @@ async fn revoking_a_session_denies_the_next_call_within_a_second() {
 async fn an_invalid_policy_never_replaces_the_last_good_one() {
     let (_upstream, gw, key) = setup().await;
     let token = key.token(ops_claims());
-    let good = send(gw.addr, "GET", "/config/status", &[], "").await.json()["revision"].clone();
+    let good = send(gw.admin, "GET", "/config/status", &[], "").await.json()["revision"].clone();
 
     let tampered = policy_json(&resources(), &[&key]).replacen(
         "\"consented_trust\": \"low\"",
@@ -188,15 +188,15 @@ async fn an_invalid_policy_never_replaces_the_last_good_one() {
     for bad in ["{ not json", "{\"schema_version\":\"v9\"}", tampered.as_str()] {
         gw.write_policy(bad);
         gw.gateway.reload().await;
-        let status = send(gw.addr, "GET", "/config/status", &[], "").await.json();
+        let status = send(gw.admin, "GET", "/config/status", &[], "").await.json();
         assert_eq!(status["revision"], good, "{bad}");
         assert!(status["last_reload_error"].as_str().is_some_and(|e| !e.is_empty()), "{bad}");
-        assert_eq!(send(gw.addr, "GET", "/ready", &[], "").await.status, 200);
+        assert_eq!(send(gw.admin, "GET", "/ready", &[], "").await.status, 200);
         // Still the old policy: upper needs medium, the session has low.
         let r = rpc(gw.addr, Some(&token), &[], call(1, "upper", json!({}))).await;
         assert_eq!(r.reason(), "trust_too_low", "{bad}");
     }
-    let metrics = send(gw.addr, "GET", "/metrics", &[], "").await.body;
+    let metrics = send(gw.admin, "GET", "/metrics", &[], "").await.body;
     assert!(metrics.contains("mcp_gateway_policy_synchronized 0"), "{metrics}");
     assert!(metrics.contains("mcp_gateway_policy_reloads_total{result=\"failed\"}"), "{metrics}");
 }
@@ -226,9 +226,18 @@ async fn tools_list_is_filtered_in_json_and_sse() {
     let data = r.body.lines().find_map(|l| l.strip_prefix("data: ")).expect("an SSE data line");
     assert_eq!(names(&serde_json::from_str(data).expect("json")), ["aaa-ping", "echo", "add"]);
 
-    // Anonymous discovery sees nothing.
+    // Regression: an id written `1.0` (or `1e0`) used to dodge the filter and list every tool.
+    for id in ["1.0", "1e0", "1"] {
+        let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list"}}"#);
+        let auth = format!("Bearer {token}");
+        let headers = [("content-type", "application/json"), ("authorization", auth.as_str())];
+        let r = send(gw.addr, "POST", "/policy-mcp-server/mcp", &headers, &body).await;
+        assert_eq!(names(&r.json()), ["aaa-ping", "echo", "add"], "id {id}");
+    }
+
+    // Regression: anonymous discovery used to reach the app; now it is refused.
     let r = rpc(gw.addr, None, &[], list).await;
-    assert_eq!(names(&r.json()), Vec::<String>::new());
+    assert_eq!((r.status, r.reason().as_str()), (401, "missing_identity"));
 }
 
 #[tokio::test]
@@ -294,7 +303,7 @@ async fn upstream_failures_map_to_502() {
     let key = key();
     let gw = Running::start(unused, Some(&policy_json(&resources(), &[&key])), &[]).await;
     let r = rpc(gw.addr, Some(&key.token(ops_claims())), &[], call(1, "echo", json!({}))).await;
-    assert_eq!((r.status, r.json()["error"].as_str()), (502, Some("upstream_error")));
+    assert_eq!((r.status, r.reason().as_str()), (502, "upstream_error"));
 }
 
 #[tokio::test]
@@ -320,10 +329,10 @@ async fn a_changed_tool_definition_is_reported_and_denied_under_drift_deny() {
     // Other tools are unaffected.
     assert_eq!(rpc(gw.addr, Some(&token), &[], call(4, "aaa-ping", json!({}))).await.status, 200);
 
-    let status = send(gw.addr, "GET", "/config/status", &[], "").await.json();
+    let status = send(gw.admin, "GET", "/config/status", &[], "").await.json();
     assert_eq!(status["tool_pins"]["echo"]["drifted"], true);
     assert_eq!(status["tool_pins"]["aaa-ping"]["drifted"], false);
-    assert!(send(gw.addr, "GET", "/metrics", &[], "").await.body.contains("mcp_gateway_tools_drifted 1"));
+    assert!(send(gw.admin, "GET", "/metrics", &[], "").await.body.contains("mcp_gateway_tools_drifted 1"));
 }
 
 #[tokio::test]
@@ -380,15 +389,17 @@ async fn the_app_gets_the_sessions_own_upstream_credential_never_the_callers() {
     );
 
     // Without a session credential the gateway-wide one is used; the caller's token never is.
-    let anonymous_list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
-    assert_eq!(rpc(gw.addr, None, &[], anonymous_list).await.status, 200);
+    let mut sessionless = ops_claims();
+    sessionless.as_object_mut().expect("claims").remove("sid");
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    assert_eq!(rpc(gw.addr, Some(&key.token(sessionless)), &[], list).await.status, 200);
     assert_eq!(upstream.last().headers.get("authorization").map(String::as_str), Some("Bearer gateway-wide"));
 
     // A session credential that cannot be read stops the call instead of sending none.
     std::fs::remove_file(creds.path().join("sess-ops-agent-upstream/token")).expect("remove");
     let hits = upstream.hits();
     let r = rpc(gw.addr, Some(&token), &[], call(3, "echo", json!({}))).await;
-    assert_eq!((r.status, r.json()["error"].as_str()), (502, Some("upstream_credential_unavailable")));
+    assert_eq!((r.status, r.reason().as_str()), (502, "upstream_credential_unavailable"));
     assert_eq!(upstream.hits(), hits);
 }
 
@@ -438,12 +449,12 @@ async fn an_idle_gateway_does_not_reload_in_a_loop() {
         &[("POLICY_RECHECK_MS", "1000")],
     )
     .await;
-    let checks = || gw.gateway.policy_checks.load(std::sync::atomic::Ordering::Relaxed);
+    let checks = || gw.gateway.policy.checks.load(std::sync::atomic::Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = checks();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let during = checks() - before;
     assert!(during <= 3, "an idle gateway checked its policy {during} times in 1.5 s (re-check every 1 s)");
-    let status = gw.gateway.store.status();
+    let status = gw.gateway.policy.store.status();
     assert!(status.ready);
 }

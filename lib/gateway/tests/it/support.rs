@@ -29,8 +29,11 @@ pub const AUDIENCE: &str = "http://mcp.test/policy-mcp-server/mcp";
 #[derive(Clone, Debug)]
 pub struct Seen {
     pub path: String,
+    pub method: String,
     pub headers: HashMap<String, String>,
     pub body: Value,
+    /// The body exactly as received.
+    pub raw: String,
 }
 
 /// A minimal MCP-shaped upstream that records every request.
@@ -53,6 +56,7 @@ async fn upstream_handle(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     hits.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path().to_string();
+    let method = req.method().to_string();
     let headers: HashMap<String, String> = req
         .headers()
         .iter()
@@ -61,7 +65,8 @@ async fn upstream_handle(
     let sse = headers.contains_key("x-test-sse");
     let bytes = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
     let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    seen.lock().expect("lock").push(Seen { path, headers: headers.clone(), body: body.clone() });
+    let raw = String::from_utf8_lossy(&bytes).into_owned();
+    seen.lock().expect("lock").push(Seen { path, method, headers: headers.clone(), body: body.clone(), raw });
     if let Value::Array(items) = &body {
         // A batch: one answer per request, none for notifications.
         let answers: Vec<Value> = items
@@ -252,6 +257,8 @@ pub fn policy_json(r: &Resources, keys: &[&SigningKey]) -> String {
 /// A gateway serving on an ephemeral port in front of `upstream`.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The admin listener (`/ready`, `/config/status`, `/metrics`).
+    pub admin: SocketAddr,
     pub gateway: Arc<Gateway>,
     pub policy_file: PathBuf,
     _dir: tempfile::TempDir,
@@ -285,11 +292,13 @@ impl Running {
         gateway.reload().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let admin_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind admin");
+        let admin = admin_listener.local_addr().expect("admin addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let served = tokio::spawn(serve(gateway.clone(), listener, async move {
+        let served = tokio::spawn(serve(gateway.clone(), listener, Some(admin_listener), async move {
             let _ = rx.await;
         }));
-        Running { addr, gateway, policy_file, _dir: dir, stop: Some(tx), served: Some(served) }
+        Running { addr, admin, gateway, policy_file, _dir: dir, stop: Some(tx), served: Some(served) }
     }
 
     /// Stops the gateway and waits until it has drained (audit included).

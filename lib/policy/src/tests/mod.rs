@@ -2,6 +2,7 @@
 //! suite (smoke-auth, governance, trust, multitenancy) but run on rendered documents.
 
 mod arguments;
+mod methods;
 mod props;
 mod reasons;
 mod render;
@@ -77,7 +78,7 @@ impl World {
     pub fn call(&self, server: &str, who: &Identity, tool: &str, args: Option<Value>) -> Decision {
         let snapshot = self.snapshot(server);
         let call = Call::Tool { name: tool, arguments: args.as_ref(), drifted: false };
-        snapshot.evaluate(&Request { identity: who, call, now: now() }, self.budgets.as_ref())
+        snapshot.evaluate(&Request { identity: who, call, now: now(), charge: true }, self.budgets.as_ref())
     }
 }
 

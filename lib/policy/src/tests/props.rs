@@ -249,7 +249,7 @@ proptest! {
         let now = super::now();
         for id in &ids {
             let call = Call::Tool { name: tool, arguments: args.as_ref(), drifted };
-            let d = snapshot.evaluate(&Request { identity: id, call, now }, &budgets);
+            let d = snapshot.evaluate(&Request { identity: id, call, now, charge: true }, &budgets);
             prop_assert_eq!(d.allowed, d.http_status() == 200);
             if !d.allowed {
                 prop_assert!(d.http_status() >= 400);

@@ -29,9 +29,12 @@ fn sessionful_tool_call() {
             target: Some("echo".into()),
             progress_token: Some(json!("p-1")),
             meta_protocol_version: None,
+            task_id: None,
+            canonical: br#"{"id":1,"jsonrpc":"2.0","method":"tools/call","params":{"_meta":{"progressToken":"p-1"},"arguments":{"text":"hi"},"name":"echo"}}"#.to_vec(),
         }
     );
     assert!(m.is_tool_call());
+    assert_eq!(m.class(), crate::MethodClass::ToolCall);
 }
 
 #[test]
@@ -203,4 +206,78 @@ fn numbers_stay_numbers() {
     let expected: serde_json::Value = serde_json::from_str(body).expect("valid json");
     assert_eq!(m.arguments.as_ref(), expected["params"].get("arguments"));
     assert_eq!(m.id, Some(json!(7)));
+}
+
+/// Before: there was no method class; every non-tool method looked alike to the gateway.
+#[test]
+fn method_classes_fail_closed() {
+    use crate::{MethodClass, method_class};
+    let table = [
+        (Some("tools/call"), MethodClass::ToolCall),
+        (Some("call_tool"), MethodClass::ToolCall),
+        (Some("tools/list"), MethodClass::Discovery),
+        (Some("server/discover"), MethodClass::Discovery),
+        (Some("initialize"), MethodClass::Session),
+        (Some("ping"), MethodClass::Session),
+        (Some("notifications/initialized"), MethodClass::Session),
+        (Some("notifications/cancelled"), MethodClass::Session),
+        (None, MethodClass::Response),
+        (Some("resources/read"), MethodClass::Capability),
+        (Some("resources/list"), MethodClass::Capability),
+        (Some("resources/templates/list"), MethodClass::Capability),
+        (Some("resources/subscribe"), MethodClass::Capability),
+        (Some("resources/unsubscribe"), MethodClass::Capability),
+        (Some("prompts/get"), MethodClass::Capability),
+        (Some("prompts/list"), MethodClass::Capability),
+        (Some("completion/complete"), MethodClass::Capability),
+        (Some("tasks/get"), MethodClass::Capability),
+        (Some("tasks/list"), MethodClass::Capability),
+        (Some("logging/setLevel"), MethodClass::Capability),
+        (Some("subscriptions/listen"), MethodClass::Capability),
+        (Some("Tools/Call"), MethodClass::Capability),
+        (Some("tools/list "), MethodClass::Capability),
+        (Some("Initialize"), MethodClass::Capability),
+        (Some("something/new"), MethodClass::Capability),
+    ];
+    for (method, class) in table {
+        assert_eq!(method_class(method), class, "{method:?}");
+    }
+    assert_eq!(MethodClass::Capability.as_str(), "capability");
+    let m = single(r#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"a:b"}}"#, json());
+    assert_eq!(m.class(), MethodClass::Capability);
+}
+
+/// Before: the task a `tasks/*` request names was not read, so the gateway could not check
+/// its owner.
+#[test]
+fn task_requests_name_their_task() {
+    for method in ["tasks/get", "tasks/result", "tasks/cancel"] {
+        let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{{"taskId":"t-9"}}}}"#);
+        assert_eq!(single(&body, json()).task_id(), Some("t-9"), "{method}");
+        for bad in [r#"{}"#, r#"{"taskId":""}"#, r#"{"taskId":5}"#] {
+            let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}","params":{bad}}}"#);
+            let err = run(&body, json()).expect_err("taskId required");
+            assert_eq!(err.code(), "invalid_params", "{body}");
+        }
+        let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}"}}"#);
+        assert_eq!(run(&body, json()).expect_err("params required").code(), "invalid_params");
+    }
+    let m = single(r#"{"jsonrpc":"2.0","id":1,"method":"tasks/list","params":{"taskId":"x"}}"#, json());
+    assert_eq!(m.task_id(), None);
+}
+
+/// Before: the gateway forwarded the bytes as received.
+#[test]
+fn canonical_bytes_are_the_compact_parse() {
+    let body = "{ \"method\" : \"ping\",\n \"jsonrpc\":\"2.0\", \"id\": 1.0 ,\"params\":{\"b\":1e0,\"a\":\"\\u0041\"}}";
+    let inspected = run(body, json()).expect("valid");
+    let expected = br#"{"id":1.0,"jsonrpc":"2.0","method":"ping","params":{"a":"A","b":1.0}}"#;
+    assert_eq!(inspected.canonical, expected.to_vec());
+    assert_eq!(inspected.messages[0].canonical, expected.to_vec());
+    let batch = r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}, {"jsonrpc":"2.0","method":"notifications/x"}]"#;
+    let inspected = inspect(batch.as_bytes(), &json(), &opts(true)).expect("batch");
+    assert_eq!(
+        String::from_utf8(inspected.canonical).expect("utf-8"),
+        r#"[{"id":1,"jsonrpc":"2.0","method":"ping"},{"jsonrpc":"2.0","method":"notifications/x"}]"#
+    );
 }

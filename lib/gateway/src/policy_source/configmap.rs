@@ -28,10 +28,10 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::config::{Config, ConfigMapRef};
+use super::store::Reload;
+use super::{PolicySource, Settings};
+use crate::config::ConfigMapRef;
 use crate::metrics::ReloadLabels;
-use crate::policy_store::Reload;
-use crate::server::Gateway;
 
 /// Key of the policy document in the ConfigMap.
 pub const POLICY_KEY: &str = "policy.json";
@@ -45,31 +45,31 @@ struct ApiHealth {
     failing_since: Option<Instant>,
 }
 
-/// Runs the gateway's policy sources until `stop` fires: the API watch plus file fallback
+/// Runs the policy sources until `stop` fires: the API watch plus file fallback
 /// when `POLICY_CONFIGMAP` is set, else the file watch alone.
-pub async fn watch_policy_source(gateway: Arc<Gateway>, stop: watch::Receiver<bool>) {
-    let Some(target) = gateway.config.policy_configmap.clone() else {
-        gateway.watch_policy(stop).await;
+pub(super) async fn watch(source: Arc<PolicySource>, stop: watch::Receiver<bool>) {
+    let Some(target) = source.settings.policy_configmap.clone() else {
+        source.watch_file(stop).await;
         return;
     };
-    let client = match client(&gateway.config).await {
+    let client = match client(&source.settings).await {
         Ok(client) => client,
         Err(reason) => {
             warn!(configmap = %target, %reason, "no Kubernetes API client: using the policy file only");
-            gateway.watch_policy(stop).await;
+            source.watch_file(stop).await;
             return;
         }
     };
     let health = Arc::new(Mutex::new(ApiHealth::default()));
     let api_task =
-        tokio::spawn(watch_configmap(gateway.clone(), client, target.clone(), health.clone(), stop.clone()));
-    file_fallback(gateway, target, health, stop).await;
+        tokio::spawn(watch_configmap(source.clone(), client, target.clone(), health.clone(), stop.clone()));
+    file_fallback(source, target, health, stop).await;
     api_task.abort();
 }
 
 /// The API client: from the kubeconfig file in `KUBECONFIG` when set, else the pod's service
 /// account (in-cluster), else kube's usual inference.
-async fn client(config: &Config) -> Result<Client, String> {
+async fn client(config: &Settings) -> Result<Client, String> {
     // One crypto provider for every TLS client in the process (ring, as hyper-rustls uses).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let kube_config = match &config.kubeconfig {
@@ -92,23 +92,23 @@ async fn client(config: &Config) -> Result<Client, String> {
 
 /// Activates a policy document, recording the outcome in metrics and logs the way file reloads
 /// are recorded. `source` is `api` or `file`.
-fn activate(gateway: &Gateway, bytes: &[u8], target: &ConfigMapRef, source: &'static str) {
-    let outcome = gateway.store.load_bytes(bytes);
+fn activate(policy: &PolicySource, bytes: &[u8], target: &ConfigMapRef, source: &'static str) {
+    let outcome = policy.store.load_bytes(bytes);
     let result = match &outcome {
         Reload::Activated(revision) => {
             info!(configmap = %target, %revision, source, "policy activated");
-            gateway.metrics.policy_synchronized.set(1);
-            gateway.metrics.policy_last_success.set(Timestamp::now().as_millisecond() as f64 / 1000.0);
+            policy.metrics.policy_synchronized.set(1);
+            policy.metrics.policy_last_success.set(Timestamp::now().as_millisecond() as f64 / 1000.0);
             "activated"
         }
         Reload::Unchanged => return,
         Reload::Failed(reason) => {
             warn!(configmap = %target, %reason, source, "policy rejected; keeping the last good policy");
-            gateway.metrics.policy_synchronized.set(0);
+            policy.metrics.policy_synchronized.set(0);
             "failed"
         }
     };
-    gateway.metrics.reloads.get_or_create(&ReloadLabels { result }).inc();
+    policy.metrics.reloads.get_or_create(&ReloadLabels { result }).inc();
 }
 
 fn lock(health: &Mutex<ApiHealth>) -> std::sync::MutexGuard<'_, ApiHealth> {
@@ -123,7 +123,7 @@ fn answered(health: &mut ApiHealth, target: &ConfigMapRef) {
 }
 
 async fn watch_configmap(
-    gateway: Arc<Gateway>,
+    source: Arc<PolicySource>,
     client: Client,
     target: ConfigMapRef,
     health: Arc<Mutex<ApiHealth>>,
@@ -147,7 +147,7 @@ async fn watch_configmap(
                 answered(&mut h, &target);
                 h.synced = true;
                 match cm.data.as_ref().and_then(|d| d.get(POLICY_KEY)) {
-                    Some(text) => activate(&gateway, text.as_bytes(), &target, "api"),
+                    Some(text) => activate(&source, text.as_bytes(), &target, "api"),
                     None => {
                         warn!(configmap = %target, "the ConfigMap has no {POLICY_KEY}; keeping the last good policy")
                     }
@@ -191,14 +191,14 @@ fn file_allowed(h: &ApiHealth, grace: Duration) -> bool {
 /// is read outside the lock and activated under it only if it may still be used, so an API
 /// revision that arrived meanwhile is never replaced by the (older) file.
 async fn file_fallback(
-    gateway: Arc<Gateway>,
+    source: Arc<PolicySource>,
     target: ConfigMapRef,
     health: Arc<Mutex<ApiHealth>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let grace = gateway.config.policy_file_fallback;
-    let path = gateway.config.policy_file.clone();
-    let mut tick = tokio::time::interval(gateway.config.policy_recheck);
+    let grace = source.settings.policy_file_fallback;
+    let path = source.settings.policy_file.clone();
+    let mut tick = tokio::time::interval(source.settings.policy_recheck);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut using_file = true;
     let mut read_error_logged = false;
@@ -222,13 +222,13 @@ async fn file_fallback(
         if !use_file {
             continue;
         }
-        gateway.policy_checks.fetch_add(1, Ordering::Relaxed);
+        source.checks.fetch_add(1, Ordering::Relaxed);
         match tokio::fs::read(&path).await {
             Ok(bytes) => {
                 read_error_logged = false;
                 let h = lock(&health);
                 if file_allowed(&h, grace) {
-                    activate(&gateway, &bytes, &target, "file");
+                    activate(&source, &bytes, &target, "file");
                 }
             }
             Err(err) => {

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use mcp_policy::Snapshot;
 use sha2::{Digest, Sha256};
 
-use crate::identity::KeyRing;
+use crate::pipeline::identify::KeyRing;
 
 /// One activated policy and everything derived from it.
 #[derive(Debug)]
@@ -23,9 +23,9 @@ pub struct Active {
     pub keys: KeyRing,
     /// When it was activated.
     pub loaded_at: Timestamp,
-    /// Request headers this policy names for identity, credentials or sessions: never forwarded
-    /// as the client sent them. Parsed once.
-    pub owned_headers: Vec<http::HeaderName>,
+    /// Request headers this policy names for identity, credentials or sessions (lower case, `_`
+    /// as `-`): never forwarded as the client sent them, in any spelling.
+    pub owned_headers: Vec<String>,
     /// The header that carries the upstream credential (`session.upstreamTokenHeader`, else
     /// `Authorization`); `None` when the configured name is not a valid header name (the
     /// credential is then not sent at all).
@@ -48,7 +48,7 @@ impl Active {
         ]
         .into_iter()
         .filter(|name| !name.is_empty())
-        .filter_map(|name| parse(name))
+        .map(|name| crate::pipeline::forward::normalize(name))
         .collect();
         let upstream_token_header = match doc.session.upstream_token_header.as_str() {
             "" => Some(http::header::AUTHORIZATION),
