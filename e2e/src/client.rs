@@ -144,6 +144,16 @@ impl Client {
         Client { inner: HyperClient::builder(TokioExecutor::new()).build(HttpConnector::new()) }
     }
 
+    /// A client for load: requests one after the other reuse one keep-alive connection
+    /// (`TCP_NODELAY`, at most one idle connection kept).
+    pub fn keep_alive() -> Client {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        Client {
+            inner: HyperClient::builder(TokioExecutor::new()).pool_max_idle_per_host(1).build(connector),
+        }
+    }
+
     /// One request.
     pub async fn send(
         &self,
@@ -195,6 +205,23 @@ impl Client {
         method: &str,
         params: Value,
     ) -> Result<Answer> {
+        let headers = match self.open_session(url, token, extra).await? {
+            Ok(headers) => headers,
+            Err(refused) => return Ok(refused),
+        };
+        let request = json!({"jsonrpc": "2.0", "id": 2, "method": method, "params": params});
+        self.send("POST", url, &headers, Some(&request.to_string()), false).await
+    }
+
+    /// Opens an MCP session on `url` (`initialize` + `notifications/initialized`). Returns the
+    /// headers every later request of the session carries (token, session id, protocol
+    /// version), or the answer that refused `initialize` with an HTTP error.
+    pub async fn open_session(
+        &self,
+        url: &str,
+        token: Option<&str>,
+        extra: &[(String, String)],
+    ) -> Result<std::result::Result<Vec<(String, String)>, Answer>> {
         let mut headers: Vec<(String, String)> = vec![
             ("content-type".into(), "application/json".into()),
             ("accept".into(), "application/json, text/event-stream".into()),
@@ -211,7 +238,7 @@ impl Client {
         let answer = self.send("POST", url, &headers, Some(&init.to_string()), false).await?;
         if answer.status != 200 {
             // Refused before any session exists (e.g. an invalid token): that is the answer.
-            return Ok(answer);
+            return Ok(Err(answer));
         }
         if answer.reply(1).is_none_or(|r| r.get("result").is_none()) {
             bail!("initialize failed: HTTP {} {}", answer.status, answer.excerpt());
@@ -225,7 +252,6 @@ impl Client {
         if answer.status >= 300 {
             bail!("notifications/initialized failed: HTTP {} {}", answer.status, answer.excerpt());
         }
-        let request = json!({"jsonrpc": "2.0", "id": 2, "method": method, "params": params});
-        self.send("POST", url, &headers, Some(&request.to_string()), false).await
+        Ok(Ok(headers))
     }
 }

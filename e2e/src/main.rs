@@ -5,6 +5,7 @@
 
 mod client;
 mod cluster;
+mod load;
 mod run;
 mod scenario;
 mod stack;

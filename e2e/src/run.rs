@@ -152,6 +152,7 @@ async fn run_step(stack: &mut Stack, client: &Client, step: &Step) -> Result<Opt
             return Ok(None);
         }
         Action::Events(events) => return check_events(stack, events).await,
+        Action::Load(load) => return crate::load::run(stack, load).await,
         Action::Call(call) => {
             let audience = call.audience_of.as_deref().unwrap_or(&call.server);
             let token = stack.token(&call.caller, audience).await?;

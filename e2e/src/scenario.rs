@@ -138,6 +138,8 @@ struct RawStep {
     #[serde(default)]
     events: Option<Events>,
     #[serde(default)]
+    load: Option<Load>,
+    #[serde(default)]
     expect: Option<Expect>,
 }
 
@@ -165,6 +167,31 @@ pub enum Action {
     /// Audit events in ClickHouse, read through the sentinel query library; retried until the
     /// expectation holds or `within` passes (events take a moment to become queryable).
     Events(Events),
+    /// Many `tools/call`s through the ingress from concurrent keep-alive clients; every call
+    /// must come back whole with the tool's result (no transport error, no wrong answer).
+    Load(Load),
+}
+
+/// `load:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    /// Target server.
+    pub server: String,
+    /// Identity name from stack.yaml (one MCP session per client).
+    #[serde(rename = "as")]
+    pub caller: String,
+    /// Tool to call.
+    pub tool: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub arguments: Option<Value>,
+    /// The text every reply's first content must be.
+    pub text: String,
+    /// Calls in all.
+    pub calls: usize,
+    /// Concurrent clients, each on its own keep-alive connection.
+    pub clients: usize,
 }
 
 /// `events:`.
@@ -366,8 +393,20 @@ fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenar
     let mut steps = Vec::new();
     for (i, step) in raw.steps.into_iter().enumerate() {
         let at = || format!("{}: step {} ({:?})", file.display(), i + 1, step.name);
-        let action = match (step.call, step.http, step.patch, step.events) {
-            (None, None, None, Some(events)) => {
+        let action = match (step.call, step.http, step.patch, step.events, step.load) {
+            (None, None, None, None, Some(load)) => {
+                if !known_identity(&load.caller) {
+                    bail!("{}: unknown identity {:?}", at(), load.caller);
+                }
+                if !known_server(&load.server) {
+                    bail!("{}: unknown server {:?} (known: {})", at(), load.server, servers.join(", "));
+                }
+                if load.clients == 0 || load.calls < load.clients {
+                    bail!("{}: `load` needs clients >= 1 and calls >= clients", at());
+                }
+                Action::Load(load)
+            }
+            (None, None, None, Some(events), None) => {
                 if stack.sentinel.is_none() {
                     bail!("{}: `events` needs `sentinel:` in stack.yaml", at());
                 }
@@ -376,7 +415,7 @@ fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenar
                 }
                 Action::Events(events)
             }
-            (Some(call), None, None, None) => {
+            (Some(call), None, None, None, None) => {
                 if !known_identity(&call.caller) {
                     bail!("{}: unknown identity {:?}", at(), call.caller);
                 }
@@ -387,7 +426,7 @@ fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenar
                 }
                 Action::Call(call)
             }
-            (None, Some(http), None, None) => {
+            (None, Some(http), None, None, None) => {
                 if let Some(caller) = &http.caller
                     && !known_identity(caller)
                 {
@@ -404,7 +443,7 @@ fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenar
                 }
                 Action::Http(http)
             }
-            (None, None, Some(patch), None) => {
+            (None, None, Some(patch), None, None) => {
                 if !["MCPServer", "MCPAccessGrant", "MCPAgentSession"].contains(&patch.kind.as_str()) {
                     bail!("{}: cannot patch kind {:?}", at(), patch.kind);
                 }
@@ -413,12 +452,15 @@ fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenar
                 }
                 Action::Patch(patch)
             }
-            _ => bail!("{}: needs exactly one of `call`, `http`, `patch` or `events`", at()),
+            _ => bail!("{}: needs exactly one of `call`, `http`, `patch`, `events` or `load`", at()),
         };
         let expect = step.expect.unwrap_or_default();
         match &action {
-            Action::Patch(_) | Action::Events(_) if expect != Expect::default() => {
-                bail!("{}: a patch or events step takes no `expect` (events carry their own checks)", at())
+            Action::Patch(_) | Action::Events(_) | Action::Load(_) if expect != Expect::default() => {
+                bail!(
+                    "{}: a patch, events or load step takes no `expect` (events and load carry their own checks)",
+                    at()
+                )
             }
             Action::Call(_) | Action::Http(_) if expect.status.is_none() => {
                 bail!("{}: `expect.status` is required", at())

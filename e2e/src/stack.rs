@@ -954,9 +954,16 @@ fn write_traefik_config(
     servers: &BTreeMap<String, Served>,
 ) -> Result<()> {
     let dynamic = dir.join("dynamic.yml");
+    // As deploy/base/ingress: the fast proxy (Traefik's default proxy truncates replies from
+    // keep-alive backends, Traefik issue #11767; `MCP_E2E_TRAEFIK_PROXY=default` brings it back
+    // to reproduce that) and aliasing header names (`X_MCP_Human_Id`) removed at the entry point.
+    let default_proxy = std::env::var("MCP_E2E_TRAEFIK_PROXY").is_ok_and(|v| v == "default");
+    let experimental = if default_proxy { "" } else { "experimental: {fastProxy: {}}\n" };
     let static_config = format!(
-        "entryPoints:\n  web: {{address: \"{web}\"}}\n  ping: {{address: \"{ping}\"}}\n\
+        "entryPoints:\n  web: {{address: \"{web}\", http: {{aliasHeadersStrategy: delete}}}}\n  \
+         ping: {{address: \"{ping}\", http: {{aliasHeadersStrategy: delete}}}}\n\
          ping: {{entryPoint: ping}}\n\
+         {experimental}\
          providers:\n  file: {{filename: \"{}\", watch: false}}\n\
          global: {{checkNewVersion: false, sendAnonymousUsage: false}}\n\
          log: {{level: INFO}}\naccessLog: {{}}\n",

@@ -548,4 +548,47 @@ mod tests {
             assert_eq!(registry, tree != "eks", "{tree}: in-cluster registry");
         }
     }
+
+    /// Every tree's Traefik delivers replies with the fast proxy (the default proxy truncates
+    /// replies from keep-alive backends, Traefik issue #11767) and removes aliasing header names
+    /// (`X_MCP_Human_Id`, …) on every entry point, the same as the e2e Traefik.
+    #[test]
+    fn every_tree_runs_traefik_with_the_fast_proxy_and_without_alias_headers() {
+        let mut failures = Vec::new();
+        // deploy/base has no ingress of its own (deploy/base/stack pulls it in).
+        for tree in ["base/ingress", "kind", "k3s", "k3s/https", "eks"] {
+            let docs = render(tree);
+            let Some(traefik) =
+                docs.iter().find(|d| d.kind() == "Deployment" && d.name() == "mcp-ingress/traefik")
+            else {
+                failures.push(format!("deploy/{tree}: no Deployment mcp-ingress/traefik"));
+                continue;
+            };
+            let args: Vec<&str> = traefik
+                .value
+                .pointer("/spec/template/spec/containers/0/args")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let entry_points: BTreeSet<&str> = args
+                .iter()
+                .filter_map(|a| {
+                    a.strip_prefix("--entryPoints.")?.split_once(".address=").map(|(name, _)| name)
+                })
+                .collect();
+            let mut wanted = vec!["--experimental.fastProxy=true".to_string()];
+            wanted.extend(
+                entry_points.iter().map(|ep| format!("--entryPoints.{ep}.http.aliasHeadersStrategy=delete")),
+            );
+            for want in wanted {
+                if !args.contains(&want.as_str()) {
+                    failures.push(format!("{}: lacks `{want}`", traefik.id()));
+                }
+            }
+            if !entry_points.contains("web") || !entry_points.contains("websecure") {
+                failures.push(format!("{}: entry points {entry_points:?}", traefik.id()));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
 }

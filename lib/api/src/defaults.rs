@@ -15,6 +15,10 @@ pub const DEFAULT_PORT: i32 = 8088;
 pub const DEFAULT_SERVICE_PORT: i32 = 80;
 /// Default gateway sidecar port.
 pub const DEFAULT_GATEWAY_PORT: i32 = 8091;
+/// The gateway sidecar's admin port (`/health`, `/ready`, `/config/status`, `/metrics`; its
+/// `ADMIN_LISTEN_ADDR`). Never routed by the Ingress; the app and the gateway's public port must
+/// not use it.
+pub const GATEWAY_ADMIN_PORT: i32 = 9103;
 /// Default ingress class.
 pub const DEFAULT_INGRESS_CLASS: &str = "traefik";
 /// Default image tag.

@@ -125,8 +125,15 @@ fn rule_3_gateway_port() {
     let mut s = spec();
     s.port = Some(8091);
     assert_error(&s, "spec.gateway.port: must differ from spec.port");
+    // Neither may take the gateway's admin port (same pod, same network namespace).
+    s.port = Some(9103);
+    assert_error(&s, "spec.port: must not be 9103: the gateway's admin port");
+    s.port = None;
+    s.gateway = Some(GatewayConfig { port: Some(9103), ..Default::default() });
+    assert_error(&s, "spec.gateway.port: must not be 9103: the gateway's admin port");
     s.gateway = Some(GatewayConfig { enabled: Some(false), ..Default::default() });
-    assert!(errors(&s).is_empty(), "{:?}", errors(&s));
+    s.port = Some(9103);
+    assert!(errors(&s).is_empty(), "without the gateway the app may use it: {:?}", errors(&s));
 }
 
 // Rule 4: oauth needs an issuer.

@@ -158,6 +158,16 @@ pub fn validate_server(spec: &MCPServerSpec, at: &str) -> Findings {
                     Some(&gw_port.to_string()),
                 );
             }
+            let admin = crate::defaults::GATEWAY_ADMIN_PORT;
+            for (field, port) in [("port", app_port), ("gateway.port", gw_port)] {
+                if port == admin {
+                    f.error(
+                        format!("{at}.{field}"),
+                        format!("must not be {admin}: the gateway's admin port in the same pod"),
+                        Some(&port.to_string()),
+                    );
+                }
+            }
         }
         if let Some(strip) = non_blank(&gw.strip_prefix)
             && !strip.starts_with('/')

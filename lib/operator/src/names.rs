@@ -36,10 +36,17 @@ pub const GATEWAY_CONTAINER: &str = "mcp-gateway";
 pub const HTTP_PORT_NAME: &str = "http";
 /// Container port name of the gateway.
 pub const GATEWAY_PORT_NAME: &str = "gateway";
-/// Service port name (and number) Prometheus scrapes; it reaches the gateway's `/metrics`.
+/// Container port name of the gateway's admin listener (`/health`, `/ready`, `/config/status`,
+/// `/metrics`): probes, Prometheus and the operator's tool-pin reads go there; the Ingress never
+/// does (it routes to the Service's `http` port only).
+pub const ADMIN_PORT_NAME: &str = "admin";
+/// The gateway's admin port (its `ADMIN_LISTEN_ADDR` is `0.0.0.0:<this>`).
+pub const ADMIN_PORT: i32 = mcp_api::GATEWAY_ADMIN_PORT;
+/// Service port name Prometheus scrapes; it reaches the gateway's admin port (`/metrics`).
 pub const METRICS_PORT_NAME: &str = "metrics";
-/// See [`METRICS_PORT_NAME`].
-pub const METRICS_PORT: i32 = 9103;
+/// The Service's `metrics` port, the same number as the admin container port (Prometheus's
+/// scrape annotation names the pod port).
+pub const METRICS_PORT: i32 = ADMIN_PORT;
 /// Non-root user and group of every MCP server pod.
 pub const RUN_AS_USER: i64 = 65532;
 

@@ -1,6 +1,7 @@
 //! Tool pins as the gateways report them: every gateway serves its pins at
-//! `GET /config/status` (`tool_pins: {name: {pinned, current, drifted}}`); the operator reads
-//! them from each ready pod of a server and merges them for `MCPServer.status`.
+//! `GET /config/status` on its admin port (`tool_pins: {name: {pinned, current, drifted}}`);
+//! the operator reads them from each running pod of a server and merges them for
+//! `MCPServer.status`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -13,12 +14,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
-use mcp_api::DEFAULT_GATEWAY_PORT;
 use serde_json::Value;
 use tracing::debug;
 
 use crate::build::ServerView;
-use crate::names::{APP_LABEL, MANAGED_BY, MANAGED_BY_LABEL};
+use crate::names::{ADMIN_PORT, APP_LABEL, MANAGED_BY, MANAGED_BY_LABEL};
 use crate::status::Pins;
 
 /// Where tool pins come from.
@@ -71,7 +71,7 @@ pub fn merge(reports: &[Report]) -> Pins {
     Pins::Reported { pinned, drifted: drifted.into_iter().collect() }
 }
 
-/// Reads pins from the server's running pods over HTTP (pod IP, gateway port).
+/// Reads pins from the server's running pods over HTTP (pod IP, the gateway's admin port).
 #[derive(Clone)]
 pub struct GatewayPins {
     client: kube::Client,
@@ -121,7 +121,8 @@ impl PinSource for GatewayPins {
                     return Pins::Unknown;
                 }
             };
-            let port = view.spec.gateway.as_ref().and_then(|g| g.port).unwrap_or(DEFAULT_GATEWAY_PORT);
+            // The admin listener: the public one treats `/config/status` as MCP traffic.
+            let port = ADMIN_PORT;
             let ips: Vec<String> = list
                 .items
                 .iter()

@@ -19,8 +19,9 @@ use mcp_api::{DEFAULT_GATEWAY_PORT, DEFAULT_PORT, RolloutStrategy};
 use super::{ServerView, gateway_image, ingress::public_host, is_canary, resolve_image};
 use crate::config::OperatorConfig;
 use crate::names::{
-    APP_LABEL, GATEWAY_CONTAINER, GATEWAY_PORT_NAME, HTTP_PORT_NAME, POLICY_KEY, POLICY_MOUNT, RUN_AS_USER,
-    SPOOL_MOUNT, TOKEN_MOUNT, TRACK_LABEL, WORKLOAD_SERVICE_ACCOUNT, canary_name, policy_name,
+    ADMIN_PORT, ADMIN_PORT_NAME, APP_LABEL, GATEWAY_CONTAINER, GATEWAY_PORT_NAME, HTTP_PORT_NAME, POLICY_KEY,
+    POLICY_MOUNT, RUN_AS_USER, SPOOL_MOUNT, TOKEN_MOUNT, TRACK_LABEL, WORKLOAD_SERVICE_ACCOUNT, canary_name,
+    policy_name,
 };
 
 /// Which rollout track a Deployment runs.
@@ -170,6 +171,7 @@ fn gateway_container(view: &ServerView, cfg: &OperatorConfig) -> Container {
     let app_port = spec.port.unwrap_or(DEFAULT_PORT);
     let mut env_vars = vec![
         env("PORT", port.to_string()),
+        env("ADMIN_LISTEN_ADDR", format!("0.0.0.0:{ADMIN_PORT}")),
         env(
             "UPSTREAM_URL",
             gw.upstream_url.clone().unwrap_or_else(|| format!("http://127.0.0.1:{app_port}")),
@@ -218,16 +220,26 @@ fn gateway_container(view: &ServerView, cfg: &OperatorConfig) -> Container {
             "--policy-configmap".to_string(),
             format!("{}/{}", view.namespace, policy_name(&view.name)),
         ]),
-        ports: Some(vec![ContainerPort {
-            name: Some(GATEWAY_PORT_NAME.to_string()),
-            container_port: port,
-            protocol: Some("TCP".to_string()),
-            ..ContainerPort::default()
-        }]),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some(GATEWAY_PORT_NAME.to_string()),
+                container_port: port,
+                protocol: Some("TCP".to_string()),
+                ..ContainerPort::default()
+            },
+            ContainerPort {
+                name: Some(ADMIN_PORT_NAME.to_string()),
+                container_port: ADMIN_PORT,
+                protocol: Some("TCP".to_string()),
+                ..ContainerPort::default()
+            },
+        ]),
         env: Some(env_vars),
         resources: Some(resources(gw.resources.as_ref())),
-        liveness_probe: Some(http_probe("/health", GATEWAY_PORT_NAME, 5, 10)),
-        readiness_probe: Some(http_probe("/ready", GATEWAY_PORT_NAME, 1, 5)),
+        // Probes go to the admin listener: the public one answers only `/health`, the RFC 9728
+        // metadata and the MCP endpoint.
+        liveness_probe: Some(http_probe("/health", ADMIN_PORT_NAME, 5, 10)),
+        readiness_probe: Some(http_probe("/ready", ADMIN_PORT_NAME, 1, 5)),
         security_context: Some(restricted(true)),
         volume_mounts: Some(vec![
             VolumeMount {

@@ -8,11 +8,13 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use mcp_api::DEFAULT_SERVICE_PORT;
 
 use super::ServerView;
-use crate::names::{APP_LABEL, GATEWAY_PORT_NAME, HTTP_PORT_NAME, METRICS_PORT, METRICS_PORT_NAME};
+use crate::names::{
+    ADMIN_PORT_NAME, APP_LABEL, GATEWAY_PORT_NAME, HTTP_PORT_NAME, METRICS_PORT, METRICS_PORT_NAME,
+};
 
 /// The Service `<name>`. It selects `app=<name>`, so stable and canary pods both get traffic.
-/// With the gateway, port `http` reaches the gateway (never the app directly) and port
-/// `metrics` reaches the gateway's `/metrics`, with Prometheus scrape annotations.
+/// With the gateway, port `http` reaches the gateway's public listener (never the app directly)
+/// and port `metrics` its admin listener (`/metrics`), with Prometheus scrape annotations.
 pub fn service(view: &ServerView) -> Service {
     let gateway = view.spec.gateway_enabled();
     let target = if gateway { GATEWAY_PORT_NAME } else { HTTP_PORT_NAME };
@@ -28,7 +30,7 @@ pub fn service(view: &ServerView) -> Service {
         ports.push(ServicePort {
             name: Some(METRICS_PORT_NAME.to_string()),
             port: METRICS_PORT,
-            target_port: Some(IntOrString::String(GATEWAY_PORT_NAME.to_string())),
+            target_port: Some(IntOrString::String(ADMIN_PORT_NAME.to_string())),
             protocol: Some("TCP".to_string()),
             ..ServicePort::default()
         });
