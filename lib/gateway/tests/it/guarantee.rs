@@ -38,19 +38,7 @@ spec:
   consentedTrust: low
   expiresAt: "2099-01-01T00:00:00Z"
 "#;
-    let text = edit(format!("{FIXTURE}{extra}"));
-    let mut docs = text.split("\n---\n");
-    let server = serde_yaml::from_str(docs.next().expect("server")).expect("server yaml");
-    let mut grants = Vec::new();
-    let mut sessions = Vec::new();
-    for doc in docs {
-        if doc.contains("kind: MCPAccessGrant") {
-            grants.push(serde_yaml::from_str(doc).expect("grant yaml"));
-        } else {
-            sessions.push(serde_yaml::from_str(doc).expect("session yaml"));
-        }
-    }
-    Resources { server, grants, sessions }
+    resources_from(&edit(format!("{FIXTURE}{extra}")))
 }
 
 fn other_claims() -> Value {
