@@ -537,3 +537,49 @@ async fn the_get_stream_is_filtered_and_anonymous_streams_end_when_idle() {
     assert!(reply.body.contains("notifications/message"), "{}", reply.body);
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn requests_to_the_app_are_capped() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // An app that accepts connections and never answers: each request keeps its connection (and
+    // its slot) until the gateway gives up on it. The app tracks how many it holds at once.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let app = listener.local_addr().expect("addr");
+    let (live, peak) = (std::sync::Arc::new(AtomicUsize::new(0)), std::sync::Arc::new(AtomicUsize::new(0)));
+    let (l, p) = (live.clone(), peak.clone());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let now = l.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(now, Ordering::SeqCst);
+            let l = l.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+                l.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    let key = key();
+    let limits = [("MAX_UPSTREAM_CONNECTIONS", "2"), ("UPSTREAM_TIMEOUT_MS", "2000")];
+    let gw = Running::start(app, Some(&policy_json(&resources(), &[&key])), &limits).await;
+    let token = key.token(ops_claims());
+    let calls: Vec<_> = (0..8)
+        .map(|i| {
+            let (addr, token) = (gw.addr, token.clone());
+            tokio::spawn(async move { rpc(addr, Some(&token), &[], call(i, "echo", json!({}))).await })
+        })
+        .collect();
+    // While every request waits, exactly two are at the app; the others wait for a slot.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(live.load(Ordering::SeqCst), 2);
+    assert_eq!(peak.load(Ordering::SeqCst), 2, "at most 2 requests were at the app at once");
+    for call in calls {
+        let r = call.await.expect("task");
+        // Waiting for a slot counts against the upstream timeout.
+        assert_eq!((r.status, r.reason().as_str()), (504, "upstream_timeout"));
+    }
+}
