@@ -583,3 +583,21 @@ async fn requests_to_the_app_are_capped() {
         assert_eq!((r.status, r.reason().as_str()), (504, "upstream_timeout"));
     }
 }
+
+#[tokio::test]
+async fn an_idle_session_expires() {
+    // Hole: `session.idleTimeout` was informational.
+    let upstream = Upstream::start().await;
+    let key = key();
+    let mut r = resources();
+    if let Some(session) = r.server.spec.session.as_mut() {
+        session.idle_timeout = Some("1s".into());
+    }
+    let gw = Running::start(upstream.addr, Some(&policy_json(&r, &[&key])), &[]).await;
+    let token = key.token(ops_claims());
+    assert_eq!(rpc(gw.addr, Some(&token), &[], call(1, "echo", json!({}))).await.status, 200);
+    assert_eq!(rpc(gw.addr, Some(&token), &[], call(2, "echo", json!({}))).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    let r = rpc(gw.addr, Some(&token), &[], call(3, "echo", json!({}))).await;
+    assert_eq!((r.status, r.reason().as_str()), (401, "session_expired"));
+}
