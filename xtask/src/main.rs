@@ -11,6 +11,7 @@ mod dashboards;
 mod deploy_check;
 mod docs;
 mod e2e;
+mod fuzz;
 mod images;
 mod kind;
 mod manifests;
@@ -54,6 +55,8 @@ enum Cmd {
     Conformance(conformance::Args),
     /// Install, start, stop or inspect the broker and ClickHouse the analytics tests use.
     Services(services::Args),
+    /// Build the libFuzzer targets in fuzz/ and run each for a while; print executions and crashes.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         Cmd::Dashboards(args) => dashboards::run(&args),
         Cmd::Kind(args) => kind::run(&args),
         Cmd::Services(args) => services::run(&args),
+        Cmd::Fuzz(args) => fuzz::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,6 +23,8 @@ mod budget;
 mod document;
 mod error;
 pub mod evaluate;
+#[doc(hidden)]
+pub mod fuzz;
 mod reason;
 mod render;
 mod validate;

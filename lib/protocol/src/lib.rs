@@ -25,6 +25,8 @@
 
 mod error;
 mod fold;
+#[doc(hidden)]
+pub mod fuzz;
 mod header;
 mod inspect;
 mod jsonrpc;

@@ -90,7 +90,8 @@ pub(crate) fn run(args: Args, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
         session: args.session.unwrap_or_default(),
     };
     let call = Call::Tool { name: &args.tool, arguments: arguments.as_ref(), drifted: false };
-    let decision = snapshot.evaluate(&Request { identity: &identity, call, now }, &MemoryBudgets::new());
+    let decision =
+        snapshot.evaluate(&Request { identity: &identity, call, now, charge: true }, &MemoryBudgets::new());
 
     match args.output {
         Format::Json => {
