@@ -48,6 +48,14 @@ impl<V> Bounded<V> {
         }
     }
 
+    /// Inserts or replaces.
+    fn set(&mut self, key: &str, value: V) {
+        match self.map.get_mut(key) {
+            Some(v) => *v = value,
+            None => self.insert(key, value),
+        }
+    }
+
     fn remove(&mut self, key: &str) {
         self.map.remove(key);
     }
@@ -74,6 +82,11 @@ impl Default for Owners {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Binds `key` to `who`, replacing an earlier owner.
+fn bind(map: &Mutex<Bounded<String>>, key: &str, who: &Identity) {
+    lock(map).set(key, owner_key(who));
 }
 
 /// Checks `key` against its owner in `map`, binding it to `who` when it has none.
@@ -106,11 +119,7 @@ impl Owners {
 
     /// Binds a session the app just created for `who`.
     pub fn bind_session(&self, id: &str, who: &Identity) {
-        let mut sessions = lock(&self.sessions);
-        sessions.insert(id, owner_key(who));
-        if let Some(v) = sessions.map.get_mut(id) {
-            *v = owner_key(who);
-        }
+        bind(&self.sessions, id, who);
     }
 
     /// Forgets a session (after its DELETE).
@@ -125,11 +134,7 @@ impl Owners {
 
     /// Binds a task the app just created for `who`.
     pub fn bind_task(&self, id: &str, who: &Identity) {
-        let mut tasks = lock(&self.tasks);
-        tasks.insert(id, owner_key(who));
-        if let Some(v) = tasks.map.get_mut(id) {
-            *v = owner_key(who);
-        }
+        bind(&self.tasks, id, who);
     }
 
     /// Records activity of platform session `name` at `now` (seconds); `false` when it had been
@@ -141,10 +146,7 @@ impl Owners {
         {
             return false;
         }
-        activity.insert(name, now);
-        if let Some(v) = activity.map.get_mut(name) {
-            *v = now;
-        }
+        activity.set(name, now);
         true
     }
 }

@@ -19,6 +19,17 @@ pub enum InspectError {
         /// The content type as sent (at most 64 characters).
         content_type: String,
     },
+    /// The `Content-Type` names a charset other than UTF-8: a reader that honours it would
+    /// decode other text than the gateway judged.
+    #[error("charset {charset:?} is not supported: JSON-RPC bodies must be UTF-8")]
+    UnsupportedCharset {
+        /// The charset as sent (at most 64 characters).
+        charset: String,
+    },
+    /// The body starts with a byte order mark (UTF-8, UTF-16 or UTF-32): some readers skip it,
+    /// others refuse it.
+    #[error("the request body starts with a byte order mark")]
+    ByteOrderMark,
     /// The body is empty or only whitespace.
     #[error("the request body is empty")]
     EmptyBody,
@@ -40,6 +51,17 @@ pub enum InspectError {
     InvalidRequest {
         /// What is wrong, lower case.
         detail: &'static str,
+        /// The message id, when it could be read.
+        id: Option<Value>,
+    },
+    /// An object key that readers matching keys case-insensitively would confuse: a key that
+    /// is not a protocol key the gateway reads (`method`, `params`, `name`, …) but equals one
+    /// after ASCII or Unicode simple case folding (`Method`, `PARAMS`, `naMe`, `ſ` for `s`,
+    /// the Kelvin sign for `k`), or two keys of one object that fold equal to each other.
+    #[error("ambiguous object key {key:?}: it equals another key after case folding")]
+    AmbiguousKey {
+        /// The key as sent (at most 64 characters).
+        key: String,
         /// The message id, when it could be read.
         id: Option<Value>,
     },
@@ -105,10 +127,13 @@ impl InspectError {
     /// Every stable code, in declaration order (for pre-registering metric label values).
     pub const CODES: &'static [&'static str] = &[
         "not_json",
+        "unsupported_charset",
+        "byte_order_mark",
         "empty_body",
         "body_too_large",
         "invalid_json",
         "invalid_request",
+        "ambiguous_key",
         "invalid_id",
         "missing_method",
         "batch_not_allowed",
@@ -123,10 +148,13 @@ impl InspectError {
     pub const fn code(&self) -> &'static str {
         match self {
             InspectError::NotJson { .. } => "not_json",
+            InspectError::UnsupportedCharset { .. } => "unsupported_charset",
+            InspectError::ByteOrderMark => "byte_order_mark",
             InspectError::EmptyBody => "empty_body",
             InspectError::BodyTooLarge { .. } => "body_too_large",
             InspectError::InvalidJson { .. } => "invalid_json",
             InspectError::InvalidRequest { .. } => "invalid_request",
+            InspectError::AmbiguousKey { .. } => "ambiguous_key",
             InspectError::InvalidId => "invalid_id",
             InspectError::MissingMethod { .. } => "missing_method",
             InspectError::BatchNotAllowed => "batch_not_allowed",
@@ -160,10 +188,13 @@ impl InspectError {
     pub const fn jsonrpc_code(&self) -> Option<ErrorCode> {
         Some(match self {
             InspectError::NotJson { .. } => return None,
-            InspectError::InvalidJson { .. } => ErrorCode::ParseError,
+            InspectError::InvalidJson { .. }
+            | InspectError::UnsupportedCharset { .. }
+            | InspectError::ByteOrderMark => ErrorCode::ParseError,
             InspectError::EmptyBody
             | InspectError::BodyTooLarge { .. }
             | InspectError::InvalidRequest { .. }
+            | InspectError::AmbiguousKey { .. }
             | InspectError::InvalidId
             | InspectError::MissingMethod { .. }
             | InspectError::BatchNotAllowed => ErrorCode::InvalidRequest,
@@ -179,6 +210,7 @@ impl InspectError {
     pub fn request_id(&self) -> Option<&Value> {
         match self {
             InspectError::InvalidRequest { id, .. }
+            | InspectError::AmbiguousKey { id, .. }
             | InspectError::MissingMethod { id }
             | InspectError::InvalidParams { id, .. }
             | InspectError::MissingHeader { id, .. }
@@ -191,7 +223,8 @@ impl InspectError {
 
     /// Machine-readable details for `error.data` (without the code): `header` for header
     /// failures (plus `problem` when malformed), `supported` + `requested` for an unsupported
-    /// version, `limit` for an oversized body. Empty for the rest.
+    /// version, `limit` for an oversized body, `charset` for an unsupported charset, `key` for
+    /// an ambiguous key. Empty for the rest.
     pub fn data(&self) -> Map<String, Value> {
         let mut data = Map::new();
         match self {
@@ -209,6 +242,12 @@ impl InspectError {
             }
             InspectError::BodyTooLarge { limit } => {
                 data.insert("limit".into(), json!(limit));
+            }
+            InspectError::UnsupportedCharset { charset } => {
+                data.insert("charset".into(), json!(charset));
+            }
+            InspectError::AmbiguousKey { key, .. } => {
+                data.insert("key".into(), json!(key));
             }
             _ => {}
         }

@@ -1,9 +1,16 @@
 //! Reading one `POST` body: content type, size, JSON, JSON-RPC shape, MCP parameters, and the
 //! mirrored headers.
 //!
-//! Order of checks (the first failure wins): content type, body size, empty body, protocol
-//! version header, JSON syntax (duplicate keys included), batch rules, each message's shape and
-//! parameters, then each message against the mirrored headers.
+//! Order of checks (the first failure wins): content type (and its charset), body size, empty
+//! body, byte order mark, protocol version header, JSON syntax (duplicate keys and trailing
+//! data included), batch rules, ambiguous keys, each message's shape and parameters, then each
+//! message against the mirrored headers.
+//!
+//! One view of the body: whatever is accepted is also re-serialized compactly
+//! ([`Inspected::canonical`]), and that is what the gateway forwards. Together with the
+//! refusals (non-UTF-8 charsets, byte order marks, trailing data, duplicate keys, keys that
+//! fold to a protocol key or to each other) every mainstream JSON reader — first or last
+//! duplicate wins, case-sensitive or not — reads the forwarded bytes as the gateway did.
 
 use std::fmt;
 
@@ -18,7 +25,7 @@ use crate::method::{
 use crate::{Era, InspectError, ProtocolVersion};
 
 /// The `_meta` key carrying the per-request protocol version (2026-07-28).
-const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+pub(crate) const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 
 /// The request headers inspection reads, as plain strings so this crate stays free of HTTP
 /// libraries. `None` means the header is absent.
@@ -139,16 +146,22 @@ pub fn inspect(
     headers: &RequestHeaders<'_>,
     opts: &InspectOptions,
 ) -> Result<Inspected, InspectError> {
-    if let Some(content_type) = headers.content_type
-        && !is_json_content_type(content_type)
-    {
-        return Err(InspectError::NotJson { content_type: crate::error::bounded(content_type) });
+    if let Some(content_type) = headers.content_type {
+        if !is_json_content_type(content_type) {
+            return Err(InspectError::NotJson { content_type: crate::error::bounded(content_type) });
+        }
+        if let Some(charset) = foreign_charset(content_type) {
+            return Err(InspectError::UnsupportedCharset { charset: crate::error::bounded(charset) });
+        }
     }
     if body.len() > opts.max_body {
         return Err(InspectError::BodyTooLarge { limit: opts.max_body });
     }
     if body.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
         return Err(InspectError::EmptyBody);
+    }
+    if BYTE_ORDER_MARKS.iter().any(|bom| body.starts_with(bom)) {
+        return Err(InspectError::ByteOrderMark);
     }
     let parsed = parse_json(body);
     let version = ProtocolVersion::from_header(headers.protocol_version)
@@ -174,6 +187,9 @@ pub fn inspect(
         }
     };
 
+    for element in &elements {
+        check_keys(element)?;
+    }
     let messages = elements.into_iter().map(read_message).collect::<Result<Vec<_>, _>>()?;
     for message in &messages {
         check_headers(message, version, headers)?;
@@ -193,6 +209,54 @@ pub fn inspect(
         messages.first().map(|m| m.canonical.clone()).unwrap_or_default()
     };
     Ok(Inspected { version, batch, messages, canonical })
+}
+
+/// UTF-8, UTF-16 (both orders) and UTF-32 (both orders) byte order marks.
+const BYTE_ORDER_MARKS: &[&[u8]] =
+    &[b"\xEF\xBB\xBF", b"\x00\x00\xFE\xFF", b"\xFF\xFE\x00\x00", b"\xFE\xFF", b"\xFF\xFE"];
+
+/// The value of the first `charset` parameter that is not `utf-8` (case-insensitive, quotes
+/// allowed), or of a `charset` parameter without a value.
+fn foreign_charset(content_type: &str) -> Option<&str> {
+    content_type.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=').unwrap_or((param, ""));
+        if !name.trim_matches([' ', '\t']).eq_ignore_ascii_case("charset") {
+            return None;
+        }
+        let value = value.trim_matches([' ', '\t']);
+        let unquoted = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+        (!unquoted.eq_ignore_ascii_case("utf-8")).then_some(value)
+    })
+}
+
+/// Refuses keys case-insensitive readers would confuse, in one message: a key at the message,
+/// `params` or `params._meta` level that folds to a protocol key without being it, and two
+/// keys of any object (at any depth) that fold equal to each other.
+fn check_keys(message: &Value) -> Result<(), InspectError> {
+    let ambiguous =
+        |key: &str| InspectError::AmbiguousKey { key: crate::error::bounded(key), id: readable_id(message) };
+    let mut level = Some(message);
+    for child in ["params", "_meta", ""] {
+        let Some(Value::Object(object)) = level else { break };
+        if let Some(key) = object.keys().find(|k| crate::fold::shadows_protocol_key(k)) {
+            return Err(ambiguous(key));
+        }
+        level = object.get(child);
+    }
+    let mut stack = vec![message];
+    while let Some(value) = stack.pop() {
+        match value {
+            Value::Object(object) => {
+                if let Some(key) = crate::fold::fold_collision(object.keys()) {
+                    return Err(ambiguous(key));
+                }
+                stack.extend(object.values().filter(|v| v.is_object() || v.is_array()));
+            }
+            Value::Array(items) => stack.extend(items.iter().filter(|v| v.is_object() || v.is_array())),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// `application/json` or `application/<anything>+json`, parameters ignored, case-insensitive.

@@ -24,6 +24,7 @@
 //! - An accepted message keeps its `id` exactly as sent, so error bodies can echo it.
 
 mod error;
+mod fold;
 mod header;
 mod inspect;
 mod jsonrpc;
@@ -31,6 +32,7 @@ mod method;
 mod version;
 
 pub use error::InspectError;
+pub use fold::fold_key;
 pub use header::{
     MCP_METHOD_HEADER, MCP_NAME_HEADER, MalformedHeaderValue, PROTOCOL_VERSION_HEADER, decode_header_value,
 };

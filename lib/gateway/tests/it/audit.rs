@@ -336,7 +336,7 @@ async fn one_request_yields_a_bounded_number_of_records() {
     let calls: Vec<Value> = (0..200).map(|i| call(i, "echo", json!({}))).collect();
     let r = rpc(gw.addr, Some(&token), &[("mcp-session-id", "legacy-c")], Value::Array(calls)).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let events = ingest.wait_for(1 + 65, Duration::from_secs(5)).await;
+    let _ = ingest.wait_for(1 + 65, Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let events = ingest.events();
     let notification_records =

@@ -38,19 +38,7 @@ spec:
   consentedTrust: low
   expiresAt: "2099-01-01T00:00:00Z"
 "#;
-    let text = edit(format!("{FIXTURE}{extra}"));
-    let mut docs = text.split("\n---\n");
-    let server = serde_yaml::from_str(docs.next().expect("server")).expect("server yaml");
-    let mut grants = Vec::new();
-    let mut sessions = Vec::new();
-    for doc in docs {
-        if doc.contains("kind: MCPAccessGrant") {
-            grants.push(serde_yaml::from_str(doc).expect("grant yaml"));
-        } else {
-            sessions.push(serde_yaml::from_str(doc).expect("session yaml"));
-        }
-    }
-    Resources { server, grants, sessions }
+    resources_from(&edit(format!("{FIXTURE}{extra}")))
 }
 
 fn other_claims() -> Value {
@@ -456,4 +444,96 @@ async fn observe_mode_lets_calls_through_and_records_what_enforcement_would_do()
     // A presented token that fails verification is refused in every mode.
     let bad = rpc(gw.addr, Some("not-a-token"), &[], call(2, "echo", json!({}))).await;
     assert_eq!((bad.status, bad.reason().as_str()), (401, "invalid_token"));
+}
+
+/// An app whose GET stream sends a tool list (all tools) and a notification, then stays open.
+async fn streaming_app() -> std::net::SocketAddr {
+    use http_body_util::StreamBody;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    |_req: http::Request<hyper::body::Incoming>| async {
+                        let (tx, rx) = tokio::sync::mpsc::channel::<
+                            Result<http_body::Frame<bytes::Bytes>, std::convert::Infallible>,
+                        >(4);
+                        tokio::spawn(async move {
+                            let list = json!({"jsonrpc": "2.0", "id": 1.0, "result": {"tools": [{"name": "echo"}, {"name": "secret-admin-tool"}]}});
+                            let events = format!(
+                                "id: 1\ndata: {list}\n\nid: 2\ndata: {{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}}\n\n"
+                            );
+                            let _ = tx.send(Ok(http_body::Frame::data(bytes::Bytes::from(events)))).await;
+                            // Then nothing, for a long time.
+                            tokio::time::sleep(Duration::from_secs(60)).await;
+                        });
+                        let body = StreamBody::new(tokio_stream_shim(rx));
+                        let mut res = http::Response::new(body);
+                        res.headers_mut()
+                            .insert("content-type", http::HeaderValue::from_static("text/event-stream"));
+                        Ok::<_, std::convert::Infallible>(res)
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// A receiver as a stream of frames.
+fn tokio_stream_shim<T>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test]
+async fn the_get_stream_is_filtered_and_anonymous_streams_end_when_idle() {
+    // Holes: server-initiated messages and Last-Event-ID replays on the GET stream carried
+    // unfiltered tool lists; an anonymous stream could be held open forever.
+    let app = streaming_app().await;
+    let key = key();
+    let gw = Running::start(app, Some(&policy_json(&resources(), &[&key])), &[]).await;
+    let auth = format!("Bearer {}", key.token(ops_claims()));
+    let headers = [("accept", "text/event-stream"), ("authorization", auth.as_str()), ("last-event-id", "0")];
+    let mut stream = tokio::net::TcpStream::connect(gw.addr).await.expect("connect");
+    let head = format!(
+        "GET /policy-mcp-server/mcp HTTP/1.1\r\nHost: {}\r\n{}\r\n",
+        gw.addr,
+        headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect::<String>()
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !seen.contains("notifications/message") && Instant::now() < deadline {
+        let mut buf = [0u8; 4096];
+        match tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+            _ => {}
+        }
+    }
+    assert!(seen.contains("\"echo\""), "{seen}");
+    assert!(!seen.contains("secret-admin-tool"), "{seen}");
+    assert!(seen.contains("notifications/message"), "{seen}");
+
+    // Observe mode: an anonymous stream ends after the idle timeout.
+    let mut r = resources();
+    r.server.spec.policy =
+        Some(mcp_api::PolicyConfig { mode: Some(mcp_api::PolicyMode::Observe), ..Default::default() });
+    let gw =
+        Running::start(app, Some(&policy_json(&r, &[&key])), &[("ANONYMOUS_STREAM_IDLE_TIMEOUT_MS", "300")])
+            .await;
+    let started = Instant::now();
+    let reply = tokio::time::timeout(
+        Duration::from_secs(10),
+        send(gw.addr, "GET", "/policy-mcp-server/mcp", &[("accept", "text/event-stream")], ""),
+    )
+    .await
+    .expect("the anonymous stream ended");
+    assert_eq!(reply.status, 200);
+    assert!(reply.body.contains("notifications/message"), "{}", reply.body);
+    assert!(started.elapsed() < Duration::from_secs(5));
 }

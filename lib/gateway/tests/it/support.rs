@@ -234,10 +234,21 @@ pub struct Resources {
 }
 
 pub fn resources() -> Resources {
-    let mut docs = FIXTURE.split("\n---\n");
+    resources_from(FIXTURE)
+}
+
+/// The resources of a YAML stream: the server first, then grants and sessions by kind.
+pub fn resources_from(text: &str) -> Resources {
+    let mut docs = text.split("\n---\n");
     let server = serde_yaml::from_str(docs.next().expect("server")).expect("server yaml");
-    let grants = vec![serde_yaml::from_str(docs.next().expect("grant")).expect("grant yaml")];
-    let sessions = vec![serde_yaml::from_str(docs.next().expect("session")).expect("session yaml")];
+    let (mut grants, mut sessions) = (Vec::new(), Vec::new());
+    for doc in docs {
+        if doc.contains("kind: MCPAccessGrant") {
+            grants.push(serde_yaml::from_str(doc).expect("grant yaml"));
+        } else {
+            sessions.push(serde_yaml::from_str(doc).expect("session yaml"));
+        }
+    }
     Resources { server, grants, sessions }
 }
 

@@ -71,3 +71,89 @@ fn unusable_constraints_do_not_compile() {
         assert!(CompiledConstraint::compile(&bad).is_err(), "{bad:?}");
     }
 }
+
+fn parse(text: &str) -> Value {
+    serde_json::from_str(text).expect("valid JSON number")
+}
+
+/// Before: bounds compared through `f64`, so 2^53 + 1 passed a maximum of 2^53.
+#[test]
+fn integer_bounds_compare_exactly_beyond_two_pow_53() {
+    let max = || ArgumentConstraint { maximum: Some(9_007_199_254_740_992.0), ..Default::default() };
+    assert_eq!(check(max(), Some(parse("9007199254740992"))), Ok(()));
+    assert_eq!(check(max(), Some(parse("9007199254740993"))), Err("maximum: 9007199254740992".into()));
+    assert!(check(max(), Some(json!(u64::MAX))).is_err());
+    assert!(check(max(), Some(parse("18446744073709551616"))).is_err());
+    assert!(check(max(), Some(parse("1e308"))).is_err());
+    assert_eq!(check(max(), Some(json!(i64::MIN))), Ok(()));
+
+    let min = || ArgumentConstraint { minimum: Some(-9_007_199_254_740_992.0), ..Default::default() };
+    assert_eq!(check(min(), Some(parse("-9007199254740992"))), Ok(()));
+    assert_eq!(check(min(), Some(parse("-9007199254740993"))), Err("minimum: -9007199254740992".into()));
+    assert!(check(min(), Some(json!(i64::MIN))).is_err());
+    assert!(check(min(), Some(parse("-1e308"))).is_err());
+    assert_eq!(check(min(), Some(json!(u64::MAX))), Ok(()));
+
+    // Integers against fractional bounds, on both sides of zero.
+    let frac = || ArgumentConstraint { minimum: Some(-2.5), maximum: Some(2.5), ..Default::default() };
+    for (v, ok) in [(-3, false), (-2, true), (0, true), (2, true), (3, false)] {
+        assert_eq!(check(frac(), Some(json!(v))).is_ok(), ok, "{v}");
+    }
+    let max_zero = ArgumentConstraint { maximum: Some(0.0), ..Default::default() };
+    assert_eq!(check(max_zero.clone(), Some(parse("-0"))), Ok(()));
+    assert_eq!(check(max_zero.clone(), Some(parse("-0.0"))), Ok(()));
+    assert!(check(max_zero, Some(parse("5e-324"))).is_err());
+}
+
+/// Decimals are the `f64` serde_json reads, which is also what the app receives.
+#[test]
+fn decimal_bounds_compare_the_parsed_value() {
+    let max = || ArgumentConstraint { maximum: Some(0.1), ..Default::default() };
+    assert_eq!(check(max(), Some(parse("0.1"))), Ok(()));
+    assert_eq!(check(max(), Some(parse("0.1000000000000000055511151231257827"))), Ok(()));
+    assert!(check(max(), Some(parse("0.10000000000000002"))).is_err());
+    assert!(check(max(), Some(parse("0.30000000000000004"))).is_err());
+    assert!(check(max(), Some(json!(1))).is_err());
+    let min = ArgumentConstraint { minimum: Some(1000.0), ..Default::default() };
+    assert!(check(min.clone(), Some(parse("999.99999999999999999"))).is_ok(), "parses to 1000.0");
+    assert!(check(min, Some(parse("999.9999999999999"))).is_err());
+}
+
+/// Before: `const`/`enum` compared through `f64`, so 2^53 + 1 equalled 2^53.
+#[test]
+fn const_and_enum_compare_numbers_exactly() {
+    let c = |v: Value| ArgumentConstraint { const_: Some(v), ..Default::default() };
+    assert!(check(c(json!(9_007_199_254_740_992u64)), Some(parse("9007199254740993"))).is_err());
+    assert_eq!(check(c(json!(9_007_199_254_740_993u64)), Some(parse("9007199254740993"))), Ok(()));
+    assert!(check(c(json!(u64::MAX)), Some(parse("18446744073709551616"))).is_err());
+    assert!(check(c(json!(u64::MAX - 1)), Some(json!(u64::MAX))).is_err());
+    // -2^63 - 1 is read as the `f64` -2^63 (forwarded as such), which is exactly `i64::MIN`.
+    assert_eq!(check(c(json!(i64::MIN)), Some(parse("-9223372036854775809"))), Ok(()));
+    assert!(check(c(json!(i64::MIN + 1)), Some(parse("-9223372036854775809"))).is_err());
+    assert_eq!(check(c(json!(i64::MIN)), Some(json!(i64::MIN))), Ok(()));
+    assert_eq!(check(c(json!(1)), Some(parse("1e0"))), Ok(()));
+    assert_eq!(check(c(json!(1)), Some(parse("1.0"))), Ok(()));
+    assert!(check(c(json!(1)), Some(parse("1.0000000000000002"))).is_err());
+    assert_eq!(check(c(json!(0.1)), Some(parse("0.1"))), Ok(()));
+    assert!(check(c(json!(-1)), Some(json!(u64::MAX))).is_err());
+    let e = ArgumentConstraint {
+        enum_: Some(vec![json!(9_007_199_254_740_992u64), json!(1)]),
+        ..Default::default()
+    };
+    assert!(check(e.clone(), Some(parse("9007199254740993"))).is_err());
+    assert_eq!(check(e, Some(parse("9007199254740992.0"))), Ok(()));
+    let nested = c(json!({"ids": [9_007_199_254_740_992u64]}));
+    assert!(check(nested, Some(json!({"ids": [9_007_199_254_740_993u64]}))).is_err());
+}
+
+/// A bound an `f64` cannot hold exactly is refused when the policy loads.
+#[test]
+fn bounds_beyond_two_pow_53_do_not_compile() {
+    for bound in [9_007_199_254_740_994.0, -9_007_199_254_740_994.0, 1e19, f64::MAX] {
+        let c = ArgumentConstraint { maximum: Some(bound), ..Default::default() };
+        let err = CompiledConstraint::compile(&c).expect_err("inexact bound");
+        assert!(err.contains("2^53"), "{err}");
+    }
+    let edge = ArgumentConstraint { minimum: Some(-9_007_199_254_740_992.0), ..Default::default() };
+    assert!(CompiledConstraint::compile(&edge).is_ok());
+}

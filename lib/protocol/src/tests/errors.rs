@@ -13,12 +13,27 @@ fn every_failure_has_a_code_status_attempt_flag_and_jsonrpc_code() {
     let id = Some(json!(1));
     let table: Vec<(InspectError, &str, u16, bool, Option<i64>)> = vec![
         (InspectError::NotJson { content_type: "text/plain".into() }, "not_json", 403, false, None),
+        (
+            InspectError::UnsupportedCharset { charset: "utf-7".into() },
+            "unsupported_charset",
+            403,
+            true,
+            Some(-32700),
+        ),
+        (InspectError::ByteOrderMark, "byte_order_mark", 403, true, Some(-32700)),
         (InspectError::EmptyBody, "empty_body", 403, true, Some(-32600)),
         (InspectError::BodyTooLarge { limit: 1 }, "body_too_large", 403, true, Some(-32600)),
         (InspectError::InvalidJson { detail: "x".into() }, "invalid_json", 403, true, Some(-32700)),
         (
             InspectError::InvalidRequest { detail: "x", id: id.clone() },
             "invalid_request",
+            403,
+            true,
+            Some(-32600),
+        ),
+        (
+            InspectError::AmbiguousKey { key: "Method".into(), id: id.clone() },
+            "ambiguous_key",
             403,
             true,
             Some(-32600),

@@ -70,7 +70,78 @@ fn cases() -> Vec<Case> {
         case("truncated json", r#"{"jsonrpc":"2.0","id":1,"method":"pi"#, json(), "invalid_json"),
         case("trailing data", r#"{"jsonrpc":"2.0","id":1,"method":"ping"} {}"#, json(), "invalid_json"),
         case("invalid utf-8", "", json(), "invalid_json").bytes(b"{\"jsonrpc\":\"2.0\",\"method\":\"\xff\"}"),
-        case("utf-8 bom", "", json(), "invalid_json").bytes(b"\xef\xbb\xbf{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}"),
+        case("utf-8 bom", "", json(), "byte_order_mark")
+            .bytes(b"\xef\xbb\xbf{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}"),
+        case("utf-16 bom", "", json(), "byte_order_mark").bytes(b"\xff\xfe{\x00}\x00"),
+        case("bom only", "", json(), "byte_order_mark").bytes(b"\xef\xbb\xbf"),
+        // Charsets.
+        case("utf-7 charset", CALL, with_ct("application/json; charset=utf-7"), "unsupported_charset"),
+        case("latin-1 charset", CALL, with_ct("application/json;charset=\"ISO-8859-1\""), "unsupported_charset"),
+        case("utf-16 charset", CALL, with_ct("application/json; CHARSET=utf-16"), "unsupported_charset"),
+        case("utf8 spelled without dash", CALL, with_ct("application/json; charset=utf8"), "unsupported_charset"),
+        case("charset without value", CALL, with_ct("application/json; charset"), "unsupported_charset"),
+        case(
+            "second charset",
+            CALL,
+            with_ct("application/json; charset=utf-8; charset=utf-7"),
+            "unsupported_charset",
+        ),
+        // Keys case-insensitive readers would confuse.
+        case("Method", r#"{"jsonrpc":"2.0","id":1,"method":"ping","Method":"tools/call"}"#, json(), "ambiguous_key")
+            .id(json!(1)),
+        case("METHOD alone", r#"{"jsonrpc":"2.0","id":1,"METHOD":"tools/call"}"#, json(), "ambiguous_key").id(json!(1)),
+        case(
+            "PARAMS",
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","PARAMS":{"name":"rm"}}"#,
+            json(),
+            "ambiguous_key",
+        )
+        .id(json!(1)),
+        case(
+            "naMe in params",
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","naMe":"rm"}}"#,
+            json(),
+            "ambiguous_key",
+        )
+        .id(json!(2)),
+        case(
+            "long s in params",
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","argument\u017f":{}}}"#,
+            json(),
+            "ambiguous_key",
+        )
+        .id(json!(2)),
+        case(
+            "Kelvin sign in _meta",
+            r#"{"jsonrpc":"2.0","id":2,"method":"ping","params":{"_meta":{"progressTo\u212aen":"x"}}}"#,
+            json(),
+            "ambiguous_key",
+        )
+        .id(json!(2)),
+        case("Id", r#"{"jsonrpc":"2.0","Id":3,"method":"ping"}"#, json(), "ambiguous_key"),
+        case("JSONRPC", r#"{"JSONRPC":"2.0","jsonrpc":"2.0","method":"ping"}"#, json(), "ambiguous_key"),
+        case(
+            "folded argument names",
+            r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"pay","arguments":{"amount":5,"AMOUNT":5000}}}"#,
+            json(),
+            "ambiguous_key",
+        )
+        .id(json!(4)),
+        case(
+            "folded nested keys",
+            r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"pay","arguments":{"to":[{"iban":"a","IBAN":"b"}]}}}"#,
+            json(),
+            "ambiguous_key",
+        )
+        .id(json!(4)),
+        case(
+            "folded keys in a batch element",
+            r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"ping","paramſ":{}}]"#,
+            json(),
+            "ambiguous_key",
+        )
+        .opts(opts(true))
+        .id(json!(2)),
         case(
             "duplicate method key",
             r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","method":"tools/call","params":{"name":"x"}}"#,
