@@ -12,6 +12,7 @@ mod deploy_check;
 mod docs;
 mod e2e;
 mod images;
+mod issuer;
 mod kind;
 mod manifests;
 mod services;
