@@ -205,11 +205,24 @@ impl Client {
         method: &str,
         params: Value,
     ) -> Result<Answer> {
+        self.mcp_request_with_id(url, token, extra, method, params, json!(2)).await
+    }
+
+    /// [`Client::mcp_request`] with the request id `id` (any JSON value, written as given).
+    pub async fn mcp_request_with_id(
+        &self,
+        url: &str,
+        token: Option<&str>,
+        extra: &[(String, String)],
+        method: &str,
+        params: Value,
+        id: Value,
+    ) -> Result<Answer> {
         let headers = match self.open_session(url, token, extra).await? {
             Ok(headers) => headers,
             Err(refused) => return Ok(refused),
         };
-        let request = json!({"jsonrpc": "2.0", "id": 2, "method": method, "params": params});
+        let request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         self.send("POST", url, &headers, Some(&request.to_string()), false).await
     }
 

@@ -2,7 +2,8 @@
 //! `cargo xtask kind up --test-mode` installed. Fixtures are applied through the Kubernetes
 //! API (server-side apply, field manager `mcp-e2e`), the operator renders the policies, and a
 //! patch step is done when every gateway pod of the affected servers serves the new revision
-//! (read from each pod's `/config/status` through the API server's pod proxy).
+//! (read from each pod's `/config/status` on the gateway's admin port, through the API server's
+//! pod proxy).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -16,8 +17,8 @@ use serde_json::{Value, json};
 
 /// Field manager of everything the harness writes.
 pub const FIELD_MANAGER: &str = "mcp-e2e";
-/// Gateway container port (`MCPServer.spec.gateway.port` default).
-const GATEWAY_PORT: i32 = mcp_api::DEFAULT_GATEWAY_PORT;
+/// The gateway's admin port (`/config/status`; the operator's container port `admin`).
+const GATEWAY_ADMIN_PORT: i32 = mcp_api::GATEWAY_ADMIN_PORT;
 
 /// A connection to the cluster.
 #[derive(Clone)]
@@ -177,8 +178,8 @@ impl Cluster {
         }
     }
 
-    /// The policy revision each running gateway of `server` serves (`/config/status` through
-    /// the pod proxy); `None` for a pod that did not answer.
+    /// The policy revision each running gateway of `server` serves (`/config/status` on the
+    /// admin port, through the pod proxy); `None` for a pod that did not answer.
     pub async fn gateway_revisions(&self, namespace: &str, server: &str) -> Result<Vec<Option<String>>> {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         let selector = format!("mcpruntime.org/server={server}");
@@ -187,8 +188,9 @@ impl Cluster {
         for pod in list.items {
             let running = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
             let Some(name) = pod.metadata.name.filter(|_| running) else { continue };
-            let path =
-                format!("/api/v1/namespaces/{namespace}/pods/{name}:{GATEWAY_PORT}/proxy/config/status");
+            let path = format!(
+                "/api/v1/namespaces/{namespace}/pods/{name}:{GATEWAY_ADMIN_PORT}/proxy/config/status"
+            );
             let request = http::Request::get(path).body(Vec::new()).context("proxy request")?;
             let revision = match self.client.request_text(request).await {
                 Ok(text) => serde_json::from_str::<Value>(&text)

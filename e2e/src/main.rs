@@ -169,8 +169,8 @@ async fn run(cli: Cli) -> Result<usize> {
     for (name, served) in &stack.servers {
         match &served.local {
             Some(local) => println!(
-                "  {name:<20} http://{}{}/mcp  (gateway {}, app {})",
-                stack.ingress, served.prefix, local.gateway, local.app
+                "  {name:<20} http://{}{}/mcp  (gateway {}, admin {}, app {})",
+                stack.ingress, served.prefix, local.gateway, local.admin, local.app
             ),
             None => println!("  {name:<20} {} (through http://{})", served.url, stack.ingress),
         }

@@ -163,6 +163,22 @@ async fn run_step(stack: &mut Stack, client: &Client, step: &Step) -> Result<Opt
                 .mcp_request(&stack.mcp_url(&call.server)?, token.as_deref(), &headers, "tools/call", params)
                 .await?
         }
+        Action::Rpc(rpc) => {
+            let token = stack.token(&rpc.caller, &rpc.server).await?;
+            let mut headers = stack.route_headers(&rpc.server);
+            headers.extend(rpc.headers.clone());
+            let id = rpc.id.clone().unwrap_or(json!(2));
+            client
+                .mcp_request_with_id(
+                    &stack.mcp_url(&rpc.server)?,
+                    token.as_deref(),
+                    &headers,
+                    &rpc.method,
+                    rpc.params.clone().unwrap_or(json!({})),
+                    id,
+                )
+                .await?
+        }
         Action::Http(h) => {
             let mut headers = stack.route_headers(&h.server);
             let has = |name: &str| h.headers.keys().any(|k| k.eq_ignore_ascii_case(name));
@@ -278,6 +294,29 @@ pub fn check(expect: &Expect, answer: &Answer) -> Option<String> {
         && !String::from_utf8_lossy(&answer.body).contains(text.as_str())
     {
         problems.push(format!("body: expected to contain {text:?}"));
+    }
+    let body = String::from_utf8_lossy(&answer.body);
+    for text in &expect.body_lacks {
+        if body.contains(text.as_str()) {
+            problems.push(format!("body: expected not to contain {text:?}"));
+        }
+    }
+    if let Some(wanted) = &expect.tools {
+        let listed: Option<Vec<String>> = answer.messages().into_iter().find_map(|m| {
+            let tools = m["result"]["tools"].as_array()?.clone();
+            Some(tools.iter().filter_map(|t| t["name"].as_str().map(str::to_string)).collect())
+        });
+        let mut wanted = wanted.clone();
+        wanted.sort();
+        match listed {
+            Some(mut listed) => {
+                listed.sort();
+                if listed != wanted {
+                    problems.push(format!("tools: expected {wanted:?}, got {listed:?}"));
+                }
+            }
+            None => problems.push(format!("tools: expected {wanted:?}, got no tools/list result")),
+        }
     }
     for (name, text) in &expect.header_contains {
         let actual = answer.headers.get(name.as_str()).and_then(|v| v.to_str().ok());

@@ -140,6 +140,8 @@ struct RawStep {
     #[serde(default)]
     load: Option<Load>,
     #[serde(default)]
+    rpc: Option<Rpc>,
+    #[serde(default)]
     expect: Option<Expect>,
 }
 
@@ -159,6 +161,8 @@ pub struct Step {
 pub enum Action {
     /// An MCP session (`initialize`, `notifications/initialized`) then one `tools/call`.
     Call(Call),
+    /// An MCP session then one request of any method, with any id.
+    Rpc(Rpc),
     /// One raw HTTP request.
     Http(Http),
     /// A JSON merge patch on a fixture object; the affected policies are re-rendered and the
@@ -170,6 +174,28 @@ pub enum Action {
     /// Many `tools/call`s through the ingress from concurrent keep-alive clients; every call
     /// must come back whole with the tool's result (no transport error, no wrong answer).
     Load(Load),
+}
+
+/// `rpc:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rpc {
+    /// Target server.
+    pub server: String,
+    /// Identity name from stack.yaml, or `anonymous`.
+    #[serde(rename = "as")]
+    pub caller: String,
+    /// The JSON-RPC method.
+    pub method: String,
+    /// Its params.
+    #[serde(default)]
+    pub params: Option<Value>,
+    /// The request id as written (`1.0` and `1e0` are the id `1` in JSON-RPC terms) [default 2].
+    #[serde(default)]
+    pub id: Option<Value>,
+    /// Extra request headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// `load:`.
@@ -329,6 +355,12 @@ pub struct Expect {
     /// Response headers that must contain a text: name → text.
     #[serde(default)]
     pub header_contains: BTreeMap<String, String>,
+    /// Texts the response body must not contain.
+    #[serde(default)]
+    pub body_lacks: Vec<String>,
+    /// The names of the tools a `tools/list` reply lists, in any order.
+    #[serde(default)]
+    pub tools: Option<Vec<String>>,
 }
 
 impl StackFile {
@@ -393,6 +425,26 @@ fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenar
     let mut steps = Vec::new();
     for (i, step) in raw.steps.into_iter().enumerate() {
         let at = || format!("{}: step {} ({:?})", file.display(), i + 1, step.name);
+        if let Some(rpc) = step.rpc {
+            if step.call.is_some() || step.http.is_some() || step.patch.is_some() {
+                bail!("{}: needs exactly one of `call`, `http`, `patch`, `events`, `load` or `rpc`", at());
+            }
+            if step.events.is_some() || step.load.is_some() {
+                bail!("{}: needs exactly one of `call`, `http`, `patch`, `events`, `load` or `rpc`", at());
+            }
+            if !known_identity(&rpc.caller) {
+                bail!("{}: unknown identity {:?}", at(), rpc.caller);
+            }
+            if !known_server(&rpc.server) {
+                bail!("{}: unknown server {:?} (known: {})", at(), rpc.server, servers.join(", "));
+            }
+            let expect = step.expect.unwrap_or_default();
+            if expect.status.is_none() {
+                bail!("{}: `expect.status` is required", at());
+            }
+            steps.push(Step { name: step.name, action: Action::Rpc(rpc), expect });
+            continue;
+        }
         let action = match (step.call, step.http, step.patch, step.events, step.load) {
             (None, None, None, None, Some(load)) => {
                 if !known_identity(&load.caller) {
@@ -452,7 +504,7 @@ fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenar
                 }
                 Action::Patch(patch)
             }
-            _ => bail!("{}: needs exactly one of `call`, `http`, `patch`, `events` or `load`", at()),
+            _ => bail!("{}: needs exactly one of `call`, `http`, `patch`, `events`, `load` or `rpc`", at()),
         };
         let expect = step.expect.unwrap_or_default();
         match &action {

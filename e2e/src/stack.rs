@@ -212,8 +212,10 @@ pub struct Served {
 pub struct LocalServed {
     /// The app (example server) address.
     pub app: SocketAddr,
-    /// The gateway's address.
+    /// The gateway's public address (what Traefik routes to).
     pub gateway: SocketAddr,
+    /// The gateway's admin listener (`/ready`, `/config/status`, `/metrics`).
+    pub admin: SocketAddr,
     /// Where its policy file is.
     pub policy_file: PathBuf,
 }
@@ -292,7 +294,8 @@ impl Stack {
         std::fs::create_dir_all(&policies)?;
         let mut servers = BTreeMap::new();
         for (name, doc) in &docs {
-            let (app, gateway) = (
+            let (app, gateway, admin) = (
+                SocketAddr::from(([127, 0, 0, 1], free_port()?)),
                 SocketAddr::from(([127, 0, 0, 1], free_port()?)),
                 SocketAddr::from(([127, 0, 0, 1], free_port()?)),
             );
@@ -321,6 +324,7 @@ impl Stack {
                 &format!("gateway-{name}"),
                 gateway_cmd
                     .env("LISTEN_ADDR", gateway.to_string())
+                    .env("ADMIN_LISTEN_ADDR", admin.to_string())
                     .env("UPSTREAM_URL", format!("http://{app}"))
                     .env("POLICY_FILE", &policy_file)
                     .env("POLICY_RECHECK_MS", "200")
@@ -337,7 +341,7 @@ impl Stack {
                     prefix,
                     host: None,
                     revision: doc.revision.clone(),
-                    local: Some(LocalServed { app, gateway, policy_file }),
+                    local: Some(LocalServed { app, gateway, admin, policy_file }),
                 },
             );
         }
@@ -530,7 +534,7 @@ impl Stack {
             .servers
             .iter()
             .filter_map(|(name, s)| {
-                Some((format!("gateway {name}"), format!("http://{}/ready", s.local.as_ref()?.gateway)))
+                Some((format!("gateway {name}"), format!("http://{}/ready", s.local.as_ref()?.admin)))
             })
             .chain(self.servers.iter().map(|(name, s)| {
                 (format!("ingress route {name}"), format!("http://{}{}/mcp", self.ingress, s.prefix))
@@ -587,8 +591,8 @@ impl Stack {
         let deadline = Instant::now() + Duration::from_secs(5);
         for name in changed {
             let served = &self.servers[&name];
-            let gateway = served.local.as_ref().context("a local server")?.gateway;
-            let url = format!("http://{gateway}/config/status");
+            let admin = served.local.as_ref().context("a local server")?.admin;
+            let url = format!("http://{admin}/config/status");
             loop {
                 let active = match self.client.get(&url).await {
                     Ok((200, body)) => serde_json::from_slice::<Value>(&body)
@@ -956,7 +960,9 @@ fn write_traefik_config(
     let dynamic = dir.join("dynamic.yml");
     // As deploy/base/ingress: the fast proxy (Traefik's default proxy truncates replies from
     // keep-alive backends, Traefik issue #11767; `MCP_E2E_TRAEFIK_PROXY=default` brings it back
-    // to reproduce that) and aliasing header names (`X_MCP_Human_Id`) removed at the entry point.
+    // to reproduce that), aliasing header names (`X_MCP_Human_Id`) removed at the entry point,
+    // and idle connections to the gateways dropped after 5 s, before the gateway closes them
+    // (HEADER_READ_TIMEOUT_MS, 10 s by default, also bounds a keep-alive connection's idle time).
     let default_proxy = std::env::var("MCP_E2E_TRAEFIK_PROXY").is_ok_and(|v| v == "default");
     let experimental = if default_proxy { "" } else { "experimental: {fastProxy: {}}\n" };
     let static_config = format!(
@@ -964,6 +970,7 @@ fn write_traefik_config(
          ping: {{address: \"{ping}\", http: {{aliasHeadersStrategy: delete}}}}\n\
          ping: {{entryPoint: ping}}\n\
          {experimental}\
+         serversTransport: {{forwardingTimeouts: {{idleConnTimeout: 5s}}}}\n\
          providers:\n  file: {{filename: \"{}\", watch: false}}\n\
          global: {{checkNewVersion: false, sendAnonymousUsage: false}}\n\
          log: {{level: INFO}}\naccessLog: {{}}\n",

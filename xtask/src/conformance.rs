@@ -1,8 +1,10 @@
 //! `cargo xtask conformance`: runs the official MCP conformance suite
 //! (`@modelcontextprotocol/conformance`, server mode) against our conformance fixture
-//! (`mcp-example-server --fixture conformance`), directly and through the `mcp-gateway` binary,
-//! checks the results against the committed baselines in `e2e/conformance/` and writes the pass
-//! counts to docs/conformance.md.
+//! (`mcp-example-server --fixture conformance`) directly, through the `mcp-gateway` binary in
+//! observe mode, and through a second `mcp-gateway` in enforcing mode behind a Traefik that
+//! injects a granted platform session token (the suite itself sends none); checks the results
+//! against the committed baselines in `e2e/conformance/` and writes the pass counts to
+//! docs/conformance.md.
 //!
 //! The suite needs Node ≥ 22; Node 22 and the suite come from the npm registry and are installed
 //! once into a cache directory outside the repository (reused while present). Without
@@ -96,6 +98,8 @@ impl Config {
 enum Leg {
     Direct,
     Gateway,
+    /// The gateway enforcing, behind a token-injecting Traefik.
+    Enforcing,
 }
 
 impl Leg {
@@ -103,6 +107,7 @@ impl Leg {
         match self {
             Leg::Direct => "direct",
             Leg::Gateway => "gateway",
+            Leg::Enforcing => "enforcing",
         }
     }
 
@@ -110,6 +115,7 @@ impl Leg {
         let suffix = match self {
             Leg::Direct => String::new(),
             Leg::Gateway => "-gateway".to_owned(),
+            Leg::Enforcing => "-enforcing".to_owned(),
         };
         root.join(format!("e2e/conformance/expected-failures-{}{suffix}.yml", config.key()))
     }
@@ -206,6 +212,7 @@ pub fn run(args: &Args) -> Result<()> {
         fixture_port,
     )?;
     let mut gateway = None;
+    let mut enforcing = None;
     if !args.direct_only && gateway_skipped.is_none() {
         step("start the gateway in front of it (observe mode)");
         match start_gateway(&root, &bin, &work, fixture_port) {
@@ -213,6 +220,14 @@ pub fn run(args: &Args) -> Result<()> {
             Err(err) => {
                 eprintln!("warning: the gateway leg is skipped: {err:#}");
                 gateway_skipped = Some(format!("the gateway did not start: {err:#}"));
+            }
+        }
+        step("start an enforcing gateway behind a token-injecting Traefik");
+        match start_enforcing(&root, &bin, &work, fixture_port) {
+            Ok(front) => enforcing = Some(front),
+            Err(err) => {
+                eprintln!("warning: the enforcing leg is skipped: {err:#}");
+                gateway_skipped = Some(format!("the enforcing gateway did not start: {err:#}"));
             }
         }
     }
@@ -230,6 +245,9 @@ pub fn run(args: &Args) -> Result<()> {
         if let Some(gateway) = &gateway {
             targets.push((Leg::Gateway, gateway.port));
         }
+        if let Some(front) = &enforcing {
+            targets.push((Leg::Enforcing, front.traefik.port));
+        }
         for (leg, port) in targets {
             step(&format!("{} ({})", config.describe(), leg.name()));
             let result = run_suite(&root, &node, &entry, config, leg, port, &work)?;
@@ -246,6 +264,7 @@ pub fn run(args: &Args) -> Result<()> {
         print_table(config, &legs);
         reports.push((config.clone(), legs));
     }
+    drop(enforcing);
     drop(gateway);
     drop(fixture);
 
@@ -411,18 +430,145 @@ fn start_gateway(root: &Path, bin: &Path, work: &Path, fixture_port: u16) -> Res
     .stdout_null()
     .run()
     .context("mcp-runtime policy render")?;
-    let port = crate::util::free_port()?;
-    Child::start(
+    let (port, admin) = (crate::util::free_port()?, crate::util::free_port()?);
+    let child = Child::start(
         "gateway",
         cmd!(bin.join("mcp-gateway"))
             .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("ADMIN_LISTEN_ADDR", format!("127.0.0.1:{admin}"))
             .env("UPSTREAM_URL", format!("http://127.0.0.1:{fixture_port}"))
             .env("POLICY_FILE", &policy)
             .env("AUDIT_SPOOL_DIR", work.join("gateway-spool"))
             .env("RUST_LOG", "warn"),
         &work.join("gateway.log"),
         port,
+    )?;
+    wait_ready("gateway", admin, &work.join("gateway.log"))?;
+    Ok(child)
+}
+
+/// Waits until the gateway's admin listener answers `GET /ready` with 200 (closed before ready:
+/// until then every MCP request gets 503).
+fn wait_ready(name: &str, admin: u16, log: &Path) -> Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while !matches!(crate::issuer::http_get(admin, "/ready"), Some((200, _))) {
+        if Instant::now() > deadline {
+            bail!("the {name} was not ready within {READY_TIMEOUT:?}; see {}", log.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// The enforcing leg's processes: Traefik (the suite's target) and the gateway behind it.
+#[derive(Debug)]
+struct Enforcing {
+    traefik: Child,
+    _gateway: Child,
+}
+
+/// Identity the enforcing leg presents (granted by `fixture-server-enforcing.yaml`).
+const ENFORCING_HUMAN: &str = "conformance-human";
+const ENFORCING_AGENT: &str = "conformance-suite";
+
+/// Renders the enforcing policy (platform trust = a fresh test key), starts a gateway with it
+/// and a Traefik in front that adds `Authorization: Bearer <token of the granted identity>` to
+/// every request, as an authenticating front (or an agent's own client) would.
+fn start_enforcing(root: &Path, bin: &Path, work: &Path, fixture_port: u16) -> Result<Enforcing> {
+    let dir = work.join("enforcing");
+    let issuer = crate::issuer::TestIssuer::new(&dir)?;
+    let jwks = dir.join("jwks.json");
+    issuer.write_jwks(&jwks)?;
+    let policy = dir.join("policy.json");
+    cmd!(
+        bin.join("mcp-runtime"),
+        "policy",
+        "render",
+        "-f",
+        root.join("e2e/conformance/fixture-server-enforcing.yaml"),
+        "--ingress-host",
+        INGRESS_HOST,
+        "--platform-issuer",
+        crate::issuer::ISSUER,
+        "--platform-jwks",
+        &jwks,
+        "-o",
+        &policy
     )
+    .stdout_null()
+    .run()
+    .context("mcp-runtime policy render (enforcing)")?;
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&policy).context("read the policy")?)
+        .context("parse the policy")?;
+    let audience = doc["server"]["url"].as_str().context("the policy has no server.url")?.to_owned();
+    let team = doc["server"]["team_id"].as_str().unwrap_or("conformance").to_owned();
+    let claims = serde_json::json!({"sub": ENFORCING_HUMAN, "agent": ENFORCING_AGENT, "team": team});
+    let token = issuer.token(&audience, &claims, 3600)?;
+    let (port, admin) = (crate::util::free_port()?, crate::util::free_port()?);
+    let log = dir.join("gateway.log");
+    let gateway = Child::start(
+        "enforcing gateway",
+        cmd!(bin.join("mcp-gateway"))
+            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("ADMIN_LISTEN_ADDR", format!("127.0.0.1:{admin}"))
+            .env("UPSTREAM_URL", format!("http://127.0.0.1:{fixture_port}"))
+            .env("POLICY_FILE", &policy)
+            .env("AUDIT_SPOOL_DIR", dir.join("spool"))
+            .env("RUST_LOG", "warn"),
+        &log,
+        port,
+    )?;
+    wait_ready("enforcing gateway", admin, &log)?;
+    // The leg proves something only if the gateway enforces: a call without the injected token
+    // must be refused.
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"xtask","version":"1"}}}"#;
+    match crate::issuer::http_post_json(port, MCP_PATH, init) {
+        Some((401, body)) if body.contains("missing_identity") => {}
+        other => bail!(
+            "the enforcing gateway answered an anonymous initialize with {other:?}, not 401 missing_identity"
+        ),
+    }
+    let traefik = crate::e2e::install_traefik()?;
+    let web = crate::util::free_port()?;
+    let dynamic = dir.join("traefik-dynamic.yml");
+    std::fs::write(
+        dir.join("traefik.yml"),
+        format!(
+            "entryPoints:\n  web: {{address: \"127.0.0.1:{web}\", http: {{aliasHeadersStrategy: delete}}, \
+             transport: {{respondingTimeouts: {{readTimeout: 0}}}}}}\n\
+             experimental: {{fastProxy: {{}}}}\n\
+             serversTransport: {{forwardingTimeouts: {{idleConnTimeout: 5s}}}}\n\
+             providers:\n  file: {{filename: \"{}\", watch: false}}\n\
+             global: {{checkNewVersion: false, sendAnonymousUsage: false}}\nlog: {{level: WARN}}\n",
+            dynamic.display()
+        ),
+    )?;
+    std::fs::write(
+        &dynamic,
+        format!(
+            "http:\n  routers:\n    fixture:\n      rule: \"PathPrefix(`/`)\"\n      entryPoints: [web]\n\
+             \x20     middlewares: [identity]\n      service: gateway\n\
+             \x20 middlewares:\n    identity:\n      headers:\n        customRequestHeaders:\n\
+             \x20         Authorization: \"Bearer {token}\"\n\
+             \x20 services:\n    gateway:\n      loadBalancer:\n        passHostHeader: true\n\
+             \x20       servers:\n          - url: \"http://127.0.0.1:{port}\"\n"
+        ),
+    )?;
+    let traefik = Child::start(
+        "token-injecting Traefik",
+        cmd!(traefik, format!("--configFile={}", dir.join("traefik.yml").display())),
+        &dir.join("traefik.log"),
+        web,
+    )?;
+    // The route is up once a call through it reaches the gateway (its public /health).
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while !matches!(crate::issuer::http_get(web, "/health"), Some((200, _))) {
+        if Instant::now() > deadline {
+            bail!("Traefik did not route to the gateway within {READY_TIMEOUT:?}; see {}", dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(Enforcing { traefik, _gateway: gateway })
 }
 
 /// Runs one suite configuration against `port` and reads its per-scenario results.
@@ -614,6 +760,7 @@ fn section(config: &Config, legs: &[LegResult], facts: &Facts) -> String {
         let target = match leg.leg {
             Leg::Direct => "fixture, direct",
             Leg::Gateway => "through `mcp-gateway` (observe mode)",
+            Leg::Enforcing => "through `mcp-gateway` (enforcing, token-injecting Traefik in front)",
         };
         let _ = writeln!(
             s,
@@ -682,7 +829,7 @@ mod tests {
     fn committed_baselines_exist_for_the_standard_matrix() {
         let root = project_root();
         for config in [Config::new(None, None), Config::new(None, Some("2026-07-28"))] {
-            for leg in [Leg::Direct, Leg::Gateway] {
+            for leg in [Leg::Direct, Leg::Gateway, Leg::Enforcing] {
                 let path = leg.baseline(&root, &config);
                 let text =
                     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -576,7 +576,10 @@ mod tests {
                     a.strip_prefix("--entryPoints.")?.split_once(".address=").map(|(name, _)| name)
                 })
                 .collect();
-            let mut wanted = vec!["--experimental.fastProxy=true".to_string()];
+            let mut wanted = vec![
+                "--experimental.fastProxy=true".to_string(),
+                "--serversTransport.forwardingTimeouts.idleConnTimeout=5s".to_string(),
+            ];
             wanted.extend(
                 entry_points.iter().map(|ep| format!("--entryPoints.{ep}.http.aliasHeadersStrategy=delete")),
             );

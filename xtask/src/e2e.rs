@@ -326,7 +326,7 @@ pub fn broken_expectation_fails(root: &Path) -> Result<()> {
 }
 
 /// The Traefik binary, installed into a venv under /var/tmp when missing.
-fn install_traefik() -> Result<PathBuf> {
+pub(crate) fn install_traefik() -> Result<PathBuf> {
     let venv = Path::new(TOOLS).join("venv");
     let traefik = venv.join("bin/traefik");
     if traefik.is_file() {

@@ -13,6 +13,7 @@ mod docs;
 mod e2e;
 mod fuzz;
 mod images;
+mod issuer;
 mod kind;
 mod manifests;
 mod services;

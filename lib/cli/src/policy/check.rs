@@ -90,8 +90,9 @@ pub(crate) fn run(args: Args, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
         session: args.session.unwrap_or_default(),
     };
     let call = Call::Tool { name: &args.tool, arguments: arguments.as_ref(), drifted: false };
-    let decision =
-        snapshot.evaluate(&Request { identity: &identity, call, now, charge: true }, &MemoryBudgets::new());
+    // A tools/call as the gateway judges it: charged against (fresh) budgets.
+    let request = Request { identity: &identity, call, now, charge: true };
+    let decision = snapshot.evaluate(&request, &MemoryBudgets::new());
 
     match args.output {
         Format::Json => {
