@@ -324,5 +324,7 @@ where
     }
 }
 
+pub mod fuzz;
+
 #[cfg(test)]
 mod tests;
