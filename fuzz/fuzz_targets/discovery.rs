@@ -1,20 +1,26 @@
-//! Fuzz target: discovery filtering of `tools/list` replies, as one JSON body
-//! (`filter_json_body`) and as an SSE stream fed in arbitrary chunks (`SseFilter`).
+//! Fuzz target: discovery filtering of tool lists, as one JSON body (`filter_json_body`) and
+//! as an SSE stream fed in arbitrary chunks (`SseFilter`, with task binding).
 //!
-//! Input format: byte 0 picks the visibility (bit 0: filter, bit 1: allow `echo`) and byte 1
-//! how the rest is cut into SSE chunks (chunk length = byte 1 % 17 + 1); the rest is the reply.
-//! Invariants: no panic; a filtered JSON body never lists a tool the caller may not see; the
-//! SSE filter emits every byte of events it leaves alone and ends with the unterminated rest.
+//! Input format: byte 0 picks the visibility (bit 0: filter, bit 1: allow `echo`), whether the
+//! exchange is a GET stream (bit 2) and has a list id (bit 3); byte 1 how the rest is cut into
+//! SSE chunks (chunk length = byte 1 % 17 + 1); the rest is the reply.
+//!
+//! Oracle: whatever the client receives is read as a client would — JSON with serde_json, SSE
+//! with a WHATWG-conformant event parser (BOM at the start, CR, LF and CRLF line ends, `data`
+//! without a colon, unterminated last event discarded) — and no tool list in it may name a
+//! tool the caller may not see.
 #![no_main]
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use mcp_gateway::discovery::{ListPolicy, SseFilter, filter_json_body};
+use mcp_gateway::discovery::{Discovery, SseFilter, filter_json_body};
+use mcp_gateway::owners::Owners;
 use mcp_gateway::pins::ToolPins;
-use mcp_policy::ToolVisibility;
+use mcp_policy::{Identity, ToolVisibility};
 use serde_json::{Value, json};
 
+/// Tool names listed by any message in `value` (a message or a batch).
 fn listed_tools(value: &Value) -> Vec<String> {
     let messages: Vec<&Value> = match value {
         Value::Array(items) => items.iter().collect(),
@@ -22,11 +28,52 @@ fn listed_tools(value: &Value) -> Vec<String> {
     };
     messages
         .into_iter()
-        .filter(|m| m.get("id").is_some_and(|id| *id == json!(1)))
         .filter_map(|m| m.get("result")?.get("tools")?.as_array())
         .flatten()
         .filter_map(|t| t.get("name")?.as_str().map(str::to_string))
         .collect()
+}
+
+fn assert_only_visible(bytes: &[u8], visible: &ToolVisibility, what: &str) {
+    if let Ok(value) = serde_json::from_slice::<Value>(bytes) {
+        for tool in listed_tools(&value) {
+            assert!(visible.allows(&tool), "{what}: {tool} reached the client but is not visible");
+        }
+    }
+}
+
+/// The data of every event a WHATWG EventSource dispatches for `stream`.
+fn client_events(stream: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(stream);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let mut events = Vec::new();
+    let mut data = String::new();
+    let mut rest = text;
+    // Lines end at CRLF, LF or CR; the last line only counts when terminated.
+    while let Some(end) = rest.find(['\r', '\n']) {
+        let line = &rest[..end];
+        let skip = if rest[end..].starts_with("\r\n") { 2 } else { 1 };
+        rest = &rest[end + skip..];
+        if line.is_empty() {
+            if !data.is_empty() {
+                events.push(data.strip_suffix('\n').unwrap_or(&data).to_string());
+            }
+            data.clear();
+            continue;
+        }
+        if line.starts_with(':') {
+            continue;
+        }
+        let (field, value) = match line.split_once(':') {
+            Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+            None => (line, ""),
+        };
+        if field == "data" {
+            data.push_str(value);
+            data.push('\n');
+        }
+    }
+    events
 }
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
@@ -42,22 +89,27 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         }
         ToolVisibility::Only(only)
     };
-    let ids = vec![json!(1)];
-    let pins = Arc::new(ToolPins::default());
+    let discovery = Discovery {
+        visible: visible.clone(),
+        pins: Arc::new(ToolPins::default()),
+        list_id: (flags & 8 != 0).then(|| json!(1)),
+        stream: flags & 4 != 0,
+    };
 
-    let list = ListPolicy { ids: &ids, visible: &visible, pins: &pins };
-    if let Some(filtered) = filter_json_body(body, &list) {
-        let value: Value = serde_json::from_slice(&filtered).expect("filtered bodies are JSON");
-        for tool in listed_tools(&value) {
-            assert!(visible.allows(&tool), "{tool} listed but not visible");
-        }
+    match filter_json_body(body, &discovery) {
+        Ok(Some(filtered)) => assert_only_visible(&filtered, &visible, "filtered JSON body"),
+        Ok(None) => assert_only_visible(body, &visible, "unchanged JSON body"),
+        Err(_) => {}
     }
 
-    let mut sse = SseFilter::new(ids, visible, pins);
+    let tasks = (Arc::new(Owners::default()), Identity { human: "h".into(), ..Identity::default() });
+    let mut sse = SseFilter::new(Some(discovery), Some(tasks));
     let mut out = Vec::new();
     for piece in body.chunks(chunk) {
         out.extend_from_slice(&sse.push(piece));
     }
     out.extend_from_slice(&sse.finish());
-    let _ = out;
+    for event in client_events(&out) {
+        assert_only_visible(event.as_bytes(), &visible, "SSE event");
+    }
 });
