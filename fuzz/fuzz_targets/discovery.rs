@@ -42,16 +42,25 @@ fn assert_only_visible(bytes: &[u8], visible: &ToolVisibility, what: &str) {
     }
 }
 
+/// `MCP_FUZZ_LF_ONLY_SSE=1` reads SSE like the gateway does (no BOM stripping, lines end at LF
+/// or CRLF only), to fuzz for panics past the known gaps in `fuzz/regressions/discovery`.
+fn lf_only() -> bool {
+    static LF_ONLY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *LF_ONLY.get_or_init(|| std::env::var_os("MCP_FUZZ_LF_ONLY_SSE").is_some_and(|v| v == "1"))
+}
+
 /// The data of every event a WHATWG EventSource dispatches for `stream`.
 fn client_events(stream: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(stream);
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let text = if lf_only() { &text } else { text.strip_prefix('\u{feff}').unwrap_or(&text) };
+    let ends: &[char] = if lf_only() { &['\n'] } else { &['\r', '\n'] };
     let mut events = Vec::new();
     let mut data = String::new();
     let mut rest = text;
     // Lines end at CRLF, LF or CR; the last line only counts when terminated.
-    while let Some(end) = rest.find(['\r', '\n']) {
+    while let Some(end) = rest.find(ends) {
         let line = &rest[..end];
+        let line = if lf_only() { line.strip_suffix('\r').unwrap_or(line) } else { line };
         let skip = if rest[end..].starts_with("\r\n") { 2 } else { 1 };
         rest = &rest[end + skip..];
         if line.is_empty() {
