@@ -39,13 +39,13 @@ pub fn document_input(data: &[u8]) -> bool {
     true
 }
 
-/// Evaluates every tool, a capability and an identity-only method for every grant's and
-/// session's subject (and an anonymous caller), twice (budgets counted), at a fixed time.
+/// Evaluates the first tools, a capability and an identity-only method for the first grants'
+/// and sessions' subjects (and an anonymous caller), charged and not, at a fixed time.
 fn evaluate_all(snapshot: &Snapshot, doc: &Document, arguments: Option<&Value>) {
     let now: Timestamp = Timestamp::from_second(1_800_000_000).unwrap_or(Timestamp::UNIX_EPOCH);
     let budgets = MemoryBudgets::new();
     let mut identities = vec![Identity::default()];
-    for g in doc.grants.iter().take(8) {
+    for g in doc.grants.iter().take(3) {
         let session = doc.sessions.first().map(|s| s.name.clone()).unwrap_or_default();
         identities.push(Identity {
             human: g.human_id.clone(),
@@ -54,7 +54,7 @@ fn evaluate_all(snapshot: &Snapshot, doc: &Document, arguments: Option<&Value>) 
             session,
         });
     }
-    for s in doc.sessions.iter().take(8) {
+    for s in doc.sessions.iter().take(2) {
         identities.push(Identity {
             human: s.human_id.clone(),
             agent: s.agent_id.clone(),
@@ -63,12 +63,12 @@ fn evaluate_all(snapshot: &Snapshot, doc: &Document, arguments: Option<&Value>) 
         });
     }
     let mut calls: Vec<Call<'_>> =
-        doc.tools.iter().take(16).map(|t| Call::Tool { name: &t.name, arguments, drifted: false }).collect();
+        doc.tools.iter().take(6).map(|t| Call::Tool { name: &t.name, arguments, drifted: false }).collect();
     calls.push(Call::Tool { name: "undeclared", arguments, drifted: true });
     calls.extend([Call::Capability("resources/read"), Call::Method("initialize"), Call::Indeterminate]);
     for identity in &identities {
         for call in &calls {
-            for charge in [true, false, true] {
+            for charge in [true, false] {
                 let d = snapshot.evaluate(&Request { identity, call: *call, now, charge }, &budgets);
                 assert_eq!(d.allowed, d.http_status() == 200, "{d:?}");
                 assert!(!d.observed || d.allowed, "{d:?}");
