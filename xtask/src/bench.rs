@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::util::project_root;
 
 mod gateway;
+mod oha;
 mod operator;
 mod sentinel;
 
