@@ -28,7 +28,7 @@ const GOAL_RSS_MIB: f64 = 64.0;
 /// CPU an idle gateway may use (the periodic policy re-check costs far less).
 const IDLE_SPIN_CORES: f64 = 0.05;
 
-pub fn run() -> Result<()> {
+pub fn run(oha_only: bool) -> Result<()> {
     let root = project_root();
     cmd!("cargo", "build", "--release", "--locked", "-p", "mcp-gateway-bin", "-p", "mcp-example-server")
         .dir(&root)
@@ -41,6 +41,19 @@ pub fn run() -> Result<()> {
         if !bin.is_file() {
             bail!("bench gateway: {} was not built", bin.display());
         }
+    }
+    if oha_only {
+        let oha = super::oha::run(&gateway, &server)?;
+        for (key, heading) in super::oha::TARGETS {
+            let t = &oha["targets"][*key];
+            println!(
+                "{heading:<16} oha p99 {} (median of rounds), p50 {}",
+                ms(num(&t["p99_median_ms"]) * 1_000.0),
+                ms(num(&t["p50_median_ms"]) * 1_000.0)
+            );
+        }
+        println!("{}", serde_json::to_string_pretty(&oha)?);
+        return Ok(());
     }
     let out = std::env::temp_dir().join(format!("mcp-gateway-bench-{}.json", std::process::id()));
     cmd!("cargo", "bench", "--locked", "-p", "mcp-gateway", "--bench", "proxy")
