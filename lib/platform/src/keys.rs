@@ -148,7 +148,7 @@ impl KeyRing {
 
 fn new_key(now: i64, sign_from: i64) -> Result<StoredKey, String> {
     let seed = random_bytes::<32>()?;
-    let tag = hex::encode(&random_bytes::<4>()?);
+    let tag = hex::encode(random_bytes::<4>()?);
     let date =
         jiff::Timestamp::from_second(now).map(|t| t.strftime("%Y%m%d").to_string()).unwrap_or_default();
     Ok(StoredKey {

@@ -1,1 +1,5 @@
-//! placeholder
+//! Integration tests of `mcp-platform` against its real store: every behavioural case runs on
+//! SQLite and on a real PostgreSQL server (started once per test binary).
+
+mod suite;
+mod support;
