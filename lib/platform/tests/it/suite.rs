@@ -547,3 +547,70 @@ async fn service_accounts_use_keys_made_by_an_administrator(backend: Backend) {
     }
     assert_eq!(seen.len(), 5, "{seen:?}");
 }
+
+/// `keys rotate` on the key file of a running service: the new key is published at once, old
+/// tokens keep working, new tokens are signed with the new key once its delay has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotation_publishes_first_then_signs_with_the_new_key() {
+    let h = Harness::start(Backend::Sqlite, &[]).await;
+    let before = h.admin_token().await;
+    let jwks = h.call("GET", "/.well-known/jwks.json", None, None).await;
+    let old_kid = jwks.body["keys"][0]["kid"].as_str().expect("kid").to_string();
+    assert_eq!(jwks.body["keys"].as_array().map(Vec::len), Some(1));
+    let path = h.state.config.keys_file.clone();
+    let now = mcp_platform::store::now();
+    let mut file = mcp_platform::keys::read_file(&path).expect("key file");
+    // A first rotation whose key signs only in an hour: published, not used.
+    let later = mcp_platform::keys::rotate(
+        &mut file,
+        now,
+        std::time::Duration::from_secs(3600),
+        std::time::Duration::from_secs(900),
+    )
+    .expect("rotate");
+    mcp_platform::keys::write_file(&path, &file).expect("write");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let jwks = h.call("GET", "/.well-known/jwks.json", None, None).await;
+        if jwks.body["keys"].as_array().map(Vec::len) == Some(2) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the new key was not published: {:?}", jwks.body);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let still_old = h.admin_token().await;
+    let kid_of = |t: &str| jsonwebtoken::decode_header(t).expect("header").kid.expect("kid");
+    assert_eq!(kid_of(&still_old), old_kid, "not signing with a key before its sign_from");
+    assert_ne!(later.kid, old_kid);
+    // The key file is private.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+    }
+    // Pretend the hour has passed: rewrite sign_from to now.
+    let mut file = mcp_platform::keys::read_file(&path).expect("key file");
+    if let Some(k) = file.keys.iter_mut().find(|k| k.kid == later.kid) {
+        k.sign_from = now;
+    }
+    mcp_platform::keys::write_file(&path, &file).expect("write");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let new_token = loop {
+        let t = h.admin_token().await;
+        if kid_of(&t) == later.kid {
+            break t;
+        }
+        assert!(std::time::Instant::now() < deadline, "never signed with the new key");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(h.call("GET", "/api/v1/me", Some(&new_token), None).await.status, 200);
+    assert_eq!(
+        h.call("GET", "/api/v1/me", Some(&before), None).await.status,
+        200,
+        "old tokens verify until the old key retires"
+    );
+    // A key file that no longer parses is ignored; the keys in force stay.
+    std::fs::write(&path, "{ not json").expect("write");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(h.call("GET", "/api/v1/me", Some(&new_token), None).await.status, 200);
+}
