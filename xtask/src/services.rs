@@ -25,7 +25,8 @@ const TANSU_VERSION: &str = "0.6.0";
 const CLICKHOUSE_BIN: &str = "/usr/sbin/clickhouse-server";
 /// Debian packages: ClickHouse 18.16, the C toolchain the bundled librdkafka build needs, and
 /// PostgreSQL for the platform store tests (`mcp_testkit::postgres` installs it too when missing).
-const APT_PACKAGES: &[&str] = &["clickhouse-server", "clickhouse-client", "g++", "make", "zlib1g-dev", "postgresql"];
+const APT_PACKAGES: &[&str] =
+    &["clickhouse-server", "clickhouse-client", "g++", "make", "zlib1g-dev", "postgresql"];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::audit::PlatformEvent;
 use crate::auth::{ClientIp, Credential, Principal, issue_access};
-use crate::error::{ApiError, ApiJson, json_response};
+use crate::error::{ApiError, ApiJson, ErrorBody, json_response};
 use crate::secrets::{
     API_KEY_PREFIX, REFRESH_PREFIX, SHOWN_PREFIX_LEN, check_password, dummy_hash, hash_password, new_token,
     verify_password,
@@ -212,12 +212,13 @@ where
 
 // ---- meta ----------------------------------------------------------------------------------
 
+#[utoipa::path(get, path = "/health", tag = "meta", responses((status = 200, description = "alive", body = Object), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)))]
 async fn health() -> Response {
     json_response(StatusCode::OK, &json!({"status": "ok"}))
 }
 
 /// `/ready` body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     /// `ready` or `not_ready`.
     pub status: &'static str,
@@ -232,6 +233,7 @@ pub struct Readiness {
     pub reason: Option<String>,
 }
 
+#[utoipa::path(get, path = "/ready", tag = "meta", responses((status = 200, description = "store reachable and schema current", body = Readiness), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)))]
 async fn ready(State(state): St) -> Response {
     let expected = crate::store::latest_version();
     let (status, version, reason) = match state.store.schema_version().await {
@@ -261,12 +263,14 @@ async fn ready(State(state): St) -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "meta", responses((status = 200, description = "public signing keys (JWKS)", body = Object), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)))]
 async fn jwks(State(state): St) -> Response {
     let mut r = json_response(StatusCode::OK, &state.keys.ring().jwks(now()));
     r.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("public, max-age=60"));
     r
 }
 
+#[utoipa::path(get, path = "/api/openapi.json", tag = "meta", responses((status = 200, description = "this document", body = Object), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)))]
 async fn openapi() -> Response {
     let mut r = Response::new(axum::body::Body::from(crate::openapi::document()));
     r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
@@ -276,7 +280,7 @@ async fn openapi() -> Response {
 // ---- sign-in -------------------------------------------------------------------------------
 
 /// `POST /api/v1/auth/login` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Email.
@@ -286,7 +290,7 @@ pub struct LoginRequest {
 }
 
 /// Tokens answered by sign-in and refresh.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     /// EdDSA JWT for `Authorization: Bearer`.
     pub access_token: String,
@@ -318,6 +322,7 @@ fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, responses((status = 200, description = "signed in", body = TokenResponse), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)))]
 async fn login(
     State(state): St,
     ClientIp(ip): ClientIp,
@@ -354,13 +359,14 @@ async fn login(
 }
 
 /// A refresh token in a body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token.
     pub refresh_token: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest, responses((status = 200, description = "the next tokens of the sign-in", body = TokenResponse), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)))]
 async fn refresh(State(state): St, ApiJson(req): ApiJson<RefreshRequest>) -> Result<Response, ApiError> {
     let hash = state.hasher.hash(req.refresh_token.trim());
     match state.store.use_refresh(&hash).await? {
@@ -397,6 +403,7 @@ async fn refresh(State(state): St, ApiJson(req): ApiJson<RefreshRequest>) -> Res
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshRequest, responses((status = 204, description = "signed out (the refresh family is revoked)"), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)))]
 async fn logout(State(state): St, ApiJson(req): ApiJson<RefreshRequest>) -> Result<Response, ApiError> {
     let hash = state.hasher.hash(req.refresh_token.trim());
     let family = state.store.refresh_family(&hash).await?;
@@ -409,7 +416,7 @@ async fn logout(State(state): St, ApiJson(req): ApiJson<RefreshRequest>) -> Resu
 }
 
 /// A team as seen by the caller.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TeamView {
     /// The team.
     #[serde(flatten)]
@@ -419,7 +426,7 @@ pub struct TeamView {
 }
 
 /// `GET /api/v1/me`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Me {
     /// The account.
     pub user: User,
@@ -432,6 +439,7 @@ pub struct Me {
     pub scopes: Option<Vec<String>>,
 }
 
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", responses((status = 200, description = "the caller", body = Me), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)), security(("bearer" = [])))]
 async fn me(State(state): St, Caller(p): Caller) -> Result<Response, ApiError> {
     let teams = state.store.list_teams(Some(&p.user.id)).await?;
     let scopes = match &p.credential {
@@ -451,7 +459,8 @@ async fn me(State(state): St, Caller(p): Caller) -> Result<Response, ApiError> {
 // ---- users ---------------------------------------------------------------------------------
 
 /// Paging of lists.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
     /// At most this many items (1..=200, default 50).
@@ -461,7 +470,7 @@ pub struct Page {
 }
 
 /// A page of items.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct List<T> {
     /// The items.
     pub items: Vec<T>,
@@ -470,6 +479,7 @@ pub struct List<T> {
     pub next_cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(Page), responses((status = 200, description = "accounts by email", body = List<User>), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_users(
     State(state): St,
     Caller(p): Caller,
@@ -500,7 +510,7 @@ async fn list_users(
 }
 
 /// `POST /api/v1/users` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// Email (lower-cased); for service accounts any `name@domain` identifier.
@@ -572,6 +582,7 @@ pub async fn new_user(state: &AppState, req: CreateUser) -> Result<User, ApiErro
     Ok(user)
 }
 
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUser, responses((status = 201, description = "created", body = User), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)), security(("bearer" = [])))]
 async fn create_user(
     State(state): St,
     Caller(p): Caller,
@@ -590,13 +601,14 @@ async fn create_user(
 
 // ---- API keys ------------------------------------------------------------------------------
 
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", responses((status = 200, description = "the caller's keys", body = List<ApiKey>), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_keys(State(state): St, Caller(p): Caller) -> Result<Response, ApiError> {
     let items = state.store.list_api_keys(&p.user.id).await?;
     Ok(json_response(StatusCode::OK, &List { items, next_cursor: None }))
 }
 
 /// `POST /api/v1/api-keys` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// A name to recognise the key by (1..=100 characters).
@@ -610,7 +622,7 @@ pub struct CreateKey {
 }
 
 /// A new key: the secret, shown this once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedKey {
     /// The key (`mcpk_…`); it cannot be shown again.
     pub key: String,
@@ -618,6 +630,7 @@ pub struct CreatedKey {
     pub api_key: ApiKey,
 }
 
+#[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", request_body = CreateKey, responses((status = 201, description = "created; the key is shown this once", body = CreatedKey), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)), security(("bearer" = [])))]
 async fn create_key(
     State(state): St,
     Caller(p): Caller,
@@ -676,6 +689,7 @@ async fn create_key(
     Ok(noted(json_response(StatusCode::CREATED, &CreatedKey { key: secret, api_key: key }), note))
 }
 
+#[utoipa::path(delete, path = "/api/v1/api-keys/{id}", tag = "api-keys", params(("id" = String, Path, description = "key id")), responses((status = 204, description = "revoked"), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)), security(("bearer" = [])))]
 async fn revoke_key(
     State(state): St,
     Caller(p): Caller,
@@ -723,6 +737,7 @@ async fn team_access(
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/teams", tag = "teams", responses((status = 200, description = "the caller's teams (administrators: all)", body = List<TeamView>), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_teams(State(state): St, Caller(p): Caller) -> Result<Response, ApiError> {
     let teams = if p.user.is_admin {
         let mine: std::collections::HashMap<String, Role> = state
@@ -750,7 +765,7 @@ async fn list_teams(State(state): St, Caller(p): Caller) -> Result<Response, Api
 }
 
 /// `POST /api/v1/teams` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTeam {
     /// DNS-1123 label, at most 54 characters (the default namespace is `mcp-team-<name>`).
@@ -771,6 +786,7 @@ fn check_display_name(d: &str) -> Result<String, ApiError> {
     Ok(d.to_string())
 }
 
+#[utoipa::path(post, path = "/api/v1/teams", tag = "teams", request_body = CreateTeam, responses((status = 201, description = "created", body = TeamView), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)), security(("bearer" = [])))]
 async fn create_team(
     State(state): St,
     Caller(p): Caller,
@@ -826,6 +842,7 @@ async fn create_team(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/teams/{team}", tag = "teams", params(("team" = String, Path, description = "team name")), responses((status = 200, description = "the team", body = TeamView), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)), security(("bearer" = [])))]
 async fn get_team(
     State(state): St,
     Caller(p): Caller,
@@ -836,13 +853,14 @@ async fn get_team(
 }
 
 /// `PATCH /api/v1/teams/{team}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameTeam {
     /// The new name shown.
     pub display_name: String,
 }
 
+#[utoipa::path(patch, path = "/api/v1/teams/{team}", tag = "teams", request_body = RenameTeam, params(("team" = String, Path, description = "team name")), responses((status = 200, description = "renamed", body = TeamView), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)), security(("bearer" = [])))]
 async fn rename_team(
     State(state): St,
     Caller(p): Caller,
@@ -863,6 +881,7 @@ async fn rename_team(
     Ok(noted(json_response(StatusCode::OK, &TeamView { team, role }), note))
 }
 
+#[utoipa::path(delete, path = "/api/v1/teams/{team}", tag = "teams", params(("team" = String, Path, description = "team name")), responses((status = 204, description = "deleted"), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)), security(("bearer" = [])))]
 async fn delete_team(
     State(state): St,
     Caller(p): Caller,
@@ -881,6 +900,7 @@ async fn delete_team(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/teams/{team}/members", tag = "teams", params(("team" = String, Path, description = "team name")), responses((status = 200, description = "members by email", body = List<Member>), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)), security(("bearer" = [])))]
 async fn list_members(
     State(state): St,
     Caller(p): Caller,
@@ -892,13 +912,14 @@ async fn list_members(
 }
 
 /// `PUT /api/v1/teams/{team}/members/{user_id}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutMember {
     /// `owner`, `member` or `viewer`.
     pub role: String,
 }
 
+#[utoipa::path(put, path = "/api/v1/teams/{team}/members/{user_id}", tag = "teams", request_body = PutMember, params(("team" = String, Path, description = "team name"), ("user_id" = String, Path, description = "account id")), responses((status = 200, description = "the membership", body = Member), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)), security(("bearer" = [])))]
 async fn put_member(
     State(state): St,
     Caller(p): Caller,
@@ -927,6 +948,7 @@ async fn put_member(
     Ok(noted(json_response(StatusCode::OK, &member), note))
 }
 
+#[utoipa::path(delete, path = "/api/v1/teams/{team}/members/{user_id}", tag = "teams", params(("team" = String, Path, description = "team name"), ("user_id" = String, Path, description = "account id")), responses((status = 204, description = "removed"), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)), security(("bearer" = [])))]
 async fn remove_member(
     State(state): St,
     Caller(p): Caller,

@@ -43,21 +43,22 @@ pub struct ApiError {
 }
 
 /// The JSON shape of an error, for the OpenAPI document.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
 }
 
 /// The inner object of [`ErrorBody`].
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable code.
     pub code: String,
     /// Message.
     pub message: String,
-    /// Details, when any.
+    /// Details, when any (e.g. `{"field": "name"}`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub details: Option<Value>,
 }
 

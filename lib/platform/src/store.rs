@@ -65,7 +65,7 @@ pub fn now() -> i64 {
 }
 
 /// A person or a service account.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// Id (UUIDv7).
     pub id: String,
@@ -103,7 +103,7 @@ fn user_from(row: &AnyRow) -> std::result::Result<User, sqlx::Error> {
 const USER_COLUMNS: &str = "id, email, display_name, kind, is_admin, created_at, disabled_at, password_hash";
 
 /// A team role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read only.
@@ -136,7 +136,7 @@ impl Role {
 }
 
 /// A team: a group of people owning servers, mapped to one Kubernetes namespace.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Team {
     /// Id (UUIDv7).
     pub id: String,
@@ -161,7 +161,7 @@ fn team_from(row: &AnyRow) -> std::result::Result<Team, sqlx::Error> {
 }
 
 /// A member of a team.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Member {
     /// The user.
     pub user_id: String,
@@ -176,7 +176,7 @@ pub struct Member {
 }
 
 /// An API key as stored (the secret itself is never stored).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
     /// Id (UUIDv7).
     pub id: String,
