@@ -278,3 +278,35 @@ pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
         Err(e) => ApiError::internal(e).into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// docs/platform.md lists every error code with its status, and nothing else.
+    #[test]
+    fn every_code_is_documented_with_its_status() {
+        let doc = include_str!("../../../docs/platform.md");
+        for (code, status, _) in CODES {
+            assert!(
+                doc.contains(&format!("| `{code}` | {status} |")),
+                "docs/platform.md lacks `{code}` ({status})"
+            );
+        }
+        let documented = doc
+            .lines()
+            .filter(|l| {
+                l.starts_with("| `") && l.split('|').nth(2).is_some_and(|s| s.trim().parse::<u16>().is_ok())
+            })
+            .count();
+        assert_eq!(documented, CODES.len());
+    }
+
+    #[test]
+    fn statuses_map_to_codes() {
+        assert_eq!(ApiError::from_status(StatusCode::NOT_FOUND).code, "not_found");
+        assert_eq!(ApiError::from_status(StatusCode::METHOD_NOT_ALLOWED).code, "method_not_allowed");
+        assert_eq!(ApiError::from_status(StatusCode::BAD_GATEWAY).code, "internal_error");
+        assert_eq!(ApiError::from_status(StatusCode::IM_A_TEAPOT).code, "invalid_request");
+    }
+}

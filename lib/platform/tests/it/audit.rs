@@ -20,7 +20,11 @@ struct Ingest {
     events: Mutex<Vec<Value>>,
 }
 
-async fn receive(State(ingest): State<Arc<Ingest>>, headers: http::HeaderMap, body: axum::body::Bytes) -> StatusCode {
+async fn receive(
+    State(ingest): State<Arc<Ingest>>,
+    headers: http::HeaderMap,
+    body: axum::body::Bytes,
+) -> StatusCode {
     if !ingest.up.load(Ordering::SeqCst) {
         *ingest.refused.lock().expect("lock") += 1;
         return StatusCode::SERVICE_UNAVAILABLE;
@@ -28,7 +32,9 @@ async fn receive(State(ingest): State<Arc<Ingest>>, headers: http::HeaderMap, bo
     if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some("ingest-key") {
         return StatusCode::UNAUTHORIZED;
     }
-    let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(&body) else { return StatusCode::BAD_REQUEST };
+    let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
     for item in &items {
         if mcp_events::Envelope::from_value(item.clone()).is_err() {
             return StatusCode::BAD_REQUEST;
@@ -46,12 +52,25 @@ async fn state_changes_are_audited_through_ingest_and_spooled_while_it_is_down()
     let url = format!("http://{}/events", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let h = Harness::start(Backend::Sqlite, &[("ANALYTICS_INGEST_URL", &url), ("ANALYTICS_API_KEY", "ingest-key")]).await;
+    let h = Harness::start(
+        Backend::Sqlite,
+        &[("ANALYTICS_INGEST_URL", &url), ("ANALYTICS_API_KEY", "ingest-key")],
+    )
+    .await;
     let admin = h.admin_token().await;
     let (alice_id, _) = h.signed_in("alice@example.org").await;
-    let bad = h.call("POST", "/api/v1/auth/login", None, Some(json!({"email": "alice@example.org", "password": "wrong-one"}))).await;
+    let bad = h
+        .call(
+            "POST",
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": "alice@example.org", "password": "wrong-one"})),
+        )
+        .await;
     assert_eq!(bad.status, 401);
-    let team = h.call("POST", "/api/v1/teams", Some(&admin), Some(json!({"name": "audited", "owner_id": alice_id}))).await;
+    let team = h
+        .call("POST", "/api/v1/teams", Some(&admin), Some(json!({"name": "audited", "owner_id": alice_id})))
+        .await;
     assert_eq!(team.status, 201);
     let denied = h.call("POST", "/api/v1/teams", Some(&admin), Some(json!({"name": "Not Valid"}))).await;
     assert_eq!(denied.status, 400);
@@ -104,14 +123,18 @@ async fn state_changes_are_audited_through_ingest_and_spooled_while_it_is_down()
     let login_ok = find("auth.login", "success");
     assert_eq!(login_ok["payload"]["auth"], "password");
     let created = find("team.create", "success");
-    let admin_id = h.state.store.user_by_email(crate::support::ADMIN_EMAIL).await.expect("lookup").expect("admin").id;
+    let admin_id =
+        h.state.store.user_by_email(crate::support::ADMIN_EMAIL).await.expect("lookup").expect("admin").id;
     assert_eq!(created["payload"]["actor"], json!(admin_id));
     assert_eq!(created["payload"]["auth"], "access_token");
     assert_eq!(created["payload"]["object_type"], "team");
     assert_eq!(created["payload"]["object"], "audited");
     assert_eq!(created["payload"]["details"]["owner"], json!(alice_id));
     let refused = find("team.create", "failure");
-    assert_eq!((refused["payload"]["status"].as_u64(), refused["payload"]["error_code"].as_str()), (Some(400), Some("invalid_request")));
+    assert_eq!(
+        (refused["payload"]["status"].as_u64(), refused["payload"]["error_code"].as_str()),
+        (Some(400), Some("invalid_request"))
+    );
     assert_eq!(refused["payload"]["actor"], json!(admin_id));
     assert!(!events.iter().any(|e| e["payload"]["action"] == "team.list"));
     assert_eq!(h.state.audit.dropped(), 0);
