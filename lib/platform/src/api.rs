@@ -64,6 +64,9 @@ pub fn routes() -> (Router<Arc<AppState>>, Vec<RouteInfo>) {
         .add(Method::POST, "/api/v1/auth/login", "auth.login", login)
         .add(Method::POST, "/api/v1/auth/refresh", "auth.refresh", refresh)
         .add(Method::POST, "/api/v1/auth/logout", "auth.logout", logout)
+        .add(Method::GET, "/api/v1/auth/oidc/authorize", "auth.oidc.authorize", crate::oidc::authorize)
+        .add(Method::GET, "/api/v1/auth/oidc/callback", "auth.oidc.callback", crate::oidc::callback)
+        .add(Method::POST, "/api/v1/auth/oidc/token", "auth.oidc.token", crate::oidc::exchange)
         .add(Method::GET, "/api/v1/me", "me", me)
         .add(Method::GET, "/api/v1/users", "user.list", list_users)
         .add(Method::POST, "/api/v1/users", "user.create", create_user)
@@ -115,15 +118,19 @@ fn noted(mut response: Response, note: AuditNote) -> Response {
 }
 
 /// Records one platform audit event for every state-changing request (anything but GET and
-/// HEAD), whatever its outcome.
+/// HEAD, plus the sign-in routes that are GETs), whatever its outcome.
 pub async fn audit_layer(State(state): St, req: Request, next: axum::middleware::Next) -> Response {
-    if req.method() == Method::GET || req.method() == Method::HEAD || !state.audit.enabled() {
+    if !state.audit.enabled() {
+        return next.run(req).await;
+    }
+    let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
+    let reading = req.method() == Method::GET || req.method() == Method::HEAD;
+    if reading && !matched.as_deref().is_some_and(|p| p.starts_with("/api/v1/auth/")) {
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
     let ip =
         ClientIp::from_request_parts(&mut parts, &state).await.map(|c| c.0.to_string()).unwrap_or_default();
-    let matched = parts.extensions.get::<MatchedPath>().map(|m| m.as_str().to_string());
     let method = parts.method.clone();
     let action = matched
         .as_deref()

@@ -11,6 +11,7 @@
 //! - [`api`]: the routes ([`api::routes`] is the one table of them).
 //! - [`error`]: the single error envelope and its codes.
 //! - [`audit`]: platform audit events to ingest, spooled when it is down.
+//! - [`oidc`]: OpenID Connect sign-in (authorization code + PKCE, id_token exchange).
 //! - [`openapi`]: the OpenAPI 3.1 document of the API.
 //!
 //! Invariants: authorization is decided on every request from the store (membership, account
@@ -24,6 +25,7 @@ pub mod config;
 pub mod error;
 pub mod keys;
 pub mod lockout;
+pub mod oidc;
 pub mod openapi;
 pub mod secrets;
 pub mod store;
@@ -51,6 +53,8 @@ pub struct AppState {
     pub lockout: lockout::Lockout,
     /// Audit events.
     pub audit: audit::Auditor,
+    /// OpenID Connect sign-in, when configured.
+    pub oidc: Option<oidc::Oidc>,
     /// Every route (for audit action names).
     pub routes: Vec<api::RouteInfo>,
 }
@@ -93,9 +97,17 @@ impl Platform {
             .map_err(|e| StartError(format!("hashing secret: {e}")))?;
         let lockout =
             lockout::Lockout::new(config.lockout_threshold, config.lockout_base, config.lockout_max);
+        let oidc = match &config.oidc {
+            Some(c) => {
+                Some(oidc::Oidc::new(c.clone()).map_err(|e| StartError(format!("OpenID Connect: {e}")))?)
+            }
+            None => None,
+        };
         let audit = audit::Auditor::start(&config.audit);
         let (_, routes) = api::routes();
-        Ok(Platform { state: Arc::new(AppState { config, store, keys, hasher, lockout, audit, routes }) })
+        Ok(Platform {
+            state: Arc::new(AppState { config, store, keys, hasher, lockout, audit, oidc, routes }),
+        })
     }
 
     /// The shared state.

@@ -19,7 +19,9 @@ use crate::store::{ApiKey, Member, Role, Team, User};
     ),
     paths(
         api::health, api::ready, api::jwks, api::openapi,
-        api::login, api::refresh, api::logout, api::me,
+        api::login, api::refresh, api::logout,
+        crate::oidc::authorize, crate::oidc::callback, crate::oidc::exchange,
+        api::me,
         api::list_users, api::create_user,
         api::list_keys, api::create_key, api::revoke_key,
         api::list_teams, api::create_team, api::get_team, api::rename_team, api::delete_team,

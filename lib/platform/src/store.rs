@@ -13,8 +13,10 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 /// The migrations, oldest first: `(version, name, SQL)`.
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "accounts_teams_keys", include_str!("../migrations/0001_accounts_teams_keys.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "accounts_teams_keys", include_str!("../migrations/0001_accounts_teams_keys.sql")),
+    (2, "oidc_logins", include_str!("../migrations/0002_oidc_logins.sql")),
+];
 
 /// The schema version this binary needs.
 pub fn latest_version() -> i64 {
@@ -437,6 +439,55 @@ impl Store {
             .map(|_| ())
             .map_err(map_err)
             .map_err(conflict("this identity is linked already"))
+    }
+
+    // ---- OpenID Connect logins in flight -----------------------------------------------------
+
+    /// Records a browser sign-in in flight.
+    pub async fn insert_oidc_login(
+        &self,
+        state: &str,
+        verifier: &str,
+        nonce: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO oidc_logins (state, verifier, nonce, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(state)
+            .bind(verifier)
+            .bind(nonce)
+            .bind(now())
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+
+    /// Takes (deletes and returns) a live sign-in in flight: `(verifier, nonce)`. Expired ones
+    /// are removed on the way.
+    pub async fn take_oidc_login(&self, state: &str) -> Result<Option<(String, String)>> {
+        let at = now();
+        sqlx::query("DELETE FROM oidc_logins WHERE expires_at <= $1")
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let row = sqlx::query("SELECT verifier, nonce FROM oidc_logins WHERE state = $1")
+            .bind(state)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let deleted = sqlx::query("DELETE FROM oidc_logins WHERE state = $1")
+            .bind(state)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        if deleted.rows_affected() != 1 {
+            // Another request consumed it first.
+            return Ok(None);
+        }
+        Ok(Some((row.try_get("verifier").map_err(map_err)?, row.try_get("nonce").map_err(map_err)?)))
     }
 
     // ---- refresh tokens ----------------------------------------------------------------

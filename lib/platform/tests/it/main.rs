@@ -3,5 +3,6 @@
 
 mod audit;
 mod matrix;
+mod oidc;
 mod suite;
 mod support;

@@ -137,6 +137,7 @@ async fn fixture(h: &Harness, c: &Callers, method: &str, path: &str) -> (String,
             Some(json!({"email": format!("{}@services.local", unique("u")), "kind": "service"}))
         }
         ("POST", "/api/v1/api-keys") => Some(json!({"name": "k"})),
+        ("POST", "/api/v1/auth/oidc/token") => Some(json!({"id_token": "x"})),
         ("POST", "/api/v1/teams") => Some(json!({"name": unique("n"), "owner_id": c.owner})),
         ("PATCH", "/api/v1/teams/{team}") => Some(json!({"display_name": "Renamed"})),
         ("PUT", "/api/v1/teams/{team}/members/{user_id}") => Some(json!({"role": "viewer"})),

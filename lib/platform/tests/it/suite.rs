@@ -25,7 +25,14 @@ async fn ready_reports_the_schema_and_migrate_is_idempotent(backend: Backend) {
     // A second service on the same database (a restart, or another replica) starts cleanly.
     let url = h.database_url.clone();
     let dir = h.stop().await;
-    let again = Harness::start_on(backend, &url, dir, &[]).await;
+    let again = Harness::start_on(
+        backend,
+        &url,
+        dir,
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind"),
+        &[],
+    )
+    .await;
     assert_eq!(again.call("GET", "/ready", None, None).await.status, 200);
     let me = again.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(me["user"]["is_admin"], true);

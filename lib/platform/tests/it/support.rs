@@ -70,6 +70,17 @@ pub const ADMIN_PASSWORD: &str = "admin-password-1";
 impl Harness {
     /// A service on `backend` with extra settings.
     pub async fn start(backend: Backend, settings: &[(&str, &str)]) -> Harness {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Harness::start_bound(backend, listener, settings).await
+    }
+
+    /// A service on `backend` serving on `listener` (bound by the caller, who needed the URL
+    /// first).
+    pub async fn start_bound(
+        backend: Backend,
+        listener: tokio::net::TcpListener,
+        settings: &[(&str, &str)],
+    ) -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let database_url = match backend {
             Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("platform.db").display()),
@@ -77,23 +88,26 @@ impl Harness {
                 tokio::task::spawn_blocking(fresh_postgres_database).await.expect("create db")
             }
         };
-        Harness::start_on(backend, &database_url, dir, settings).await
+        Harness::start_on(backend, &database_url, dir, listener, settings).await
     }
 
-    /// A service on an existing database.
+    /// A service on an existing database. `{base}` in a setting's value becomes the service's
+    /// base URL (e.g. its OpenID Connect redirect URI).
     pub async fn start_on(
         _backend: Backend,
         database_url: &str,
         dir: tempfile::TempDir,
+        listener: tokio::net::TcpListener,
         settings: &[(&str, &str)],
     ) -> Harness {
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
         let mut env: HashMap<String, String> = HashMap::new();
         env.insert("PLATFORM_DATA_DIR".into(), dir.path().display().to_string());
         env.insert("PLATFORM_DATABASE_URL".into(), database_url.to_string());
         env.insert("PLATFORM_LISTEN_ADDR".into(), "127.0.0.1:0".into());
         env.insert("PLATFORM_SHUTDOWN_GRACE_MS".into(), "1000".into());
         for (k, v) in settings {
-            env.insert((*k).into(), (*v).into());
+            env.insert((*k).into(), v.replace("{base}", &base));
         }
         let config = Config::from_source(&env).expect("config");
         let platform = Platform::open(config).await.expect("open platform");
@@ -103,13 +117,12 @@ impl Harness {
                 .await
                 .expect("seed admin");
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(platform.serve(listener, async move {
             let _ = stopped.await;
         }));
-        let client = reqwest::Client::builder().build().expect("client");
+        let client =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
         Harness {
             base,
             state,
