@@ -471,6 +471,7 @@ async fn me(State(state): St, Caller(p): Caller) -> Result<Response, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct Page {
     /// At most this many items (1..=200, default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// Opaque cursor from `next_cursor`.
     pub cursor: Option<String>,
@@ -503,6 +504,7 @@ async fn list_users(
             hex::decode(c)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
+                .filter(|c| !c.contains('\0'))
                 .ok_or_else(|| ApiError::invalid_field("cursor", "cursor is not valid"))?,
         ),
     };
@@ -521,12 +523,15 @@ async fn list_users(
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// Email (lower-cased); for service accounts any `name@domain` identifier.
+    #[schema(min_length = 3, max_length = 254)]
     pub email: String,
     /// Password (people; 8..=256 characters). Service accounts have none.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
     /// Name shown (default: the email).
     pub display_name: Option<String>,
     /// `human` (default) or `service`.
+    #[schema(pattern = "^(human|service)$")]
     pub kind: Option<String>,
     /// Platform administrator (default false).
     pub admin: Option<bool>,
@@ -619,10 +624,12 @@ async fn list_keys(State(state): St, Caller(p): Caller) -> Result<Response, ApiE
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// A name to recognise the key by (1..=100 characters).
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// `read` and/or `write` (default both).
     pub scopes: Option<Vec<String>>,
     /// Days until the key expires (1..=730; default: never).
+    #[schema(minimum = 1, maximum = 730)]
     pub expires_in_days: Option<i64>,
     /// Create the key for this account (administrators only; e.g. a service account).
     pub user_id: Option<String>,
@@ -776,10 +783,12 @@ async fn list_teams(State(state): St, Caller(p): Caller) -> Result<Response, Api
 #[serde(deny_unknown_fields)]
 pub struct CreateTeam {
     /// DNS-1123 label, at most 54 characters (the default namespace is `mcp-team-<name>`).
+    #[schema(pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", min_length = 1, max_length = 54)]
     pub name: String,
     /// Name shown (default: `name`).
     pub display_name: Option<String>,
     /// Kubernetes namespace (DNS-1123 label; default `mcp-team-<name>`).
+    #[schema(pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", min_length = 1, max_length = 63)]
     pub namespace: Option<String>,
     /// First owner (default: the caller).
     pub owner_id: Option<String>,
@@ -923,6 +932,7 @@ async fn list_members(
 #[serde(deny_unknown_fields)]
 pub struct PutMember {
     /// `owner`, `member` or `viewer`.
+    #[schema(pattern = "^(owner|member|viewer)$")]
     pub role: String,
 }
 

@@ -221,26 +221,48 @@ where
                 });
             }
         };
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let value: Result<T, _> = serde_path_to_error::deserialize(&mut de);
-        match value {
-            Ok(v) => match de.end() {
-                Ok(()) => Ok(ApiJson(v)),
-                Err(e) => Err(ApiError::invalid(format!("malformed JSON: {e}"))),
-            },
+        let value: Value = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(err) => return Err(ApiError::invalid(format!("malformed JSON: {err}"))),
+        };
+        if let Some(path) = nul_in(&value, "") {
+            let field = path.trim_start_matches('.').to_string();
+            return Err(ApiError::invalid_field(&field, "text must not contain NUL characters"));
+        }
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(v) => Ok(ApiJson(v)),
             Err(err) => {
                 let path = err.path().to_string();
                 let inner = err.into_inner();
-                let message = if inner.is_syntax() || inner.is_eof() {
-                    format!("malformed JSON: {inner}")
-                } else {
-                    format!("invalid body: {inner}")
-                };
                 let details = (path != ".").then(|| json!({ "field": path }));
-                Err(ApiError { details, ..ApiError::invalid(message) })
+                Err(ApiError { details, ..ApiError::invalid(format!("invalid body: {inner}")) })
             }
         }
     }
+}
+
+/// The path of the first string (or key) holding a NUL character, which PostgreSQL cannot
+/// store in text.
+fn nul_in(value: &Value, path: &str) -> Option<String> {
+    match value {
+        Value::String(s) if s.contains('\0') => Some(path.to_string()),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| nul_in(v, &format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let here = format!("{path}.{k}");
+            if k.contains('\0') { Some(here) } else { nul_in(v, &here) }
+        }),
+        _ => None,
+    }
+}
+
+/// Refuses request targets carrying an encoded NUL (`%00`) in the path or query: no name, id
+/// or cursor may hold one, and PostgreSQL cannot store it.
+pub async fn refuse_nul(req: Request, next: axum::middleware::Next) -> Response {
+    let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
+    if target.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0') {
+        return ApiError::invalid("the request target must not contain NUL characters").into_response();
+    }
+    next.run(req).await
 }
 
 /// Gives every error response that is not already our JSON envelope (unknown routes, wrong

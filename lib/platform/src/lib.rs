@@ -121,6 +121,7 @@ impl Platform {
         router
             .fallback(|| async { error::ApiError::not_found("no such route") })
             .layer(middleware::from_fn_with_state(self.state.clone(), api::audit_layer))
+            .layer(middleware::from_fn(error::refuse_nul))
             .layer(middleware::from_fn(error::envelope_errors))
             .layer(Extension(error::BodyLimit(self.state.config.max_body)))
             .with_state(self.state.clone())

@@ -4,5 +4,6 @@
 mod audit;
 mod matrix;
 mod oidc;
+mod schemathesis;
 mod suite;
 mod support;

@@ -12,6 +12,7 @@ crate::both!(
     teams_roles_and_membership_changes_bite_on_the_next_request,
     bad_input_and_bad_tokens_get_one_envelope_and_no_5xx,
     service_accounts_use_keys_made_by_an_administrator,
+    nul_characters_are_refused_everywhere,
 );
 
 async fn ready_reports_the_schema_and_migrate_is_idempotent(backend: Backend) {
@@ -620,4 +621,29 @@ async fn key_rotation_publishes_first_then_signs_with_the_new_key() {
     std::fs::write(&path, "{ not json").expect("write");
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert_eq!(h.call("GET", "/api/v1/me", Some(&new_token), None).await.status, 200);
+}
+
+/// NUL characters (which PostgreSQL cannot store in text) are refused with 400 wherever they
+/// can come in: body strings and keys, path segments, query values. Found by schemathesis.
+async fn nul_characters_are_refused_everywhere(backend: Backend) {
+    let h = Harness::start(backend, &[]).await;
+    let admin = h.admin_token().await;
+    for body in [json!({"name": "a\u{0}b"}), json!({"name": "k", "scopes": ["read\u{0}"]})] {
+        let r = h.call("POST", "/api/v1/api-keys", Some(&admin), Some(body.clone())).await;
+        assert_eq!((r.status, r.code()), (400, "invalid_request"), "{body}: {:?}", r.body);
+    }
+    let r = h
+        .call("POST", "/api/v1/auth/login", None, Some(json!({"email": "a\u{0}@x.org", "password": "p"})))
+        .await;
+    assert_eq!((r.status, r.body["error"]["details"]["field"].as_str()), (400, Some("email")));
+    for path in [
+        "/api/v1/teams/a%00b",
+        "/api/v1/api-keys/x%00",
+        "/api/v1/users?cursor=00",
+        "/api/v1/users?cursor=%00",
+    ] {
+        let method = if path.contains("api-keys") { "DELETE" } else { "GET" };
+        let r = h.call(method, path, Some(&admin), None).await;
+        assert_eq!((r.status, r.code()), (400, "invalid_request"), "{path}: {:?}", r.body);
+    }
 }
