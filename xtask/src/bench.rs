@@ -14,6 +14,7 @@ use crate::util::project_root;
 mod gateway;
 mod oha;
 mod operator;
+mod platform;
 mod sentinel;
 
 #[derive(Debug, clap::Args)]
@@ -39,6 +40,9 @@ enum Target {
     /// Operator reconcile compute: render + diff for one server with 10k grants and for a full
     /// resync of 1,000 servers.
     Operator,
+    /// Platform API: authenticated list latency with 10,000 accounts, requests/s with an access
+    /// token and with an API key against unauthenticated `/health`, password sign-in cost.
+    Platform,
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -47,6 +51,7 @@ pub fn run(args: &Args) -> Result<()> {
         Target::Gateway => gateway::run(args.oha_only),
         Target::Sentinel => sentinel::run(),
         Target::Operator => operator::run(),
+        Target::Platform => platform::run(),
     }
 }
 

@@ -37,7 +37,8 @@ mod tests {
     const TREES: &[&str] = &["base", "kind", "k3s", "k3s/https", "eks"];
 
     /// Images built from this repository (`xtask/src/images.rs`).
-    const OWN_IMAGES: &[&str] = &["mcp-operator", "mcp-gateway", "mcp-sentinel", "mcp-example-server"];
+    const OWN_IMAGES: &[&str] =
+        &["mcp-operator", "mcp-gateway", "mcp-sentinel", "mcp-example-server", "mcp-platform"];
 
     /// One rendered object.
     struct Doc {

@@ -1,6 +1,7 @@
 //! `cargo xtask docs [--check]`: reference documents generated from the code, so they cannot
-//! drift: `docs/cli.md` from the `mcp-runtime` command definitions and
-//! `docs/policy.schema.json` from the policy document types.
+//! drift: `docs/cli.md` from the `mcp-runtime` command definitions,
+//! `docs/policy.schema.json` from the policy document types and `docs/platform-openapi.json`
+//! from the platform API's handlers (OpenAPI 3.1).
 
 use anyhow::{Context, Result};
 use clap::CommandFactory;
@@ -24,7 +25,11 @@ pub fn run(args: &Args) -> Result<()> {
 pub fn sync(check: bool) -> Result<()> {
     let docs = project_root().join("docs");
     let mut failures = Vec::new();
-    for (name, text) in [("cli.md", cli_reference()), ("policy.schema.json", policy_schema()?)] {
+    for (name, text) in [
+        ("cli.md", cli_reference()),
+        ("policy.schema.json", policy_schema()?),
+        ("platform-openapi.json", mcp_platform::openapi::document()),
+    ] {
         if let Err(err) = ensure_file_contents(&docs.join(name), &text, check, COMMAND) {
             failures.push(format!("{err:#}"));
         }

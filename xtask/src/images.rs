@@ -20,6 +20,7 @@ pub const IMAGES: &[(&str, &str, &str)] = &[
     ("mcp-operator", "mcp-operator-bin", "mcp-operator"),
     ("mcp-sentinel", "mcp-sentinel-bin", "mcp-sentinel"),
     ("mcp-example-server", "mcp-example-server", "mcp-example-server"),
+    ("mcp-platform", "mcp-platform-bin", "mcp-platform"),
 ];
 
 #[derive(Debug, Clone, clap::Args)]
@@ -237,7 +238,7 @@ mod tests {
         let shown: Vec<String> = steps.iter().map(Step::shown).collect();
         assert_eq!(
             shown[0],
-            "cargo build --release --locked -p mcp-gateway-bin -p mcp-operator-bin -p mcp-sentinel-bin -p mcp-example-server"
+            "cargo build --release --locked -p mcp-gateway-bin -p mcp-operator-bin -p mcp-sentinel-bin -p mcp-example-server -p mcp-platform-bin"
         );
         assert_eq!(shown[1], "install -D -m 0755 /t/release/mcp-gateway /a/ctx/mcp-gateway/mcp-gateway");
         assert_eq!(

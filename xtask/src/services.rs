@@ -23,8 +23,10 @@ const TANSU_ROOT: &str = "/var/tmp/mcp-runtime-tools/tansu-0.6.0-libsql";
 const TANSU_TARGET: &str = "/var/tmp/mcp-runtime-tools/tansu-build";
 const TANSU_VERSION: &str = "0.6.0";
 const CLICKHOUSE_BIN: &str = "/usr/sbin/clickhouse-server";
-/// Debian packages: ClickHouse 18.16, and the C toolchain the bundled librdkafka build needs.
-const APT_PACKAGES: &[&str] = &["clickhouse-server", "clickhouse-client", "g++", "make", "zlib1g-dev"];
+/// Debian packages: ClickHouse 18.16, the C toolchain the bundled librdkafka build needs, and
+/// PostgreSQL for the platform store tests (`mcp_testkit::postgres` installs it too when missing).
+const APT_PACKAGES: &[&str] =
+    &["clickhouse-server", "clickhouse-client", "g++", "make", "zlib1g-dev", "postgresql"];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

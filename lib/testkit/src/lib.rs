@@ -11,6 +11,11 @@
 //! - [`platform::SigningKey`] mints platform session tokens (Ed25519) and their JWK.
 //! - [`services`] starts real servers for the analytics pipeline tests: the `tansu` Kafka-protocol
 //!   broker and ClickHouse, on free loopback ports, stopped by PID on drop.
+//! - [`postgres::Postgres`] runs a real PostgreSQL server (Debian's package, installed when
+//!   missing) in a fresh cluster on a free loopback port, as the `postgres` user when the
+//!   tests run as root, stopped by PID (or by a watchdog when the test binary exits).
+//! - [`oidc::Issuer`] runs the npm `oidc-provider` (Node 22; both installed when missing, in the
+//!   caches `cargo xtask e2e` uses) from a script the test supplies.
 //! - [`ConformanceServer`] is the fixture the official conformance suite expects of a server
 //!   (`test_simple_text`, `test://static-text`, `test_simple_prompt`, …);
 //!   [`ExampleServer::start_conformance`] and [`serve_conformance`] run it like the example server.
@@ -30,7 +35,9 @@
 mod conformance;
 #[cfg(feature = "kube-api")]
 pub mod kube_api;
+pub mod oidc;
 pub mod platform;
+pub mod postgres;
 mod serve;
 pub mod services;
 mod tools;

@@ -36,6 +36,13 @@ impl std::fmt::Display for ServiceError {
 
 impl std::error::Error for ServiceError {}
 
+impl ServiceError {
+    /// An error with this message (for the other service helpers of this crate).
+    pub(crate) fn new(msg: impl Into<String>) -> ServiceError {
+        ServiceError(msg.into())
+    }
+}
+
 fn err(msg: impl Into<String>) -> ServiceError {
     ServiceError(msg.into())
 }

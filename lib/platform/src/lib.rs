@@ -1,0 +1,177 @@
+//! `mcp-platform`: the service every user goes through — accounts and sign-in (passwords,
+//! OpenID Connect, API keys), teams and roles, the signing keys whose JWKS every policy
+//! carries, and the store (PostgreSQL in a cluster, SQLite embedded).
+//!
+//! - [`config`]: settings from the environment, checked before anything binds.
+//! - [`store`]: the `sqlx::Any` store with portable, versioned migrations.
+//! - [`secrets`]: argon2id passwords, HMAC-keyed storage of API keys and refresh tokens.
+//! - [`keys`]: Ed25519 signing keys, JWKS, rotation with overlap.
+//! - [`auth`]: client address, access tokens and API keys → [`auth::Principal`].
+//! - [`lockout`]: sign-in lockout per account and client address.
+//! - [`api`]: the routes ([`api::routes`] is the one table of them).
+//! - [`error`]: the single error envelope and its codes.
+//! - [`audit`]: platform audit events to ingest, spooled when it is down.
+//! - [`oidc`]: OpenID Connect sign-in (authorization code + PKCE, id_token exchange).
+//! - [`openapi`]: the OpenAPI 3.1 document of the API.
+//!
+//! Invariants: authorization is decided on every request from the store (membership, account
+//! state, sign-out), never from claims baked into a token; every error is one JSON envelope;
+//! a team the caller is not in is answered as if it did not exist.
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod keys;
+pub mod lockout;
+pub mod oidc;
+pub mod openapi;
+pub mod secrets;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::{Extension, Router, middleware};
+
+pub use config::{Config, ConfigError, Environment, Source};
+
+/// Shared state of the running service.
+#[derive(Debug)]
+pub struct AppState {
+    /// Settings.
+    pub config: Config,
+    /// The store.
+    pub store: store::Store,
+    /// Signing keys.
+    pub keys: keys::Keys,
+    /// Keyed hash of stored bearer secrets.
+    pub hasher: secrets::SecretHasher,
+    /// Sign-in lockout.
+    pub lockout: lockout::Lockout,
+    /// Audit events.
+    pub audit: audit::Auditor,
+    /// OpenID Connect sign-in, when configured.
+    pub oidc: Option<oidc::Oidc>,
+    /// Every route (for audit action names).
+    pub routes: Vec<api::RouteInfo>,
+}
+
+/// The service could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+/// A platform ready to serve.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    state: Arc<AppState>,
+}
+
+impl Platform {
+    /// Opens the store (applying migrations unless `PLATFORM_AUTO_MIGRATE=false`), the signing
+    /// keys and the hashing secret, and starts the audit writer. Call inside a Tokio runtime.
+    pub async fn open(config: Config) -> Result<Platform, StartError> {
+        let store = store::Store::connect(&config.database_url, config.db_max_connections)
+            .await
+            .map_err(|e| StartError(format!("store {}: {e}", config::redact_url(&config.database_url))))?;
+        if config.auto_migrate {
+            let applied = store.migrate().await.map_err(|e| StartError(format!("migrate: {e}")))?;
+            if !applied.is_empty() {
+                tracing::info!(?applied, backend = store.backend(), "migrations applied");
+            }
+        } else {
+            let v = store.schema_version().await.map_err(|e| StartError(format!("store: {e}")))?;
+            if v != store::latest_version() {
+                return Err(StartError(format!(
+                    "schema version {v}, this binary needs {}: run `mcp-platform migrate`",
+                    store::latest_version()
+                )));
+            }
+        }
+        let keys = keys::Keys::open(&config.keys_file, store::now())
+            .map_err(|e| StartError(format!("signing keys: {e}")))?;
+        let hasher = secrets::SecretHasher::load_or_create(&config.secret_file)
+            .map_err(|e| StartError(format!("hashing secret: {e}")))?;
+        let lockout =
+            lockout::Lockout::new(config.lockout_threshold, config.lockout_base, config.lockout_max);
+        let oidc = match &config.oidc {
+            Some(c) => {
+                Some(oidc::Oidc::new(c.clone()).map_err(|e| StartError(format!("OpenID Connect: {e}")))?)
+            }
+            None => None,
+        };
+        let audit = audit::Auditor::start(&config.audit);
+        let (_, routes) = api::routes();
+        Ok(Platform {
+            state: Arc::new(AppState { config, store, keys, hasher, lockout, audit, oidc, routes }),
+        })
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// The full router (routes, error envelope, audit, body limit).
+    pub fn router(&self) -> Router {
+        let (router, _) = api::routes();
+        router
+            .fallback(|| async { error::ApiError::not_found("no such route") })
+            .layer(middleware::from_fn_with_state(self.state.clone(), api::audit_layer))
+            .layer(middleware::from_fn(error::refuse_nul))
+            .layer(middleware::from_fn(error::envelope_errors))
+            .layer(Extension(error::BodyLimit(self.state.config.max_body)))
+            .with_state(self.state.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then drains requests (up to the grace
+    /// period) and the audit queue.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let keys = state.keys.clone();
+        let reload = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                keys.reload_if_changed();
+            }
+        });
+        let store = state.store.clone();
+        let prune = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                if let Err(err) = store.prune_refresh().await {
+                    tracing::warn!(error = %err, "pruning expired refresh tokens failed");
+                }
+            }
+        });
+        let grace = state.config.shutdown_grace;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let mut stop_rx = stop_rx;
+        let result = tokio::select! {
+            r = server.into_future() => r,
+            () = async {
+                let _ = stop_rx.wait_for(|s| *s).await;
+                tokio::time::sleep(grace).await;
+            } => Ok(()),
+        };
+        reload.abort();
+        prune.abort();
+        state.audit.shutdown().await;
+        state.store.close().await;
+        result
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests of `mcp-platform` against its real store: every behavioural case runs on
+//! SQLite and on a real PostgreSQL server (started once per test binary).
+
+mod audit;
+mod matrix;
+mod oidc;
+mod schemathesis;
+mod suite;
+mod support;

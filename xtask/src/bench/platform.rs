@@ -1,0 +1,77 @@
+//! `cargo xtask bench platform`: the platform API on its embedded store with 10,000 accounts —
+//! authenticated list latency, requests/s with an access token and with an API key against the
+//! unauthenticated `/health` of the same run, and the cost of a password sign-in; written to
+//! the `bench:platform` section of docs/benchmarks.md.
+
+use anyhow::{Context, Result};
+use duct::cmd;
+use serde_json::Value;
+
+use super::{stamp, write_section};
+use crate::util::project_root;
+
+pub fn run() -> Result<()> {
+    let root = project_root();
+    let out = std::env::temp_dir().join(format!("mcp-platform-bench-{}.json", std::process::id()));
+    cmd!("cargo", "bench", "--locked", "-p", "mcp-platform", "--bench", "api")
+        .dir(&root)
+        .env("MCP_BENCH_OUT", &out)
+        .run()
+        .context("bench platform: cargo bench")?;
+    let text =
+        std::fs::read_to_string(&out).with_context(|| format!("bench platform: read {}", out.display()))?;
+    let _ = std::fs::remove_file(&out);
+    let mut report: Value = serde_json::from_str(&text).context("bench platform: parse results")?;
+    stamp(&mut report);
+    write_section(&root.join("docs/benchmarks.md"), "platform", &section(&report))
+}
+
+fn ms(v: &Value) -> String {
+    format!("{:.2} ms", v.as_f64().unwrap_or(f64::NAN) / 1_000_000.0)
+}
+
+fn rate(v: &Value) -> f64 {
+    v["requests_per_s"].as_f64().unwrap_or(f64::NAN)
+}
+
+fn section(r: &Value) -> String {
+    let mut s = String::from("## Platform API (`cargo xtask bench platform`)\n\n");
+    s.push_str(&format!(
+        "Measured {} on {} ({} cores, {}), release build, embedded store (SQLite) with {} accounts, \
+over loopback HTTP with keep-alive. Throughput: {} concurrent clients for {} s each; baseline: the \
+unauthenticated `GET /health` of the same run.\n\n",
+        r["date"].as_str().unwrap_or("?"),
+        r["cpu"].as_str().unwrap_or("unknown CPU"),
+        r["cores"].as_u64().unwrap_or(0),
+        r["rustc"].as_str().unwrap_or("?"),
+        r["accounts"],
+        r["clients"],
+        r["throughput_seconds"],
+    ));
+    s.push_str("| latency | samples | median | p99 | max |\n|---|---:|---:|---:|---:|\n");
+    for (key, label) in [
+        ("list", "`GET /api/v1/users?limit=50` (access token, 10,000 accounts)"),
+        ("login", "`POST /api/v1/auth/login` (argon2id m=19 MiB, t=2, p=1)"),
+    ] {
+        let v = &r[key];
+        s.push_str(&format!(
+            "| {label} | {} | {} | {} | {} |\n",
+            v["samples"],
+            ms(&v["median_ns"]),
+            ms(&v["p99_ns"]),
+            ms(&v["max_ns"])
+        ));
+    }
+    let base = rate(&r["health"]);
+    s.push_str("\n| throughput | requests/s | vs `/health` | errors |\n|---|---:|---:|---:|\n");
+    for (key, label) in [
+        ("health", "`GET /health` (no authentication)"),
+        ("me_access_token", "`GET /api/v1/me` with an access token"),
+        ("me_api_key", "`GET /api/v1/me` with an API key"),
+    ] {
+        let v = &r[key];
+        s.push_str(&format!("| {label} | {:.0} | {:.2}× | {} |\n", rate(v), rate(v) / base, v["errors"]));
+    }
+    s.push('\n');
+    s
+}
