@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::util::project_root;
 
 mod gateway;
+mod oha;
 mod operator;
 mod sentinel;
 
@@ -20,6 +21,9 @@ pub struct Args {
     /// What to measure.
     #[arg(value_enum)]
     target: Target,
+    /// `gateway` only: run just the oha phase and print its numbers (docs untouched).
+    #[arg(long)]
+    oha_only: bool,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -40,7 +44,7 @@ enum Target {
 pub fn run(args: &Args) -> Result<()> {
     match args.target {
         Target::Policy => policy(),
-        Target::Gateway => gateway::run(),
+        Target::Gateway => gateway::run(args.oha_only),
         Target::Sentinel => sentinel::run(),
         Target::Operator => operator::run(),
     }

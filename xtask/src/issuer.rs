@@ -23,6 +23,7 @@ pub struct TestIssuer {
 impl TestIssuer {
     /// Makes a fresh key under `dir`.
     pub fn new(dir: &Path) -> Result<TestIssuer> {
+        ensure_openssl()?;
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
         let key = dir.join("platform-key.pem");
         cmd!("openssl", "genpkey", "-algorithm", "ed25519", "-out", &key)
@@ -82,6 +83,30 @@ impl TestIssuer {
         }
         Ok(format!("{input}.{}", b64url(&signature)))
     }
+}
+
+/// Installs the `openssl` command line (Debian package `openssl`) when it is missing.
+fn ensure_openssl() -> Result<()> {
+    if cmd!("openssl", "version")
+        .stdout_null()
+        .stderr_null()
+        .unchecked()
+        .run()
+        .is_ok_and(|o| o.status.success())
+    {
+        return Ok(());
+    }
+    let uid = cmd!("id", "-u").read().unwrap_or_default();
+    if uid.trim() != "0" {
+        bail!("the openssl command line is missing: sudo apt-get install -y openssl");
+    }
+    eprintln!("apt-get install openssl");
+    cmd!("apt-get", "update", "-qq").run().context("apt-get update")?;
+    cmd!("apt-get", "install", "-y", "-qq", "--no-install-recommends", "openssl")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .run()
+        .context("apt-get install openssl")?;
+    Ok(())
 }
 
 /// Base64url without padding (RFC 7515).

@@ -56,6 +56,18 @@ impl Discovery {
         changed
     }
 
+    /// Filters a message or every message of a batch.
+    pub fn filter_all(&self, value: &mut Value) {
+        match value {
+            Value::Array(items) => items.iter_mut().for_each(|m| {
+                self.filter(m);
+            }),
+            single => {
+                self.filter(single);
+            }
+        }
+    }
+
     /// The error that replaces a reply the gateway cannot read.
     fn unreadable(&self) -> Value {
         let r = crate::error::Refusal::DiscoveryUnreadable;
@@ -68,15 +80,14 @@ impl Discovery {
 #[error("the reply is not readable JSON")]
 pub struct Unreadable;
 
-/// Filters a whole JSON body (one message or a batch): `Ok(None)` when nothing changed, `Err`
-/// when it cannot be read (the caller answers with an error, never the unfiltered body).
-pub fn filter_json_body(body: &[u8], discovery: &Discovery) -> Result<Option<Bytes>, Unreadable> {
+/// Filters a whole JSON body (one message or a batch) and re-serializes it: the client gets
+/// exactly what was filtered, never the app's bytes (a reader that takes the first of two
+/// duplicate `result` keys would otherwise see a list the filter never saw). `Err` when it
+/// cannot be read (the caller answers with an error, never the unfiltered body).
+pub fn filter_json_body(body: &[u8], discovery: &Discovery) -> Result<Bytes, Unreadable> {
     let mut value: Value = serde_json::from_slice(body).map_err(|_| Unreadable)?;
-    let changed = match &mut value {
-        Value::Array(items) => items.iter_mut().fold(false, |acc, m| discovery.filter(m) | acc),
-        single => discovery.filter(single),
-    };
-    Ok(changed.then(|| Bytes::from(mcp_protocol::to_bytes(&value))))
+    discovery.filter_all(&mut value);
+    Ok(Bytes::from(mcp_protocol::to_bytes(&value)))
 }
 
 /// Binds every task a reply creates (`result.task.taskId`) to the caller.
@@ -109,9 +120,10 @@ fn filter_event(event: &[u8], discovery: Option<&Discovery>, tasks: Option<&Task
     let mut data = String::new();
     let mut has_data = false;
     let mut other = Vec::new();
-    for line in text.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if let Some(rest) = line.strip_prefix("data:") {
+    for line in sse_lines(text) {
+        // A field without a colon has an empty value (`data` alone is a data line).
+        let value = if line == "data" { Some("") } else { line.strip_prefix("data:") };
+        if let Some(rest) = value {
             if has_data {
                 data.push('\n');
             }
@@ -133,9 +145,32 @@ fn filter_event(event: &[u8], discovery: Option<&Discovery>, tasks: Option<&Task
         bind_tasks(&message, owners, who);
     }
     match discovery {
-        Some(d) if d.filter(&mut message) => Rewritten::Replaced(event_bytes(&other, &message)),
-        _ => Rewritten::Unchanged,
+        // Re-serialized even when nothing was removed: the client reads what was filtered.
+        Some(d) => {
+            d.filter(&mut message);
+            Rewritten::Replaced(event_bytes(&other, &message))
+        }
+        None => Rewritten::Unchanged,
     }
+}
+
+/// The lines of an SSE event, split as a WHATWG EventSource splits them: at CRLF, LF or CR.
+fn sse_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match current.find(['\r', '\n']) {
+            Some(end) => {
+                let skip = if current[end..].starts_with("\r\n") { 2 } else { 1 };
+                rest = Some(&current[end + skip..]);
+                Some(&current[..end])
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
 }
 
 fn unreadable(discovery: Option<&Discovery>, other: Vec<&str>) -> Rewritten {
@@ -161,22 +196,37 @@ fn event_bytes(other: &[&str], message: &Value) -> Vec<u8> {
 /// The task bookkeeping of a reply: where to bind, and to whom.
 pub type Tasks = (Arc<Owners>, Identity);
 
-/// Position just past the first blank line (event terminator) in `buf`, if any.
+/// The end of the first event in `buf`: `(body_end, next)`, where the event's lines are
+/// `buf[..body_end]` and the blank line that ends it stops at `next`. Lines end at CRLF, LF or
+/// CR (as a WHATWG EventSource reads them); a CR at the very end waits for the next byte, which
+/// may make it a CRLF.
 fn event_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let mut line_start = 0;
     let mut i = 0;
     while i < buf.len() {
-        if buf[i] == b'\n' {
-            if buf.get(i + 1) == Some(&b'\n') {
-                return Some((i, i + 2));
+        let terminator = match buf[i] {
+            b'\n' => 1,
+            b'\r' => match buf.get(i + 1) {
+                None => return None,
+                Some(b'\n') => 2,
+                Some(_) => 1,
+            },
+            _ => {
+                i += 1;
+                continue;
             }
-            if buf.get(i + 1) == Some(&b'\r') && buf.get(i + 2) == Some(&b'\n') {
-                return Some((i, i + 3));
-            }
+        };
+        if i == line_start {
+            return Some((line_start, i + terminator));
         }
-        i += 1;
+        i += terminator;
+        line_start = i;
     }
     None
 }
+
+/// The UTF-8 byte order mark an EventSource skips at the start of a stream.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Incremental SSE rewriter.
 #[derive(Debug)]
@@ -184,6 +234,8 @@ pub struct SseFilter {
     discovery: Option<Discovery>,
     tasks: Option<Tasks>,
     pending: BytesMut,
+    /// The start of the stream (and a byte order mark there) has been dealt with.
+    started: bool,
 }
 
 /// Longest event held while waiting for its end (a stream that never ends an event is cut).
@@ -192,13 +244,24 @@ const MAX_EVENT: usize = 8 << 20;
 impl SseFilter {
     /// Governs the stream's tool lists and binds the tasks it creates.
     pub fn new(discovery: Option<Discovery>, tasks: Option<Tasks>) -> SseFilter {
-        SseFilter { discovery, tasks, pending: BytesMut::new() }
+        SseFilter { discovery, tasks, pending: BytesMut::new(), started: false }
     }
 
     /// Feeds a chunk; returns the complete events it finished (rewritten where needed).
     pub fn push(&mut self, chunk: &[u8]) -> Bytes {
         self.pending.extend_from_slice(chunk);
         let mut out = BytesMut::new();
+        if !self.started {
+            // A client skips one byte order mark at the start of the stream: read past it too
+            // (and pass it on), so an event behind it is governed like any other.
+            if self.pending.len() < BOM.len() && BOM.starts_with(&self.pending) {
+                return out.freeze();
+            }
+            if self.pending.starts_with(BOM) {
+                out.extend_from_slice(&self.pending.split_to(BOM.len()));
+            }
+            self.started = true;
+        }
         while let Some((body_end, next)) = event_end(&self.pending) {
             let event = self.pending.split_to(next);
             match filter_event(&event[..body_end], self.discovery.as_ref(), self.tasks.as_ref()) {
@@ -323,6 +386,8 @@ where
         Pin::new(&mut self.second).poll_frame(cx)
     }
 }
+
+pub mod fuzz;
 
 #[cfg(test)]
 mod tests;

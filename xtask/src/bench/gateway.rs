@@ -2,8 +2,9 @@
 //! server called directly in the same run.
 //!
 //! Builds the release `mcp-gateway` and `mcp-example-server` binaries, runs
-//! `lib/gateway/benches/proxy.rs` (which spawns them on loopback and measures), and writes the
-//! `bench:gateway` section of docs/benchmarks.md from the JSON it leaves behind.
+//! `lib/gateway/benches/proxy.rs` (which spawns them on loopback and measures), then drives the
+//! same three targets with `oha` (`bench/oha.rs`), and writes the `bench:gateway` section of
+//! docs/benchmarks.md from both, the bench's p99 beside oha's.
 
 use anyhow::{Context, Result, bail};
 use duct::cmd;
@@ -27,7 +28,7 @@ const GOAL_RSS_MIB: f64 = 64.0;
 /// CPU an idle gateway may use (the periodic policy re-check costs far less).
 const IDLE_SPIN_CORES: f64 = 0.05;
 
-pub fn run() -> Result<()> {
+pub fn run(oha_only: bool) -> Result<()> {
     let root = project_root();
     cmd!("cargo", "build", "--release", "--locked", "-p", "mcp-gateway-bin", "-p", "mcp-example-server")
         .dir(&root)
@@ -41,6 +42,19 @@ pub fn run() -> Result<()> {
             bail!("bench gateway: {} was not built", bin.display());
         }
     }
+    if oha_only {
+        let oha = super::oha::run(&gateway, &server)?;
+        for (key, heading) in super::oha::TARGETS {
+            let t = &oha["targets"][*key];
+            println!(
+                "{heading:<16} oha p99 {} (median of rounds), p50 {}",
+                ms(num(&t["p99_median_ms"]) * 1_000.0),
+                ms(num(&t["p50_median_ms"]) * 1_000.0)
+            );
+        }
+        println!("{}", serde_json::to_string_pretty(&oha)?);
+        return Ok(());
+    }
     let out = std::env::temp_dir().join(format!("mcp-gateway-bench-{}.json", std::process::id()));
     cmd!("cargo", "bench", "--locked", "-p", "mcp-gateway", "--bench", "proxy")
         .dir(&root)
@@ -53,6 +67,14 @@ pub fn run() -> Result<()> {
         std::fs::read_to_string(&out).with_context(|| format!("bench gateway: read {}", out.display()))?;
     let _ = std::fs::remove_file(&out);
     let mut report: Value = serde_json::from_str(&text).context("bench gateway: parse results")?;
+    // The independent generator, in the same run.
+    report["oha"] = match super::oha::run(&gateway, &server) {
+        Ok(oha) => oha,
+        Err(err) => {
+            eprintln!("warning: bench gateway: the oha phase failed: {err:#}");
+            serde_json::json!({"error": format!("{err:#}")})
+        }
+    };
     stamp(&mut report);
     report["commit"] = Value::from(
         cmd!("git", "rev-parse", "--short", "HEAD").dir(&root).read().unwrap_or_else(|_| "?".into()),
@@ -189,6 +211,78 @@ fn other_load(report: &Value) -> String {
         return "an unknown number of".into();
     }
     format!("{:.2}", values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// The oha table: its p99 beside the bench's own, per target, and the latency goal on both.
+fn oha_section(report: &Value) -> String {
+    let oha = &report["oha"];
+    if let Some(error) = oha["error"].as_str() {
+        return format!("\nIndependent generator (`oha`): not run: {error}.\n");
+    }
+    let targets = &oha["targets"];
+    if !targets.is_object() {
+        return String::new();
+    }
+    let config = &oha["config"];
+    let fixed = &report["fixed"];
+    let keys: Vec<(&str, &str)> = super::oha::TARGETS.to_vec();
+    let mut s = format!(
+        "\nIndependent open-loop generator, same run (after the phases above, on targets of its own \
+started the same way: release binaries, the same policy fixture, platform token and payload): `oha` \
+{} at {}, `--latency-correction`, {} keep-alive connections, {} interleaved rounds of {} s per target \
+(direct, gateway, gateway + audit, repeated) after a warm-up; a target's p99 is the median of its \
+rounds.\n\n| | {} |\n|---|{}\n",
+        config["version"].as_str().unwrap_or("?"),
+        per_second(num(&config["rate"])),
+        config["connections"],
+        config["rounds"],
+        config["seconds"],
+        keys.iter().map(|(_, h)| *h).collect::<Vec<_>>().join(" | "),
+        "---:|".repeat(keys.len()),
+    );
+    let oha_p99 = |k: &str| num(&targets[k]["p99_median_ms"]) * 1_000.0;
+    let bench_p99 = |k: &str| segment_median(&fixed[k], "p99_us");
+    let line = |s: &mut String, label: &str, cell: &dyn Fn(&str) -> String| {
+        let cells: Vec<String> = keys.iter().map(|(k, _)| cell(k)).collect();
+        s.push_str(&format!("| {label} | {} |\n", cells.join(" | ")));
+    };
+    line(&mut s, "oha p99 (median of rounds)", &|k| ms(oha_p99(k)));
+    line(&mut s, "oha p99 per round", &|k| {
+        let rounds: Vec<String> = targets[k]["rounds"]
+            .as_array()
+            .map(|a| a.iter().map(|r| ms(num(&r["p99_ms"]) * 1_000.0)).collect())
+            .unwrap_or_default();
+        rounds.join(" / ")
+    });
+    line(&mut s, "oha p50 (median of rounds)", &|k| ms(num(&targets[k]["p50_median_ms"]) * 1_000.0));
+    line(&mut s, "oha: added p99 vs direct", &|k| {
+        if k == "direct" { "—".into() } else { added(oha_p99(k) - oha_p99("direct")) }
+    });
+    line(&mut s, "bench: p99 (segment median)", &|k| ms(bench_p99(k)));
+    line(&mut s, "bench: added p99 vs direct", &|k| {
+        if k == "direct" { "—".into() } else { added(bench_p99(k) - bench_p99("direct")) }
+    });
+    line(&mut s, "oha: calls not answered 200 / errors", &|k| {
+        let rounds = targets[k]["rounds"].as_array().cloned().unwrap_or_default();
+        let sum = |f: &str| rounds.iter().map(|r| num(&r[f])).filter(|v| v.is_finite()).sum::<f64>();
+        format!("{} / {}", sum("other_status"), sum("errors"))
+    });
+    let mut parts = Vec::new();
+    for (key, heading) in keys.iter().filter(|(k, _)| *k != "direct") {
+        let (by_oha, by_bench) = (oha_p99(key) - oha_p99("direct"), bench_p99(key) - bench_p99("direct"));
+        let goal = GOAL_ADDED_P99_MS * 1_000.0;
+        parts.push(format!(
+            "{heading} {} by oha, {} by the bench ({})",
+            added(by_oha),
+            added(by_bench),
+            verdict(by_oha <= goal && by_bench <= goal)
+        ));
+    }
+    s.push_str(&format!(
+        "\n≤ +{GOAL_ADDED_P99_MS} ms p99 added, on both generators: {}.\n",
+        parts.join("; ")
+    ));
+    s
 }
 
 pub(super) fn section(report: &Value) -> Result<String> {
@@ -476,6 +570,8 @@ throughput are not assessed.",
         parts.push(format!("{heading} {} ({})", mib(peak), verdict(peak / 1024.0 <= GOAL_RSS_MIB)));
     }
     goal_line(&mut s, format!("gateway RSS ≤ {GOAL_RSS_MIB} MiB (peak VmHWM): {}.", parts.join("; ")));
+
+    s.push_str(&oha_section(report));
 
     // Revocation and audit.
     let samples: Vec<String> =

@@ -20,12 +20,13 @@ fn list(id: Value) -> Value {
 fn json_responses_keep_only_visible_tools() {
     let body = serde_json::to_vec(&list(json!(3))).expect("json");
     let d = discovery(only(&["echo", "add"]), Some(json!(3)));
-    let out = filter_json_body(&body, &d).expect("readable").expect("changed");
+    let out = filter_json_body(&body, &d).expect("readable");
     let v: Value = serde_json::from_slice(&out).expect("json");
     assert_eq!(v["result"]["tools"], json!([{"name": "echo"}, {"name": "add"}]));
     assert_eq!(d.pins.snapshot().len(), 3, "every listed tool is pinned, hidden ones too");
     let all = discovery(ToolVisibility::All, Some(json!(3)));
-    assert_eq!(filter_json_body(&body, &all), Ok(None));
+    let out = filter_json_body(&body, &all).expect("readable");
+    assert_eq!(serde_json::from_slice::<Value>(&out).expect("json"), list(json!(3)));
 }
 
 #[test]
@@ -34,12 +35,12 @@ fn a_list_is_filtered_whatever_its_id_is_written_as() {
     for id in [json!(1), json!(1.0), json!(1e0), json!("1"), json!(99), Value::Null] {
         let body = serde_json::to_vec(&list(id.clone())).expect("json");
         let out = filter_json_body(&body, &discovery(only(&["upper"]), Some(json!(1)))).expect("readable");
-        let v: Value = serde_json::from_slice(&out.expect("changed")).expect("json");
+        let v: Value = serde_json::from_slice(&out).expect("json");
         assert_eq!(v["result"]["tools"], json!([{"name": "upper"}]), "id {id}");
     }
     let batch = serde_json::to_vec(&json!([list(json!(1.0)), {"jsonrpc": "2.0", "id": 2, "result": {}}]))
         .expect("json");
-    let out = filter_json_body(&batch, &discovery(only(&[]), None)).expect("readable").expect("changed");
+    let out = filter_json_body(&batch, &discovery(only(&[]), None)).expect("readable");
     let v: Value = serde_json::from_slice(&out).expect("json");
     assert_eq!(v[0]["result"]["tools"], json!([]));
 }
@@ -122,4 +123,31 @@ fn tasks_created_in_a_reply_belong_to_the_caller() {
     let _ = filter.push(b"data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"task\":{\"taskId\":\"t-1\",\"status\":\"working\"}}}\n\n");
     assert!(!owners.claim_task("t-1", &mallory));
     assert!(owners.claim_task("t-1", &alice));
+}
+
+#[test]
+fn sse_is_read_as_an_event_source_reads_it() {
+    // A byte order mark at the start, CR-only and mixed line ends, `data` without a colon.
+    let d = || Some(discovery(only(&["echo"]), Some(json!(1))));
+    for stream in [
+        "\u{feff}data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"rm\"}]}}\n\n",
+        "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"rm\"}]}}\r\r",
+        "id: 1\r\ndata\rdata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"rm\"}]}}\r\n\r\n",
+    ] {
+        let mut filter = SseFilter::new(d(), None);
+        let mut out = Vec::new();
+        for b in stream.as_bytes().chunks(3) {
+            out.extend_from_slice(&filter.push(b));
+        }
+        out.extend_from_slice(&filter.finish());
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(!text.contains("\"rm\""), "{stream:?} -> {text:?}");
+    }
+}
+
+#[test]
+fn a_reply_with_duplicate_keys_is_passed_on_as_filtered() {
+    let body = br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"rm"}]},"result":{"tools":[]}}"#;
+    let out = filter_json_body(body, &discovery(only(&["echo"]), Some(json!(1)))).expect("readable");
+    assert!(!String::from_utf8_lossy(&out).contains("rm"), "{out:?}");
 }

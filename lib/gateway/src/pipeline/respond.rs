@@ -178,11 +178,9 @@ fn json_reply(
     let Some(discovery) = discovery else {
         return Ok(bytes);
     };
-    let changed = match &mut value {
-        Value::Array(items) => items.iter_mut().fold(false, |acc, m| discovery.filter(m) | acc),
-        single => discovery.filter(single),
-    };
-    Ok(if changed { Bytes::from(mcp_protocol::to_bytes(&value)) } else { bytes })
+    // Re-serialized even when nothing was removed: the client reads exactly what was filtered.
+    discovery.filter_all(&mut value);
+    Ok(Bytes::from(mcp_protocol::to_bytes(&value)))
 }
 
 /// Gateway errors merged into a complete answer: appended to a JSON array, or as SSE events
