@@ -30,9 +30,8 @@ struct Tally {
 const KEPT: usize = 5;
 
 /// Runs the load; `Ok(Some(..))` is a failed expectation (with the counts).
-pub async fn run(stack: &Stack, load: &Load) -> Result<Option<String>> {
+pub async fn run(stack: &Stack, load: &Load, token: Option<String>) -> Result<Option<String>> {
     let url = stack.mcp_url(&load.server)?;
-    let token = stack.token(&load.caller, &load.server).await?;
     let route = stack.route_headers(&load.server);
     let started = Instant::now();
     let mut workers = Vec::new();

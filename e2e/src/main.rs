@@ -6,6 +6,7 @@
 mod client;
 mod cluster;
 mod load;
+mod platform;
 mod run;
 mod scenario;
 mod stack;
@@ -72,6 +73,9 @@ struct Cli {
     /// Cluster target: the port-forwarded OpenID provider (for the oauth fixtures).
     #[arg(long, value_name = "URL", requires = "kind")]
     oidc_url: Option<String>,
+    /// Cluster target: the port-forwarded platform API (for `api:` steps).
+    #[arg(long, value_name = "URL", requires = "kind")]
+    platform_url: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -98,7 +102,10 @@ async fn run(cli: Cli) -> Result<usize> {
     // Placeholders (the OpenID provider's URL) only matter once the stack starts.
     let placeholders = [("OIDC_ISSUER", "http://127.0.0.1:1".to_string())].into();
     let fixtures = stack::Fixtures::load(&cli.dir, &stack_file.fixtures, &placeholders)?;
-    let servers = fixtures.server_names();
+    let mut servers = fixtures.server_names();
+    if let Some(platform) = &stack_file.platform {
+        servers.extend(platform.slots.iter().map(|s| s.server.clone()));
+    }
     let dir = cli.scenarios_dir.clone().unwrap_or_else(|| cli.dir.join("scenarios"));
     let all = scenario::load_scenarios(&dir, &stack_file, &servers)?;
     if cli.list {
@@ -139,6 +146,7 @@ async fn run(cli: Cli) -> Result<usize> {
         node: cli.node.clone(),
         oidc_modules: cli.oidc_modules.clone(),
         sentinel: bin_dir.join("mcp-sentinel"),
+        platform: bin_dir.join("mcp-platform"),
     };
     if cli.artifacts.exists() {
         std::fs::remove_dir_all(&cli.artifacts)
@@ -153,6 +161,7 @@ async fn run(cli: Cli) -> Result<usize> {
                 .clone()
                 .context("--kind needs --clickhouse-url (the port-forwarded ClickHouse)")?,
             oidc_url: cli.oidc_url.clone(),
+            platform_url: cli.platform_url.clone(),
             verify_gateways: true,
         };
         println!(

@@ -1,15 +1,16 @@
 //! Runs scenarios step by step against the stack and reports: one line per step, a summary
 //! table, and a JUnit XML file in the artifacts directory.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::client::{Answer, Client};
-use crate::scenario::{Action, Events, Expect, Scenario, Step};
+use crate::scenario::{Action, Api, Events, Expect, Scenario, Step};
 use crate::stack::Stack;
 
 /// The outcome of one step.
@@ -54,9 +55,11 @@ pub async fn run_all(stack: &mut Stack, scenarios: &[Scenario]) -> Vec<ScenarioR
                 took: Duration::ZERO,
             });
         }
+        // Values `api` steps saved, for the later steps of this scenario.
+        let mut vars = Vars::new();
         for step in &scenario.steps {
             let started = Instant::now();
-            let failure = match run_step(stack, &client, step).await {
+            let failure = match run_step(stack, &client, step, &mut vars).await {
                 Ok(failure) => failure,
                 Err(err) => Some(format!("error: {err:#}")),
             };
@@ -142,9 +145,114 @@ fn took(d: Duration) -> String {
     if d >= Duration::from_millis(100) { format!(" ({} ms)", d.as_millis()) } else { String::new() }
 }
 
+/// Values saved by `api` steps: name → text.
+type Vars = BTreeMap<String, String>;
+
+/// The token for `caller` on `server`: `$name` is a token an `api` step saved, any other name
+/// an identity of stack.yaml.
+async fn token(stack: &Stack, vars: &Vars, caller: &str, server: &str) -> Result<Option<String>> {
+    match caller.strip_prefix('$') {
+        Some(name) => vars
+            .get(name)
+            .cloned()
+            .map(Some)
+            .with_context(|| format!("no value saved as {name:?} by an earlier step")),
+        None => stack.token(caller, server).await,
+    }
+}
+
+/// Replaces `${name}` in `text` by saved values; an unknown name is an error.
+fn substitute(text: &str, vars: &Vars) -> Result<String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').with_context(|| format!("unclosed ${{ in {text:?}"))? + start;
+        let name = &rest[start + 2..end];
+        out.push_str(
+            vars.get(name).with_context(|| format!("no value saved as {name:?} by an earlier step"))?,
+        );
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// [`substitute`] in every string of a JSON value.
+fn substitute_json(value: &Value, vars: &Vars) -> Result<Value> {
+    Ok(match value {
+        Value::String(s) => Value::String(substitute(s, vars)?),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| substitute_json(v, vars)).collect::<Result<_>>()?)
+        }
+        Value::Object(map) => Value::Object(
+            map.iter().map(|(k, v)| Ok((k.clone(), substitute_json(v, vars)?))).collect::<Result<_>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// One request to the platform API, asked again until the expectation holds when `within` is
+/// set; the values to save are taken from the answer that met it.
+async fn run_api(
+    stack: &Stack,
+    client: &Client,
+    api: &Api,
+    expect: &Expect,
+    vars: &mut Vars,
+) -> Result<Option<String>> {
+    let platform = stack.platform.as_ref().context("the platform is not running")?;
+    let url = format!("{}{}", platform.url, substitute(&api.path, vars)?);
+    let mut headers = vec![("accept".to_string(), "application/json".to_string())];
+    if let Some(name) = &api.bearer {
+        let token =
+            vars.get(name).with_context(|| format!("no value saved as {name:?} by an earlier step"))?;
+        headers.push(("authorization".into(), format!("Bearer {token}")));
+    }
+    let body = match &api.body {
+        Some(body) => {
+            headers.push(("content-type".into(), "application/json".into()));
+            Some(serde_json::to_string(&substitute_json(body, vars)?)?)
+        }
+        None => None,
+    };
+    let mut expect = expect.clone();
+    expect.json =
+        expect.json.iter().map(|(k, v)| Ok((k.clone(), substitute_json(v, vars)?))).collect::<Result<_>>()?;
+    let deadline = Instant::now() + Duration::from_secs(api.within.unwrap_or(0));
+    loop {
+        let answer = client.send(&api.method, &url, &headers, body.as_deref(), false).await?;
+        let failure = check(&expect, &answer);
+        if failure.is_none() {
+            let json: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+            for (name, pointer) in &api.save {
+                let value = json.pointer(pointer).with_context(|| {
+                    format!("save {name}: the answer has no {pointer}: {}", answer.excerpt())
+                })?;
+                let text = match value {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                vars.insert(name.clone(), text);
+            }
+            return Ok(None);
+        }
+        if Instant::now() >= deadline {
+            return Ok(failure);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// Runs one step; `Ok(Some(..))` is a failed expectation.
-async fn run_step(stack: &mut Stack, client: &Client, step: &Step) -> Result<Option<String>> {
+async fn run_step(
+    stack: &mut Stack,
+    client: &Client,
+    step: &Step,
+    vars: &mut Vars,
+) -> Result<Option<String>> {
     let answer = match &step.action {
+        Action::Api(api) => return run_api(stack, client, api, &step.expect, vars).await,
         Action::Patch(p) => {
             stack.fixtures.patch(&p.kind, &p.namespace, &p.name, &p.merge)?;
             let took = stack.apply().await?;
@@ -152,19 +260,35 @@ async fn run_step(stack: &mut Stack, client: &Client, step: &Step) -> Result<Opt
             return Ok(None);
         }
         Action::Events(events) => return check_events(stack, events).await,
-        Action::Load(load) => return crate::load::run(stack, load).await,
+        Action::Load(load) => {
+            let token = token(stack, vars, &load.caller, &load.server).await?;
+            return crate::load::run(stack, load, token).await;
+        }
         Action::Call(call) => {
             let audience = call.audience_of.as_deref().unwrap_or(&call.server);
-            let token = stack.token(&call.caller, audience).await?;
+            let token = token(stack, vars, &call.caller, audience).await?;
             let mut headers = stack.route_headers(&call.server);
             headers.extend(call.headers.clone());
             let params = json!({"name": call.tool, "arguments": call.arguments.clone().unwrap_or(json!({}))});
-            client
-                .mcp_request(&stack.mcp_url(&call.server)?, token.as_deref(), &headers, "tools/call", params)
-                .await?
+            let url = stack.mcp_url(&call.server)?;
+            let started = Instant::now();
+            let within = Duration::from_secs_f64(call.within.unwrap_or(0.0).max(0.0));
+            loop {
+                let answer = client
+                    .mcp_request(&url, token.as_deref(), &headers, "tools/call", params.clone())
+                    .await?;
+                let failure = check(&step.expect, &answer);
+                if failure.is_none() || started.elapsed() >= within {
+                    if failure.is_none() && call.within.is_some() {
+                        println!("           held after {} ms", started.elapsed().as_millis());
+                    }
+                    return Ok(failure);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
         Action::Rpc(rpc) => {
-            let token = stack.token(&rpc.caller, &rpc.server).await?;
+            let token = token(stack, vars, &rpc.caller, &rpc.server).await?;
             let mut headers = stack.route_headers(&rpc.server);
             headers.extend(rpc.headers.clone());
             let id = rpc.id.clone().unwrap_or(json!(2));
@@ -189,7 +313,7 @@ async fn run_step(stack: &mut Stack, client: &Client, step: &Step) -> Result<Opt
                 headers.push(("accept".into(), "application/json, text/event-stream".into()));
             }
             if let Some(caller) = &h.caller
-                && let Some(token) = stack.token(caller, &h.server).await?
+                && let Some(token) = token(stack, vars, caller, &h.server).await?
             {
                 headers.push(("authorization".into(), format!("Bearer {token}")));
             }
@@ -322,6 +446,16 @@ pub fn check(expect: &Expect, answer: &Answer) -> Option<String> {
         let actual = answer.headers.get(name.as_str()).and_then(|v| v.to_str().ok());
         if !actual.is_some_and(|v| v.contains(text.as_str())) {
             problems.push(format!("header {name}: expected to contain {text:?}, got {}", shown(actual)));
+        }
+    }
+    if !expect.json.is_empty() {
+        let json: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        for (pointer, wanted) in &expect.json {
+            match json.pointer(pointer) {
+                Some(actual) if actual == wanted => {}
+                Some(actual) => problems.push(format!("json {pointer}: expected {wanted}, got {actual}")),
+                None => problems.push(format!("json {pointer}: expected {wanted}, got nothing")),
+            }
         }
     }
     if problems.is_empty() {

@@ -32,6 +32,45 @@ pub struct StackFile {
     /// What differs on the cluster target (`mcp-e2e --kind`).
     #[serde(default)]
     pub kind: Option<KindSpec>,
+    /// The platform service (`mcp-platform` on PostgreSQL with the Local runtime backend), for
+    /// scenarios that drive it through its API (`api:` steps).
+    #[serde(default)]
+    pub platform: Option<PlatformSpec>,
+}
+
+/// `platform:` in stack.yaml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformSpec {
+    /// The administrator the harness creates (`mcp-platform admin create`) before serving.
+    pub admin: Credentials,
+    /// The host of the public MCP URLs the platform renders (`PLATFORM_MCP_HOST`): the
+    /// audience of the session tokens it issues.
+    pub mcp_host: String,
+    /// Servers published through the API: for each, an example app and a gateway start with
+    /// the stack, the gateway watching the policy file the Local backend writes for that
+    /// server (closed, 503 `policy_unavailable`, until it is published).
+    pub slots: Vec<Slot>,
+}
+
+/// An email and a password.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// Email.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A server the platform may publish (see [`PlatformSpec::slots`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slot {
+    /// Team slug (namespace `mcp-team-<team>`).
+    pub team: String,
+    /// Server name; served at `/<server>/mcp` through the ingress.
+    pub server: String,
 }
 
 /// `kind:` in stack.yaml: the cluster target.
@@ -142,6 +181,8 @@ struct RawStep {
     #[serde(default)]
     rpc: Option<Rpc>,
     #[serde(default)]
+    api: Option<Api>,
+    #[serde(default)]
     expect: Option<Expect>,
 }
 
@@ -174,6 +215,39 @@ pub enum Action {
     /// Many `tools/call`s through the ingress from concurrent keep-alive clients; every call
     /// must come back whole with the tool's result (no transport error, no wrong answer).
     Load(Load),
+    /// One request to the platform API; values of the JSON answer can be saved for later steps.
+    Api(Api),
+}
+
+/// `api:`: one request to the platform API.
+///
+/// `${name}` in `path`, in the strings of `body` and of `expect.json` is replaced by the value a
+/// previous step of the scenario saved under `name`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    /// HTTP method (default GET).
+    #[serde(default = "default_get")]
+    pub method: String,
+    /// Path from the platform's root (`/api/v1/...`).
+    pub path: String,
+    /// A saved value sent as `Authorization: Bearer <value>` (none: anonymous).
+    #[serde(default, rename = "as")]
+    pub bearer: Option<String>,
+    /// JSON body.
+    #[serde(default)]
+    pub body: Option<Value>,
+    /// Values to save from the JSON answer: name → JSON pointer (`/access_token`).
+    #[serde(default)]
+    pub save: BTreeMap<String, String>,
+    /// Ask again until the expectation holds or this many seconds pass (data that takes a
+    /// moment to arrive, such as analytics) [default: once].
+    #[serde(default)]
+    pub within: Option<u64>,
+}
+
+fn default_get() -> String {
+    "GET".into()
 }
 
 /// `rpc:`.
@@ -289,6 +363,10 @@ pub struct Call {
     /// Mint the token for this other server's audience instead of the target's.
     #[serde(default)]
     pub audience_of: Option<String>,
+    /// Call again until the expectation holds or this many seconds (fractions allowed) pass
+    /// — a change made through the platform reaches the gateway a moment later [default: once].
+    #[serde(default)]
+    pub within: Option<f64>,
 }
 
 /// `http:`.
@@ -361,6 +439,9 @@ pub struct Expect {
     /// The names of the tools a `tools/list` reply lists, in any order.
     #[serde(default)]
     pub tools: Option<Vec<String>>,
+    /// Values in the JSON answer: JSON pointer → value (`api` steps).
+    #[serde(default)]
+    pub json: BTreeMap<String, Value>,
 }
 
 impl StackFile {
@@ -394,6 +475,8 @@ impl StackFile {
     }
 }
 
+const ONE_ACTION: &str = "needs exactly one of `call`, `http`, `patch`, `events`, `load`, `rpc` or `api`";
+
 /// Reads every `*.yaml` under `dir`, checked against the stack's identities.
 pub fn load_scenarios(dir: &Path, stack: &StackFile, servers: &[String]) -> Result<Vec<Scenario>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -420,17 +503,48 @@ fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenar
     let text = std::fs::read_to_string(file).with_context(|| format!("read {}", file.display()))?;
     let raw: RawScenario =
         serde_yaml::from_str(&text).with_context(|| format!("{}: not a valid scenario", file.display()))?;
-    let known_identity = |name: &str| name == "anonymous" || stack.identities.contains_key(name);
+    // `$name`: the session token a previous `api` step saved under `name`.
+    let known_identity =
+        |name: &str| name == "anonymous" || name.starts_with('$') || stack.identities.contains_key(name);
     let known_server = |name: &str| servers.iter().any(|s| s == name);
     let mut steps = Vec::new();
     for (i, step) in raw.steps.into_iter().enumerate() {
         let at = || format!("{}: step {} ({:?})", file.display(), i + 1, step.name);
-        if let Some(rpc) = step.rpc {
-            if step.call.is_some() || step.http.is_some() || step.patch.is_some() {
-                bail!("{}: needs exactly one of `call`, `http`, `patch`, `events`, `load` or `rpc`", at());
+        if let Some(api) = step.api {
+            if step.call.is_some() || step.http.is_some() || step.patch.is_some() || step.rpc.is_some() {
+                bail!("{}: {ONE_ACTION}", at());
             }
             if step.events.is_some() || step.load.is_some() {
-                bail!("{}: needs exactly one of `call`, `http`, `patch`, `events`, `load` or `rpc`", at());
+                bail!("{}: {ONE_ACTION}", at());
+            }
+            if stack.platform.is_none() {
+                bail!("{}: `api` needs `platform:` in stack.yaml", at());
+            }
+            if !api.path.starts_with('/') {
+                bail!("{}: `path` must start with '/'", at());
+            }
+            if http::Method::from_bytes(api.method.as_bytes()).is_err() {
+                bail!("{}: {:?} is not an HTTP method", at(), api.method);
+            }
+            if api.within.is_some_and(|w| w > 300) {
+                bail!("{}: `within` must be at most 300 seconds", at());
+            }
+            if let Some(bad) = api.save.values().find(|p| !p.is_empty() && !p.starts_with('/')) {
+                bail!("{}: `save` takes JSON pointers (\"/field\"), not {bad:?}", at());
+            }
+            let expect = step.expect.unwrap_or_default();
+            if expect.status.is_none() {
+                bail!("{}: `expect.status` is required", at());
+            }
+            steps.push(Step { name: step.name, action: Action::Api(api), expect });
+            continue;
+        }
+        if let Some(rpc) = step.rpc {
+            if step.call.is_some() || step.http.is_some() || step.patch.is_some() {
+                bail!("{}: {ONE_ACTION}", at());
+            }
+            if step.events.is_some() || step.load.is_some() {
+                bail!("{}: {ONE_ACTION}", at());
             }
             if !known_identity(&rpc.caller) {
                 bail!("{}: unknown identity {:?}", at(), rpc.caller);
@@ -468,6 +582,9 @@ fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenar
                 Action::Events(events)
             }
             (Some(call), None, None, None, None) => {
+                if call.within.is_some_and(|w| !(0.0..=60.0).contains(&w)) {
+                    bail!("{}: `within` must be between 0 and 60 seconds", at());
+                }
                 if !known_identity(&call.caller) {
                     bail!("{}: unknown identity {:?}", at(), call.caller);
                 }
@@ -504,7 +621,7 @@ fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenar
                 }
                 Action::Patch(patch)
             }
-            _ => bail!("{}: needs exactly one of `call`, `http`, `patch`, `events`, `load` or `rpc`", at()),
+            _ => bail!("{}: {ONE_ACTION}", at()),
         };
         let expect = step.expect.unwrap_or_default();
         match &action {

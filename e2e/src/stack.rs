@@ -34,6 +34,8 @@ pub struct Binaries {
     pub oidc_modules: Option<PathBuf>,
     /// `mcp-sentinel`.
     pub sentinel: PathBuf,
+    /// `mcp-platform`.
+    pub platform: PathBuf,
 }
 
 /// The fixture objects as JSON (so merge patches apply to exactly what the YAML said).
@@ -185,6 +187,48 @@ impl Drop for Proc {
     }
 }
 
+/// Starts an example app and its gateway (policy from `policy_file`, routed under `prefix`),
+/// audit to `audit` (ingest URL and key) when the pipeline runs.
+fn start_server(
+    name: &str,
+    bins: &Binaries,
+    artifacts: &Path,
+    procs: &mut Vec<Proc>,
+    audit: Option<&(String, String)>,
+    policy_file: &Path,
+    prefix: &str,
+) -> Result<LocalServed> {
+    let (app, gateway, admin) = (
+        SocketAddr::from(([127, 0, 0, 1], free_port()?)),
+        SocketAddr::from(([127, 0, 0, 1], free_port()?)),
+        SocketAddr::from(([127, 0, 0, 1], free_port()?)),
+    );
+    procs.push(Proc::spawn(
+        &format!("app-{name}"),
+        Command::new(&bins.example_server).args(["--listen", &app.to_string()]),
+        artifacts,
+    )?);
+    let spool = artifacts.join("spool").join(name);
+    let mut gateway_cmd = Command::new(&bins.gateway);
+    if let Some((ingest, key)) = audit {
+        gateway_cmd.env("ANALYTICS_INGEST_URL", ingest).env("ANALYTICS_API_KEY", key);
+    }
+    procs.push(Proc::spawn(
+        &format!("gateway-{name}"),
+        gateway_cmd
+            .env("LISTEN_ADDR", gateway.to_string())
+            .env("ADMIN_LISTEN_ADDR", admin.to_string())
+            .env("UPSTREAM_URL", format!("http://{app}"))
+            .env("POLICY_FILE", policy_file)
+            .env("POLICY_RECHECK_MS", "200")
+            .env("STRIP_PREFIX", prefix)
+            .env("AUDIT_SPOOL_DIR", &spool)
+            .env("RUST_LOG", "info"),
+        artifacts,
+    )?);
+    Ok(LocalServed { app, gateway, admin, policy_file: policy_file.to_path_buf() })
+}
+
 fn free_port() -> Result<u16> {
     Ok(mcp_testkit::services::free_port()?)
 }
@@ -205,6 +249,8 @@ pub struct Served {
     pub revision: String,
     /// The processes of the local target.
     pub local: Option<LocalServed>,
+    /// Published through the platform (its policy comes from the platform, not the fixtures).
+    pub published: bool,
 }
 
 /// Where the local target runs a server.
@@ -239,6 +285,9 @@ pub struct Stack {
     oidc: Option<(String, BTreeMap<String, String>)>,
     /// The analytics pipeline, when started.
     pub analytics: Option<Pipeline>,
+    /// The platform service, when started (after `procs` in drop order: its database stops
+    /// once every process is gone).
+    pub platform: Option<crate::platform::PlatformRun>,
     /// The cluster target's connection and what it last applied.
     cluster: Option<(Cluster, Fixtures)>,
     /// See [`ClusterTarget::verify_gateways`].
@@ -292,13 +341,12 @@ impl Stack {
         let docs = fixtures.render(&ctx)?;
         let policies = artifacts.join("policies");
         std::fs::create_dir_all(&policies)?;
+        let audit = match (&pipeline, &file.sentinel) {
+            (Some(p), Some(spec)) => Some((p.ingest_url.clone(), spec.api_key.clone())),
+            _ => None,
+        };
         let mut servers = BTreeMap::new();
         for (name, doc) in &docs {
-            let (app, gateway, admin) = (
-                SocketAddr::from(([127, 0, 0, 1], free_port()?)),
-                SocketAddr::from(([127, 0, 0, 1], free_port()?)),
-                SocketAddr::from(([127, 0, 0, 1], free_port()?)),
-            );
             let url = doc.server.url.clone();
             let path = url.split_once("://").and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]));
             let route = path.unwrap_or("/mcp").to_string();
@@ -308,31 +356,8 @@ impl Stack {
             std::fs::create_dir_all(&policy_dir)?;
             let policy_file = policy_dir.join("policy.json");
             write_atomically(&policy_file, &doc.to_json_pretty())?;
-            procs.push(Proc::spawn(
-                &format!("app-{name}"),
-                Command::new(&bins.example_server).args(["--listen", &app.to_string()]),
-                artifacts,
-            )?);
-            let spool = artifacts.join("spool").join(name);
-            let mut gateway_cmd = Command::new(&bins.gateway);
-            if let (Some(p), Some(spec)) = (&pipeline, &file.sentinel) {
-                gateway_cmd
-                    .env("ANALYTICS_INGEST_URL", &p.ingest_url)
-                    .env("ANALYTICS_API_KEY", &spec.api_key);
-            }
-            procs.push(Proc::spawn(
-                &format!("gateway-{name}"),
-                gateway_cmd
-                    .env("LISTEN_ADDR", gateway.to_string())
-                    .env("ADMIN_LISTEN_ADDR", admin.to_string())
-                    .env("UPSTREAM_URL", format!("http://{app}"))
-                    .env("POLICY_FILE", &policy_file)
-                    .env("POLICY_RECHECK_MS", "200")
-                    .env("STRIP_PREFIX", &prefix)
-                    .env("AUDIT_SPOOL_DIR", &spool)
-                    .env("RUST_LOG", "info"),
-                artifacts,
-            )?);
+            let local =
+                start_server(name, bins, artifacts, &mut procs, audit.as_ref(), &policy_file, &prefix)?;
             servers.insert(
                 name.clone(),
                 Served {
@@ -341,9 +366,53 @@ impl Stack {
                     prefix,
                     host: None,
                     revision: doc.revision.clone(),
-                    local: Some(LocalServed { app, gateway, admin, policy_file }),
+                    local: Some(local),
+                    published: false,
                 },
             );
+        }
+        let mut platform_run = None;
+        if let Some(spec) = &file.platform {
+            let links = match (&pipeline, &audit) {
+                (Some(p), Some((ingest, key))) => Some(crate::platform::PipelineLinks {
+                    clickhouse_url: &p.clickhouse_url,
+                    ingest: (ingest, key),
+                }),
+                _ => None,
+            };
+            let mut spawn = |name: &str, cmd: &mut Command| -> Result<()> {
+                procs.push(Proc::spawn(name, cmd, artifacts)?);
+                Ok(())
+            };
+            let run = crate::platform::start(spec, &bins.platform, artifacts, links, &mut spawn).await?;
+            // Published servers: the gateway is up before the platform writes its policy, and
+            // stays closed (503 policy_unavailable) until then.
+            for slot in &spec.slots {
+                let prefix = format!("/{}", slot.server);
+                let policy_file = run.policy_file(&slot.team, &slot.server);
+                let local = start_server(
+                    &slot.server,
+                    bins,
+                    artifacts,
+                    &mut procs,
+                    audit.as_ref(),
+                    &policy_file,
+                    &prefix,
+                )?;
+                servers.insert(
+                    slot.server.clone(),
+                    Served {
+                        namespace: format!("mcp-team-{}", slot.team),
+                        url: format!("http://{}{prefix}/mcp", spec.mcp_host),
+                        prefix,
+                        host: None,
+                        revision: String::new(),
+                        local: Some(local),
+                        published: true,
+                    },
+                );
+            }
+            platform_run = Some(run);
         }
         let ingress_addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let ping = SocketAddr::from(([127, 0, 0, 1], free_port()?));
@@ -370,6 +439,7 @@ impl Stack {
             client,
             oidc,
             analytics: pipeline,
+            platform: platform_run,
             cluster: None,
             verify_gateways: true,
         };
@@ -443,6 +513,7 @@ impl Stack {
                     host: Some(host),
                     revision: doc.revision,
                     local: None,
+                    published: false,
                 },
             );
         }
@@ -456,6 +527,28 @@ impl Stack {
             clickhouse_url: target.clickhouse_url.clone(),
             servers: None,
         };
+        // Published servers run where the platform's Kubernetes backend put them; the ingress
+        // routes them on the platform's MCP host.
+        let mut platform = None;
+        if let Some(spec) = &file.platform {
+            let url = target.platform_url.clone().context("the platform scenarios need --platform-url")?;
+            for slot in &spec.slots {
+                let prefix = format!("/{}", slot.server);
+                servers.insert(
+                    slot.server.clone(),
+                    Served {
+                        namespace: format!("mcp-team-{}", slot.team),
+                        url: format!("http://{}{prefix}/mcp", spec.mcp_host),
+                        prefix,
+                        host: Some(spec.mcp_host.clone()),
+                        revision: String::new(),
+                        local: None,
+                        published: true,
+                    },
+                );
+            }
+            platform = Some(crate::platform::PlatformRun::remote(url));
+        }
         Ok(Stack {
             procs: Vec::new(),
             servers,
@@ -469,6 +562,7 @@ impl Stack {
             client: Client::new(),
             oidc,
             analytics: Some(analytics),
+            platform,
             cluster: Some((cluster, fixtures)),
             verify_gateways: target.verify_gateways,
         })
@@ -534,7 +628,12 @@ impl Stack {
             .servers
             .iter()
             .filter_map(|(name, s)| {
-                Some((format!("gateway {name}"), format!("http://{}/ready", s.local.as_ref()?.admin)))
+                let local = s.local.as_ref()?;
+                // A gateway of a server not yet published is alive but closed (not ready).
+                Some(match s.published {
+                    true => (format!("gateway {name}"), format!("http://{}/health", local.gateway)),
+                    false => (format!("gateway {name}"), format!("http://{}/ready", local.admin)),
+                })
             })
             .chain(self.servers.iter().map(|(name, s)| {
                 (format!("ingress route {name}"), format!("http://{}{}/mcp", self.ingress, s.prefix))
@@ -581,6 +680,9 @@ impl Stack {
         let mut changed = Vec::new();
         for (name, doc) in docs {
             let served = self.servers.get_mut(&name).context("a server was added by a patch")?;
+            if served.published {
+                continue;
+            }
             let local = served.local.as_ref().context("a local server")?;
             if served.revision != doc.revision {
                 write_atomically(&local.policy_file, &doc.to_json_pretty())?;
@@ -936,6 +1038,8 @@ pub struct ClusterTarget {
     pub clickhouse_url: String,
     /// The OpenID provider (token endpoint) as the harness reaches it.
     pub oidc_url: Option<String>,
+    /// The platform API as the harness reaches it (for `api:` steps).
+    pub platform_url: Option<String>,
     /// Wait for each gateway pod to serve a new policy (its `/config/status` through the pod
     /// proxy), not only for the operator to have written it. Always on but in tests: the
     /// in-memory API server has no pod proxy.
@@ -1042,6 +1146,7 @@ mod tests {
             ingress: "127.0.0.1:18080".into(),
             clickhouse_url: "http://127.0.0.1:18123".into(),
             oidc_url: Some("http://127.0.0.1:18081".into()),
+            platform_url: Some("http://127.0.0.1:18090".into()),
             verify_gateways: false,
         };
         let mut stack = Stack::start_cluster(dir, &file, Cluster::with_client(api.client()), &target)

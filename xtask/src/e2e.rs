@@ -104,7 +104,7 @@ pub fn run(args: &Args) -> Result<()> {
     }
     let tools = install_tools()?;
     let mut build = vec!["build", "--locked", "-p", "mcp-e2e", "-p", "mcp-gateway-bin"];
-    build.extend(["-p", "mcp-example-server", "-p", "mcp-sentinel-bin"]);
+    build.extend(["-p", "mcp-example-server", "-p", "mcp-sentinel-bin", "-p", "mcp-platform-bin"]);
     if args.runtime == ServicesRuntime::Testcontainers {
         build.extend(["--features", "mcp-e2e/testcontainers"]);
     } else {
@@ -124,6 +124,7 @@ pub struct Forwards {
     ingress: u16,
     clickhouse: u16,
     oidc: u16,
+    platform: u16,
 }
 
 /// The `--kind` plan: set-up commands, the port-forwards (held open while the scenarios run),
@@ -145,6 +146,19 @@ fn oidc_configmap(script: &str) -> String {
     format!("{cm:#}\n")
 }
 
+/// The platform administrator of `e2e/stack.yaml` (`platform.admin`): email and password.
+fn platform_admin(root: &Path) -> Result<Option<(String, String)>> {
+    let path = root.join("e2e/stack.yaml");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    let stack: serde_yaml::Value =
+        serde_yaml::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
+    let admin = &stack["platform"]["admin"];
+    Ok(match (admin["email"].as_str(), admin["password"].as_str()) {
+        (Some(email), Some(password)) => Some((email.to_string(), password.to_string())),
+        _ => None,
+    })
+}
+
 pub fn plan_kind(
     context: &str,
     ports: Forwards,
@@ -152,6 +166,7 @@ pub fn plan_kind(
     e2e_bin: &Path,
     args: &Args,
     root: &Path,
+    admin: Option<&(String, String)>,
 ) -> KindPlan {
     let kubectl = |rest: &[&str]| -> Vec<String> {
         ["kubectl", "--context", context].iter().chain(rest).map(|s| s.to_string()).collect()
@@ -160,7 +175,7 @@ pub fn plan_kind(
         let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
         Step::new(label, &refs)
     };
-    let setup = vec![
+    let mut setup = vec![
         step("installed", kubectl(&["get", "crd", "mcpservers.mcpruntime.org"])),
         step("oidc-provider", kubectl(&["apply", "-f", "e2e/kind/oidc-provider.yaml"])),
         step("oidc-script", kubectl(&["apply", "-f", "-"])).stdin(oidc_configmap(script)),
@@ -169,6 +184,28 @@ pub fn plan_kind(
             kubectl(&["-n", "mcp-e2e", "rollout", "status", "deployment/oidc-provider", "--timeout=300s"]),
         ),
     ];
+    if let Some((email, password)) = admin {
+        // The platform's administrator for the `api:` steps (password on standard input).
+        setup.push(
+            step(
+                "platform-admin",
+                kubectl(&[
+                    "-n",
+                    "mcp-platform",
+                    "exec",
+                    "-i",
+                    "deployment/mcp-platform",
+                    "--",
+                    "mcp-platform",
+                    "admin",
+                    "create",
+                    "--email",
+                    email,
+                ]),
+            )
+            .stdin(format!("{password}\n")),
+        );
+    }
     let forward = |label: &str, ns: &str, svc: &str, local: u16, remote: u16| {
         step(
             label,
@@ -187,6 +224,7 @@ pub fn plan_kind(
         forward("forward-traefik", "mcp-ingress", "traefik", ports.ingress, 80),
         forward("forward-clickhouse", "mcp-sentinel", "clickhouse", ports.clickhouse, 8123),
         forward("forward-oidc", "mcp-e2e", "oidc-provider", ports.oidc, 8080),
+        forward("forward-platform", "mcp-platform", "mcp-platform", ports.platform, 8090),
     ];
     let mut run: Vec<String> = vec![
         e2e_bin.display().to_string(),
@@ -203,6 +241,8 @@ pub fn plan_kind(
         format!("http://127.0.0.1:{}", ports.clickhouse),
         "--oidc-url".into(),
         format!("http://127.0.0.1:{}", ports.oidc),
+        "--platform-url".into(),
+        format!("http://127.0.0.1:{}", ports.platform),
     ];
     if let Some(s) = &args.scenarios {
         run.extend(["--scenarios".into(), s.clone()]);
@@ -219,13 +259,19 @@ fn run_kind(root: &Path, args: &Args) -> Result<()> {
     let script =
         std::fs::read_to_string(root.join("e2e/oidc/issuer.mjs")).context("read e2e/oidc/issuer.mjs")?;
     let ports = if args.dry_run {
-        Forwards { ingress: 18080, clickhouse: 18123, oidc: 18081 }
+        Forwards { ingress: 18080, clickhouse: 18123, oidc: 18081, platform: 18090 }
     } else {
         use crate::util::free_port;
-        Forwards { ingress: free_port()?, clickhouse: free_port()?, oidc: free_port()? }
+        Forwards {
+            ingress: free_port()?,
+            clickhouse: free_port()?,
+            oidc: free_port()?,
+            platform: free_port()?,
+        }
     };
     let e2e_bin = crate::util::target_dir()?.join("debug").join("mcp-e2e");
-    let plan = plan_kind(&args.context, ports, &script, &e2e_bin, args, root);
+    let admin = platform_admin(root)?;
+    let plan = plan_kind(&args.context, ports, &script, &e2e_bin, args, root, admin.as_ref());
     let logs = root.join(&args.artifacts).join("kind-logs");
     if args.dry_run {
         println!("cargo build --locked -p mcp-e2e");
@@ -353,15 +399,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kind_plan_sets_up_the_provider_forwards_three_services_and_runs_the_cluster_target() {
+    fn kind_plan_sets_up_the_provider_and_admin_forwards_four_services_and_runs_the_cluster_target() {
         let args = Args {
             kind: true,
             scenarios: Some("smoke-auth".into()),
             ..Args::all(PathBuf::from("target/e2e"))
         };
-        let ports = Forwards { ingress: 1, clickhouse: 2, oidc: 3 };
-        let plan =
-            plan_kind("kind-x", ports, "console.log(1)", Path::new("/t/mcp-e2e"), &args, Path::new("/repo"));
+        let ports = Forwards { ingress: 1, clickhouse: 2, oidc: 3, platform: 4 };
+        let admin = ("admin@e2e.local".to_string(), "pw".to_string());
+        let plan = plan_kind(
+            "kind-x",
+            ports,
+            "console.log(1)",
+            Path::new("/t/mcp-e2e"),
+            &args,
+            Path::new("/repo"),
+            Some(&admin),
+        );
         let shown: Vec<String> = plan.setup.iter().map(Step::shown).collect();
         assert_eq!(
             shown,
@@ -370,8 +424,11 @@ mod tests {
                 "kubectl --context kind-x apply -f e2e/kind/oidc-provider.yaml",
                 "kubectl --context kind-x apply -f - <<stdin",
                 "kubectl --context kind-x -n mcp-e2e rollout status deployment/oidc-provider --timeout=300s",
+                "kubectl --context kind-x -n mcp-platform exec -i deployment/mcp-platform -- mcp-platform admin create \
+                 --email admin@e2e.local <<stdin",
             ]
         );
+        assert_eq!(plan.setup[4].stdin.as_deref(), Some("pw\n"));
         let cm: serde_json::Value =
             serde_json::from_str(plan.setup[2].stdin.as_deref().expect("stdin")).expect("json");
         assert_eq!(cm["metadata"], serde_json::json!({"name": "oidc-issuer", "namespace": "mcp-e2e"}));
@@ -383,13 +440,14 @@ mod tests {
                 "kubectl --context kind-x -n mcp-ingress port-forward --address 127.0.0.1 svc/traefik 1:80",
                 "kubectl --context kind-x -n mcp-sentinel port-forward --address 127.0.0.1 svc/clickhouse 2:8123",
                 "kubectl --context kind-x -n mcp-e2e port-forward --address 127.0.0.1 svc/oidc-provider 3:8080",
+                "kubectl --context kind-x -n mcp-platform port-forward --address 127.0.0.1 svc/mcp-platform 4:8090",
             ]
         );
         assert_eq!(
             plan.run.join(" "),
             "/t/mcp-e2e --kind --context kind-x --dir /repo/e2e --artifacts /repo/target/e2e \
              --ingress 127.0.0.1:1 --clickhouse-url http://127.0.0.1:2 --oidc-url http://127.0.0.1:3 \
-             --scenarios smoke-auth"
+             --platform-url http://127.0.0.1:4 --scenarios smoke-auth"
         );
     }
 
