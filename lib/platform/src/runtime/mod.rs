@@ -14,6 +14,8 @@
 //!   ([`crate::store::Team::namespace`]). `apply_*` creates or replaces the spec (labels and
 //!   annotations given are kept) and returns the stored object; `metadata.namespace` of what is
 //!   returned is always set.
+//! - `apply_*` into a namespace that is not provisioned answers [`RuntimeError::NotFound`].
+//! - Servers are validated after defaulting (`mcp_api::default_server`), as the operator does.
 //! - `apply_*` validates the spec with `mcp_api` first and answers [`RuntimeError::Invalid`]
 //!   naming the first bad field and its value.
 //! - Grants and sessions must reference a server in their own namespace that exists
@@ -25,6 +27,8 @@
 //! - `server_policy` is the document gateways enforce for that server, as last rendered, with
 //!   the platform's JWKS (the last [`RuntimeBackend::publish_jwks`]) in `auth.platform`.
 //! - A change is visible to `get_*`/`list_*` as soon as the call returns.
+
+pub mod local;
 
 use std::fmt;
 
