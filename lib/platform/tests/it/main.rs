@@ -5,6 +5,7 @@ mod audit;
 mod matrix;
 mod oidc;
 mod runtime;
+mod runtime_api;
 mod runtime_contract;
 mod schemathesis;
 mod suite;
