@@ -25,6 +25,7 @@ pub struct Rig {
     pub token: String,
     pub session: String,
     pub policy_file: std::path::PathBuf,
+    pub keys_file: std::path::PathBuf,
     mcp_session: String,
     client: reqwest::Client,
     next_id: std::sync::atomic::AtomicI64,
@@ -75,12 +76,15 @@ impl Rig {
             ("PLATFORM_LISTEN_ADDR", "127.0.0.1:0".into()),
             ("PLATFORM_MCP_HOST", "mcp.test".into()),
             ("PLATFORM_SHUTDOWN_GRACE_MS", "200".into()),
+            // A rotated key signs at once (tests of rotation); the old one stays published.
+            ("PLATFORM_KEY_PUBLISH_DELAY_SECS", "0".into()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
         let config = Config::from_source(&env).expect("config");
         let policy_dir = config.runtime.policy_dir.clone();
+        let keys_file = config.keys_file.clone();
         let platform = Platform::open(config).await.expect("open platform");
         let admin_user = mcp_platform::api::new_user(
             platform.state(),
@@ -193,6 +197,7 @@ impl Rig {
             token,
             session,
             policy_file,
+            keys_file,
             mcp_session: String::new(),
             client,
             next_id: std::sync::atomic::AtomicI64::new(1),
@@ -206,10 +211,14 @@ impl Rig {
     }
 
     async fn post(&self, body: Value, session: bool) -> reqwest::Response {
+        self.post_with(&self.token, body, session).await
+    }
+
+    async fn post_with(&self, token: &str, body: Value, session: bool) -> reqwest::Response {
         let mut req = self
             .client
             .post(format!("http://{}/srv/mcp", self.gateway))
-            .header("authorization", format!("Bearer {}", self.token))
+            .header("authorization", format!("Bearer {token}"))
             .header("accept", "application/json, text/event-stream")
             .header("content-type", "application/json");
         if session {
@@ -235,10 +244,15 @@ impl Rig {
 
     /// One `tools/call` of `tool` through the gateway with the session token.
     pub async fn call(&self, tool: &str) -> Answer {
+        self.call_with(&self.token, tool).await
+    }
+
+    /// One `tools/call` of `tool` through the gateway with `token`.
+    pub async fn call_with(&self, token: &str, tool: &str) -> Answer {
         let id = self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
             "params": {"name": tool, "arguments": {"text": "hello"}}});
-        let resp = self.post(body, true).await;
+        let resp = self.post_with(token, body, true).await;
         let status = resp.status().as_u16();
         Answer { status, body: resp.text().await.unwrap_or_default() }
     }
@@ -265,6 +279,13 @@ impl Rig {
             );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
+    }
+
+    /// A fresh session token from the refresh endpoint.
+    pub async fn refreshed_token(&self) -> String {
+        let path = format!("/api/v1/runtime/adapter/sessions/rev/{}/token", self.session);
+        let v = api(&self.client, &self.platform, &self.admin, "POST", &path, None).await;
+        v["token"].as_str().expect("token").to_string()
     }
 
     /// Reinstates the session and waits until the gateway allows `echo` again.
