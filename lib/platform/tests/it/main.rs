@@ -4,6 +4,11 @@
 mod audit;
 mod matrix;
 mod oidc;
+mod revocation;
+mod revoke_e2e;
+mod runtime;
+mod runtime_api;
+mod runtime_contract;
 mod schemathesis;
 mod suite;
 mod support;
