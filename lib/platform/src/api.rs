@@ -80,7 +80,30 @@ pub fn routes() -> (Router<Arc<AppState>>, Vec<RouteInfo>) {
         .add(Method::DELETE, "/api/v1/teams/{team}", "team.delete", delete_team)
         .add(Method::GET, "/api/v1/teams/{team}/members", "member.list", list_members)
         .add(Method::PUT, "/api/v1/teams/{team}/members/{user_id}", "member.put", put_member)
-        .add(Method::DELETE, "/api/v1/teams/{team}/members/{user_id}", "member.remove", remove_member);
+        .add(Method::DELETE, "/api/v1/teams/{team}/members/{user_id}", "member.remove", remove_member)
+        // ---- analytics, replay, registry, catalog (insight) ----
+        .add(Method::GET, "/api/v1/events", "event.list", crate::analytics::events)
+        .add(Method::GET, "/api/v1/stats", "event.stats", crate::analytics::stats)
+        .add(Method::GET, "/api/v1/sources", "event.sources", crate::analytics::sources)
+        .add(Method::GET, "/api/v1/event-types", "event.types", crate::analytics::event_types)
+        .add(Method::GET, "/api/v1/analytics/usage", "analytics.usage", crate::analytics::usage)
+        .add(Method::GET, "/api/v1/analytics/latency", "analytics.latency", crate::analytics::latency)
+        .add(Method::GET, "/api/v1/analytics/deny-reasons", "analytics.deny_reasons", crate::analytics::deny_reasons)
+        .add(Method::GET, "/api/v1/teams/{team}/analytics/events", "team.event.list", crate::analytics::team_events)
+        .add(Method::GET, "/api/v1/teams/{team}/analytics/stats", "team.event.stats", crate::analytics::team_stats)
+        .add(Method::GET, "/api/v1/teams/{team}/analytics/sources", "team.event.sources", crate::analytics::team_sources)
+        .add(Method::GET, "/api/v1/teams/{team}/analytics/event-types", "team.event.types", crate::analytics::team_event_types)
+        .add(Method::GET, "/api/v1/teams/{team}/analytics/usage", "team.analytics.usage", crate::analytics::team_usage)
+        .add(Method::GET, "/api/v1/teams/{team}/analytics/latency", "team.analytics.latency", crate::analytics::team_latency)
+        .add(
+            Method::GET,
+            "/api/v1/teams/{team}/analytics/deny-reasons",
+            "team.analytics.deny_reasons",
+            crate::analytics::team_deny_reasons,
+        )
+        .add(Method::POST, "/api/v1/runtime/policy/replay", "policy.replay", crate::replay::replay_route)
+        // ---- end insight ----
+        ;
     (r.router, r.list)
 }
 
@@ -731,7 +754,7 @@ pub fn dns_label(s: &str, max: usize) -> bool {
 
 /// Loads a team the caller may see with at least `need`; a team the caller is not in is 404
 /// (its existence is not revealed). Administrators see every team.
-async fn team_access(
+pub(crate) async fn team_access(
     state: &AppState,
     p: &Principal,
     name: &str,

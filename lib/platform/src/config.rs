@@ -172,6 +172,9 @@ pub struct Config {
     pub oidc: Option<OidcConfig>,
     /// Grace period for in-flight requests on shutdown (`PLATFORM_SHUTDOWN_GRACE_MS`, default 10 s).
     pub shutdown_grace: Duration,
+    /// The ClickHouse event store of the analytics routes (`PLATFORM_CLICKHOUSE_URL`, `_DB`,
+    /// `_USER`, `_PASSWORD`); unset, those routes answer 503.
+    pub clickhouse: Option<mcp_sentinel::ClickHouseConfig>,
 }
 
 fn parse_num<T: std::str::FromStr>(key: &'static str, value: String) -> Result<T, ConfigError> {
@@ -357,6 +360,7 @@ impl Config {
             audit,
             oidc,
             shutdown_grace,
+            clickhouse: crate::analytics::clickhouse_config(src)?,
         })
     }
 

@@ -13,11 +13,15 @@
 //! - [`audit`]: platform audit events to ingest, spooled when it is down.
 //! - [`oidc`]: OpenID Connect sign-in (authorization code + PKCE, id_token exchange).
 //! - [`openapi`]: the OpenAPI 3.1 document of the API.
+//! - [`analytics`]: recorded audit events behind the [`analytics::EventStore`] trait
+//!   (ClickHouse through `mcp-sentinel`'s queries), admin-wide and team-scoped.
+//! - [`replay`]: recorded tool calls judged again under a proposed policy.
 //!
 //! Invariants: authorization is decided on every request from the store (membership, account
 //! state, sign-out), never from claims baked into a token; every error is one JSON envelope;
 //! a team the caller is not in is answered as if it did not exist.
 
+pub mod analytics;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -27,6 +31,7 @@ pub mod keys;
 pub mod lockout;
 pub mod oidc;
 pub mod openapi;
+pub mod replay;
 pub mod secrets;
 pub mod store;
 
@@ -57,6 +62,8 @@ pub struct AppState {
     pub oidc: Option<oidc::Oidc>,
     /// Every route (for audit action names).
     pub routes: Vec<api::RouteInfo>,
+    /// Recorded audit events (analytics, replay), when configured.
+    pub events: Option<Arc<dyn analytics::EventStore>>,
 }
 
 /// The service could not start.
@@ -105,8 +112,12 @@ impl Platform {
         };
         let audit = audit::Auditor::start(&config.audit);
         let (_, routes) = api::routes();
+        let events = config
+            .clickhouse
+            .as_ref()
+            .map(|c| Arc::new(mcp_sentinel::Analytics::new(c)) as Arc<dyn analytics::EventStore>);
         Ok(Platform {
-            state: Arc::new(AppState { config, store, keys, hasher, lockout, audit, oidc, routes }),
+            state: Arc::new(AppState { config, store, keys, hasher, lockout, audit, oidc, routes, events }),
         })
     }
 

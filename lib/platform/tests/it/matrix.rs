@@ -141,6 +141,10 @@ async fn fixture(h: &Harness, c: &Callers, method: &str, path: &str) -> (String,
         ("POST", "/api/v1/teams") => Some(json!({"name": unique("n"), "owner_id": c.owner})),
         ("PATCH", "/api/v1/teams/{team}") => Some(json!({"display_name": "Renamed"})),
         ("PUT", "/api/v1/teams/{team}/members/{user_id}") => Some(json!({"role": "viewer"})),
+        ("POST", "/api/v1/runtime/policy/replay") => Some(json!({
+            "team": team.name, "server": "s",
+            "policy": {"schema_version": "v1", "server": {"name": "s"}},
+        })),
         _ => None,
     };
     (filled, body)
