@@ -16,6 +16,7 @@
 //! - [`analytics`]: recorded audit events behind the [`analytics::EventStore`] trait
 //!   (ClickHouse through `mcp-sentinel`'s queries), admin-wide and team-scoped.
 //! - [`replay`]: recorded tool calls judged again under a proposed policy.
+//! - [`runtime`]: runtime backends (Local, Kubernetes) behind [`runtime::RuntimeBackend`].
 //!
 //! Invariants: authorization is decided on every request from the store (membership, account
 //! state, sign-out), never from claims baked into a token; every error is one JSON envelope;
@@ -32,6 +33,7 @@ pub mod lockout;
 pub mod oidc;
 pub mod openapi;
 pub mod replay;
+pub mod runtime;
 pub mod secrets;
 pub mod store;
 

@@ -6,6 +6,8 @@ mod audit;
 mod matrix;
 mod oidc;
 mod replay;
+mod runtime;
+mod runtime_contract;
 mod schemathesis;
 mod suite;
 mod support;
