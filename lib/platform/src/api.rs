@@ -36,13 +36,19 @@ pub struct RouteInfo {
     pub action: &'static str,
 }
 
-struct Routes {
+pub(crate) struct Routes {
     router: Router<Arc<AppState>>,
     list: Vec<RouteInfo>,
 }
 
 impl Routes {
-    fn add<H, T>(mut self, method: Method, path: &'static str, action: &'static str, handler: H) -> Self
+    pub(crate) fn add<H, T>(
+        mut self,
+        method: Method,
+        path: &'static str,
+        action: &'static str,
+        handler: H,
+    ) -> Self
     where
         H: Handler<T, Arc<AppState>>,
         T: 'static,
@@ -80,30 +86,66 @@ pub fn routes() -> (Router<Arc<AppState>>, Vec<RouteInfo>) {
         .add(Method::DELETE, "/api/v1/teams/{team}", "team.delete", delete_team)
         .add(Method::GET, "/api/v1/teams/{team}/members", "member.list", list_members)
         .add(Method::PUT, "/api/v1/teams/{team}/members/{user_id}", "member.put", put_member)
-        .add(Method::DELETE, "/api/v1/teams/{team}/members/{user_id}", "member.remove", remove_member)
-        // ---- analytics, replay, registry, catalog (insight) ----
+        .add(Method::DELETE, "/api/v1/teams/{team}/members/{user_id}", "member.remove", remove_member);
+    // The runtime (servers, grants, sessions, session tokens, agents): one block.
+    let r = crate::runtime::api::register(r);
+    // Analytics, replay, registry, catalog (insight): one block.
+    let r = r
         .add(Method::GET, "/api/v1/events", "event.list", crate::analytics::events)
         .add(Method::GET, "/api/v1/stats", "event.stats", crate::analytics::stats)
         .add(Method::GET, "/api/v1/sources", "event.sources", crate::analytics::sources)
         .add(Method::GET, "/api/v1/event-types", "event.types", crate::analytics::event_types)
         .add(Method::GET, "/api/v1/analytics/usage", "analytics.usage", crate::analytics::usage)
         .add(Method::GET, "/api/v1/analytics/latency", "analytics.latency", crate::analytics::latency)
-        .add(Method::GET, "/api/v1/analytics/deny-reasons", "analytics.deny_reasons", crate::analytics::deny_reasons)
-        .add(Method::GET, "/api/v1/teams/{team}/analytics/events", "team.event.list", crate::analytics::team_events)
-        .add(Method::GET, "/api/v1/teams/{team}/analytics/stats", "team.event.stats", crate::analytics::team_stats)
-        .add(Method::GET, "/api/v1/teams/{team}/analytics/sources", "team.event.sources", crate::analytics::team_sources)
-        .add(Method::GET, "/api/v1/teams/{team}/analytics/event-types", "team.event.types", crate::analytics::team_event_types)
-        .add(Method::GET, "/api/v1/teams/{team}/analytics/usage", "team.analytics.usage", crate::analytics::team_usage)
-        .add(Method::GET, "/api/v1/teams/{team}/analytics/latency", "team.analytics.latency", crate::analytics::team_latency)
+        .add(
+            Method::GET,
+            "/api/v1/analytics/deny-reasons",
+            "analytics.deny_reasons",
+            crate::analytics::deny_reasons,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/teams/{team}/analytics/events",
+            "team.event.list",
+            crate::analytics::team_events,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/teams/{team}/analytics/stats",
+            "team.event.stats",
+            crate::analytics::team_stats,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/teams/{team}/analytics/sources",
+            "team.event.sources",
+            crate::analytics::team_sources,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/teams/{team}/analytics/event-types",
+            "team.event.types",
+            crate::analytics::team_event_types,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/teams/{team}/analytics/usage",
+            "team.analytics.usage",
+            crate::analytics::team_usage,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/teams/{team}/analytics/latency",
+            "team.analytics.latency",
+            crate::analytics::team_latency,
+        )
         .add(
             Method::GET,
             "/api/v1/teams/{team}/analytics/deny-reasons",
             "team.analytics.deny_reasons",
             crate::analytics::team_deny_reasons,
         )
-        .add(Method::POST, "/api/v1/runtime/policy/replay", "policy.replay", crate::replay::replay_route)
-        // ---- end insight ----
-        ;
+        .add(Method::POST, "/api/v1/runtime/policy/replay", "policy.replay", crate::replay::replay_route);
     (r.router, r.list)
 }
 
@@ -135,7 +177,7 @@ pub struct AuditNote {
     pub details: Option<Value>,
 }
 
-fn noted(mut response: Response, note: AuditNote) -> Response {
+pub(crate) fn noted(mut response: Response, note: AuditNote) -> Response {
     response.extensions_mut().insert(note);
     response
 }
@@ -865,6 +907,10 @@ async fn create_team(
         created_at: now(),
     };
     state.store.create_team(&team, &p.user.id, &owner).await?;
+    if let Err(err) = state.runtime.provision_team(&team).await {
+        // The team exists; provisioning is idempotent and retried on the first publish.
+        tracing::warn!(team = %team.name, error = %err, "provisioning the team's namespace failed");
+    }
     let note = AuditNote {
         object_type: "team",
         object: team.name.clone(),
@@ -927,6 +973,7 @@ async fn delete_team(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let (team, _) = team_access(&state, &p, &name, Role::Owner).await?;
+    state.runtime.deprovision_team(&team).await?;
     state.store.delete_team(&team.id).await?;
     Ok(noted(
         StatusCode::NO_CONTENT.into_response(),

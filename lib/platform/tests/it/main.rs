@@ -7,6 +7,7 @@ mod matrix;
 mod oidc;
 mod replay;
 mod runtime;
+mod runtime_api;
 mod runtime_contract;
 mod schemathesis;
 mod suite;
