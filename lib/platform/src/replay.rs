@@ -3,6 +3,12 @@
 //! gateway runs) and reports the calls whose decision would change — allow→deny and
 //! deny→allow — counted by tool, agent and reason, with samples.
 //!
+//! The proposal is either a full policy document (`policy`), or grants and/or sessions as YAML
+//! (`grants`, `sessions`: `MCPAccessGrant` / `MCPAgentSession` objects, one per YAML document
+//! or a list) applied over the server's current objects from the runtime backend — an object
+//! with the name of an existing one replaces it, others are added — and rendered with
+//! `mcp_policy::render` as the backends render. Neither: the current objects as they are.
+//!
 //! What a recorded event lets replay re-judge (the gateway's audit payload, `lib/events`):
 //! the caller's identity (human, agent, caller team, presented session), the tool, the time
 //! (sessions and grants expire as of the call), and whether the tool had drifted from its pin
@@ -28,8 +34,10 @@ use axum::extract::State;
 use axum::response::Response;
 use http::StatusCode;
 use jiff::Timestamp;
+use mcp_api::{MCPAccessGrant, MCPAgentSession};
 use mcp_policy::{
-    BudgetRefusal, Budgets, Call, Charge, Decision, Document, Identity, Reason, Request, Snapshot,
+    BudgetRefusal, Budgets, Call, Charge, Decision, Document, Identity, Reason, RenderContext, Request,
+    Snapshot, render,
 };
 use mcp_sentinel::query::{EventFilter, EventQuery, EventRecord};
 use serde::{Deserialize, Serialize};
@@ -39,7 +47,9 @@ use crate::AppState;
 use crate::analytics::{parse_time, query_error, store};
 use crate::api::{Caller, team_access};
 use crate::error::{ApiError, ApiJson, json_response};
-use crate::store::Role;
+use crate::runtime::ListFilter;
+use crate::runtime::kube_meta::ObjectMeta;
+use crate::store::{Role, Team};
 
 /// Largest `max_events`.
 pub const MAX_EVENTS_LIMIT: u32 = 100_000;
@@ -280,6 +290,10 @@ pub struct ReplayRequest {
     /// (it is computed); when given it must match the content.
     #[schema(value_type = Option<Object>)]
     pub policy: Option<Value>,
+    /// `MCPAccessGrant` objects (YAML) applied over the server's current grants.
+    pub grants: Option<String>,
+    /// `MCPAgentSession` objects (YAML) applied over the server's current sessions.
+    pub sessions: Option<String>,
     /// At most this many events are scanned (1..=100000, default 10000).
     #[schema(minimum = 1, maximum = 100000)]
     pub max_events: Option<u32>,
@@ -380,10 +394,18 @@ pub(crate) async fn replay_route(
     ApiJson(req): ApiJson<ReplayRequest>,
 ) -> Result<Response, ApiError> {
     let (team, _) = team_access(&state, &p, &req.team, Role::Member).await?;
-    let Some(policy) = req.policy.clone() else {
-        return Err(ApiError::invalid_field("policy", "a proposed `policy` document is required"));
+    let snapshot = match req.policy.clone() {
+        Some(policy) => {
+            if req.grants.is_some() || req.sessions.is_some() {
+                return Err(ApiError::invalid_field(
+                    "policy",
+                    "give either a `policy` document or `grants`/`sessions`, not both",
+                ));
+            }
+            proposed_document(policy)?
+        }
+        None => proposed_from_objects(&state, &team, &req).await?,
     };
-    let snapshot = proposed_document(policy)?;
     let server = &snapshot.document().server;
     if server.name != req.server {
         return Err(ApiError::invalid_field("policy", "the document's `server.name` is not `server`"));
@@ -394,4 +416,112 @@ pub(crate) async fn replay_route(
     let events = store(&state)?;
     let report = replay(events.as_ref(), &snapshot, &team.namespace, &req).await?;
     Ok(json_response(StatusCode::OK, &report))
+}
+
+/// Reads Kubernetes-style objects from YAML: each YAML document is one object or a list of
+/// them. Errors name `field`.
+pub fn parse_objects<T: serde::de::DeserializeOwned>(field: &str, text: &str) -> Result<Vec<T>, ApiError> {
+    let mut out = Vec::new();
+    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let value = serde_yaml::Value::deserialize(doc)
+            .map_err(|e| ApiError::invalid_field(field, format!("{field}: document {}: {e}", i + 1)))?;
+        let items = match value {
+            serde_yaml::Value::Null => continue,
+            serde_yaml::Value::Sequence(items) => items,
+            one => vec![one],
+        };
+        for item in items {
+            out.push(
+                serde_yaml::from_value(item).map_err(|e| {
+                    ApiError::invalid_field(field, format!("{field}: document {}: {e}", i + 1))
+                })?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Puts `proposed` over `current` (same name: replaced; else added), every object in
+/// `namespace` and valid.
+fn overlay<T, F>(
+    field: &str,
+    current: &mut Vec<T>,
+    proposed: Vec<T>,
+    namespace: &str,
+    meta: fn(&mut T) -> &mut ObjectMeta,
+    validate: F,
+) -> Result<(), ApiError>
+where
+    F: Fn(&T, &str) -> mcp_api::Findings,
+{
+    for (i, mut object) in proposed.into_iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        let m = meta(&mut object);
+        let Some(name) = m.name.clone().filter(|n| !n.is_empty()) else {
+            return Err(ApiError::invalid_field(field, format!("{at}.metadata.name is required")));
+        };
+        match m.namespace.as_deref() {
+            None | Some("") => m.namespace = Some(namespace.to_string()),
+            Some(ns) if ns == namespace => {}
+            Some(ns) => {
+                return Err(ApiError::invalid_field(
+                    field,
+                    format!("{at}.metadata.namespace {ns:?} is not the team's namespace"),
+                ));
+            }
+        }
+        let findings = validate(&object, &format!("{at}.spec"));
+        if let Some(e) = findings.errors.first() {
+            return Err(ApiError::invalid_field(field, e.to_string()));
+        }
+        match current.iter_mut().position(|c| meta(c).name.as_deref() == Some(name.as_str())) {
+            Some(i) => current[i] = object,
+            None => current.push(object),
+        }
+    }
+    Ok(())
+}
+
+/// The server's current objects from the runtime backend with the proposed grants and
+/// sessions applied over them, rendered as the backends render.
+async fn proposed_from_objects(
+    state: &AppState,
+    team: &Team,
+    req: &ReplayRequest,
+) -> Result<Snapshot, ApiError> {
+    let ns = team.namespace.as_str();
+    let runtime = &state.runtime;
+    let server = runtime
+        .get_server(ns, &req.server)
+        .await?
+        .ok_or_else(|| ApiError::invalid_field("server", "no such server in this team"))?;
+    let filter = ListFilter::server(ns, req.server.clone());
+    let mut grants = runtime.list_grants(&filter).await?;
+    let mut sessions = runtime.list_sessions(&filter).await?;
+    if let Some(text) = &req.grants {
+        let proposed: Vec<MCPAccessGrant> = parse_objects("grants", text)?;
+        overlay(
+            "grants",
+            &mut grants,
+            proposed,
+            ns,
+            |g| &mut g.metadata,
+            |g, at| mcp_api::validate_grant(&g.spec, at),
+        )?;
+    }
+    if let Some(text) = &req.sessions {
+        let proposed: Vec<MCPAgentSession> = parse_objects("sessions", text)?;
+        overlay(
+            "sessions",
+            &mut sessions,
+            proposed,
+            ns,
+            |s| &mut s.metadata,
+            |s, at| mcp_api::validate_session(&s.spec, at),
+        )?;
+    }
+    let ctx = RenderContext { cluster: state.config.runtime.cluster.clone(), ..RenderContext::default() };
+    let doc = render(&server, &grants, &sessions, &ctx)
+        .map_err(|e| ApiError::invalid_field("grants", format!("render: {e}")))?;
+    Snapshot::new(doc).map_err(|e| ApiError::invalid_field("grants", e.to_string()))
 }

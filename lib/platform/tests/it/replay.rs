@@ -160,4 +160,93 @@ async fn replay_reports_changed_decisions(backend: Backend) {
     assert_eq!(r.status, 400);
 }
 
-crate::both!(replay_reports_changed_decisions);
+/// Grants and sessions as YAML over the server's current objects (the Local backend).
+async fn replay_applies_yaml_over_the_current_objects(backend: Backend) {
+    use crate::runtime_contract::{grant, server};
+    let h = Harness::start(backend, &[]).await;
+    let (owner_id, owner) = h.signed_in("owner@example.org").await;
+    let team = crate::runtime_contract::team("a");
+    h.state.store.create_team(&team, &owner_id, &owner_id).await.expect("team");
+    let runtime = &h.state.runtime;
+    runtime.provision_team(&team).await.expect("provision");
+    runtime.apply_server(server(&team, "tools")).await.expect("server");
+    runtime.apply_grant(grant(&team, "g1", "tools", "bot-1")).await.expect("grant");
+
+    let base = u64::try_from(jiff::Timestamp::now().as_millisecond()).expect("time") - 600_000;
+    let mut rows = Vec::new();
+    for (i, (agent, decision, reason)) in [
+        ("bot-1", "allow", "allowed"),
+        ("bot-2", "deny", "no_matching_grant"),
+        ("bot-2", "deny", "no_matching_grant"),
+        ("bot-2", "deny", "no_matching_grant"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut s = seed(&format!("y{i}"), base + i as u64, agent, "echo", decision, reason);
+        s.server = "tools";
+        rows.push(row(&s, json!({"human_id": "human-1", "subject_team_id": team.id})));
+    }
+    insert(&h, &rows).await;
+    let since = (base - 1_000).to_string();
+
+    // Nothing proposed: the current objects judge the calls as the gateway did.
+    let body = json!({"team": "a", "server": "tools", "since": since});
+    let r = h.call("POST", "/api/v1/runtime/policy/replay", Some(&owner), Some(body)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!((r.body["scanned"].as_u64(), r.body["unchanged"].as_u64()), (Some(4), Some(4)), "{}", r.body);
+
+    // A new grant for bot-2, and g1 disabled: both directions change.
+    let grants = "apiVersion: mcpruntime.org/v1alpha1
+kind: MCPAccessGrant
+metadata: {name: g2}
+spec:
+  serverRef: {name: tools}
+  subject: {humanID: human-1, agentID: bot-2}
+  maxTrust: medium
+  allowedSideEffects: [read]
+---
+- metadata: {name: g1}
+  spec:
+    serverRef: {name: tools}
+    subject: {humanID: human-1, agentID: bot-1}
+    allowedSideEffects: [read]
+    disabled: true
+";
+    let body = json!({"team": "a", "server": "tools", "since": since, "grants": grants});
+    let r = h.call("POST", "/api/v1/runtime/policy/replay", Some(&owner), Some(body)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["changed"], json!({"allow_to_deny": 1, "deny_to_allow": 3}), "{}", r.body);
+    assert_eq!(r.body["by_agent"]["bot-2"]["deny_to_allow"], 3);
+    assert_eq!(r.body["samples"][0]["after_grant"], "g2");
+
+    // Refused: another team's namespace, an invalid spec, unreadable YAML, both kinds at once.
+    for (field, value) in [
+        (
+            "grants",
+            "metadata: {name: x, namespace: mcp-team-b}\nspec: {serverRef: {name: tools}, subject: {agentID: a}, allowedSideEffects: [read]}",
+        ),
+        (
+            "grants",
+            "metadata: {name: x}\nspec: {serverRef: {name: tools}, subject: {agentID: a}, allowedSideEffects: [read, read]}",
+        ),
+        ("sessions", "[: nope"),
+    ] {
+        let body = json!({"team": "a", "server": "tools", field: value});
+        let r = h.call("POST", "/api/v1/runtime/policy/replay", Some(&owner), Some(body)).await;
+        assert_eq!(
+            (r.status, r.body["error"]["details"]["field"].as_str()),
+            (400, Some(field)),
+            "{value}: {:?}",
+            r.body
+        );
+    }
+    let body = json!({"team": "a", "server": "tools", "grants": "", "policy": proposal()});
+    let r = h.call("POST", "/api/v1/runtime/policy/replay", Some(&owner), Some(body)).await;
+    assert_eq!(r.status, 400);
+    let body = json!({"team": "a", "server": "nope"});
+    let r = h.call("POST", "/api/v1/runtime/policy/replay", Some(&owner), Some(body)).await;
+    assert_eq!((r.status, r.body["error"]["details"]["field"].as_str()), (400, Some("server")));
+}
+
+crate::both!(replay_reports_changed_decisions, replay_applies_yaml_over_the_current_objects);
