@@ -145,7 +145,15 @@ pub fn routes() -> (Router<Arc<AppState>>, Vec<RouteInfo>) {
             "team.analytics.deny_reasons",
             crate::analytics::team_deny_reasons,
         )
-        .add(Method::POST, "/api/v1/runtime/policy/replay", "policy.replay", crate::replay::replay_route);
+        .add(Method::POST, "/api/v1/runtime/policy/replay", "policy.replay", crate::replay::replay_route)
+        .add(Method::GET, "/v0.1/servers", "registry.list", crate::registry::list)
+        .add(Method::GET, "/v0.1/servers/{name}/versions", "registry.versions", crate::registry::versions)
+        .add(
+            Method::GET,
+            "/v0.1/servers/{name}/versions/{version}",
+            "registry.version",
+            crate::registry::version,
+        );
     (r.router, r.list)
 }
 

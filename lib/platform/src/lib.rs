@@ -16,6 +16,7 @@
 //! - [`analytics`]: recorded audit events behind the [`analytics::EventStore`] trait
 //!   (ClickHouse through `mcp-sentinel`'s queries), admin-wide and team-scoped.
 //! - [`replay`]: recorded tool calls judged again under a proposed policy.
+//! - [`registry`]: a read-only MCP Registry (v0.1) of the servers each caller may see.
 //! - [`runtime`]: runtime backends (Local, Kubernetes) behind [`runtime::RuntimeBackend`].
 //!
 //! Invariants: authorization is decided on every request from the store (membership, account
@@ -32,6 +33,7 @@ pub mod keys;
 pub mod lockout;
 pub mod oidc;
 pub mod openapi;
+pub mod registry;
 pub mod replay;
 pub mod runtime;
 pub mod secrets;
@@ -183,6 +185,7 @@ impl Platform {
             .layer(middleware::from_fn(error::refuse_nul))
             .layer(middleware::from_fn(error::envelope_errors))
             .layer(Extension(error::BodyLimit(self.state.config.max_body)))
+            .layer(middleware::from_fn(registry::cors))
             .with_state(self.state.clone())
     }
 

@@ -43,6 +43,7 @@ use crate::store::{ApiKey, Member, Role, Team, User};
         crate::analytics::team_event_types, crate::analytics::team_usage, crate::analytics::team_latency,
         crate::analytics::team_deny_reasons,
         crate::replay::replay_route,
+        crate::registry::list, crate::registry::versions, crate::registry::version,
     ),
     components(schemas(ErrorBody, ErrorDetail, User, Team, Member, ApiKey, Role, crate::runtime::agents::Agent)),
     modifiers(&Bearer),

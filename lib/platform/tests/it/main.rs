@@ -5,6 +5,7 @@ mod analytics;
 mod audit;
 mod matrix;
 mod oidc;
+mod registry;
 mod replay;
 mod runtime;
 mod runtime_api;
