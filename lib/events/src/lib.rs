@@ -6,7 +6,12 @@
 //! `payload` object. Gateways emit [`AuditPayload`]; ingest accepts any JSON object as payload
 //! and the processor reads the [`AuditPayload`] fields it knows from it, keeping the raw payload.
 //!
+//! [`columns`] is the one list of the columns a stored event has (the ClickHouse table, the
+//! processor's row, the event list's select list and filters all derive from it).
+//!
 //! Pure: no I/O, only serde types and checks.
+
+pub mod columns;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

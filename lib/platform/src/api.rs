@@ -89,6 +89,71 @@ pub fn routes() -> (Router<Arc<AppState>>, Vec<RouteInfo>) {
         .add(Method::DELETE, "/api/v1/teams/{team}/members/{user_id}", "member.remove", remove_member);
     // The runtime (servers, grants, sessions, session tokens, agents): one block.
     let r = crate::runtime::api::register(r);
+    // Analytics, replay, registry, catalog (insight): one block.
+    let r = r
+        .add(Method::GET, "/api/v1/events", "event.list", crate::analytics::events)
+        .add(Method::GET, "/api/v1/stats", "event.stats", crate::analytics::stats)
+        .add(Method::GET, "/api/v1/sources", "event.sources", crate::analytics::sources)
+        .add(Method::GET, "/api/v1/event-types", "event.types", crate::analytics::event_types)
+        .add(Method::GET, "/api/v1/analytics/usage", "analytics.usage", crate::analytics::usage)
+        .add(Method::GET, "/api/v1/analytics/latency", "analytics.latency", crate::analytics::latency)
+        .add(
+            Method::GET,
+            "/api/v1/analytics/deny-reasons",
+            "analytics.deny_reasons",
+            crate::analytics::deny_reasons,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/teams/{team}/analytics/events",
+            "team.event.list",
+            crate::analytics::team_events,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/teams/{team}/analytics/stats",
+            "team.event.stats",
+            crate::analytics::team_stats,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/teams/{team}/analytics/sources",
+            "team.event.sources",
+            crate::analytics::team_sources,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/teams/{team}/analytics/event-types",
+            "team.event.types",
+            crate::analytics::team_event_types,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/teams/{team}/analytics/usage",
+            "team.analytics.usage",
+            crate::analytics::team_usage,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/teams/{team}/analytics/latency",
+            "team.analytics.latency",
+            crate::analytics::team_latency,
+        )
+        .add(
+            Method::GET,
+            "/api/v1/teams/{team}/analytics/deny-reasons",
+            "team.analytics.deny_reasons",
+            crate::analytics::team_deny_reasons,
+        )
+        .add(Method::POST, "/api/v1/runtime/policy/replay", "policy.replay", crate::replay::replay_route)
+        .add(Method::GET, "/v0.1/servers", "registry.list", crate::registry::list)
+        .add(Method::GET, "/v0.1/servers/{name}/versions", "registry.versions", crate::registry::versions)
+        .add(
+            Method::GET,
+            "/v0.1/servers/{name}/versions/{version}",
+            "registry.version",
+            crate::registry::version,
+        );
     (r.router, r.list)
 }
 

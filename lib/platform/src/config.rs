@@ -174,6 +174,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// The runtime: where servers, grants and sessions live.
     pub runtime: RuntimeConfig,
+    /// The ClickHouse event store of the analytics routes (`PLATFORM_CLICKHOUSE_URL`, `_DB`,
+    /// `_USER`, `_PASSWORD`); unset, those routes answer 503.
+    pub clickhouse: Option<mcp_sentinel::ClickHouseConfig>,
 }
 
 /// Which runtime backend holds servers, grants and sessions.
@@ -459,6 +462,7 @@ impl Config {
             oidc,
             shutdown_grace,
             runtime,
+            clickhouse: crate::analytics::clickhouse_config(src)?,
         })
     }
 

@@ -13,12 +13,17 @@
 //! - [`audit`]: platform audit events to ingest, spooled when it is down.
 //! - [`oidc`]: OpenID Connect sign-in (authorization code + PKCE, id_token exchange).
 //! - [`openapi`]: the OpenAPI 3.1 document of the API.
+//! - [`analytics`]: recorded audit events behind the [`analytics::EventStore`] trait
+//!   (ClickHouse through `mcp-sentinel`'s queries), admin-wide and team-scoped.
+//! - [`replay`]: recorded tool calls judged again under a proposed policy.
+//! - [`registry`]: a read-only MCP Registry (v0.1) of the servers each caller may see.
 //! - [`runtime`]: runtime backends (Local, Kubernetes) behind [`runtime::RuntimeBackend`].
 //!
 //! Invariants: authorization is decided on every request from the store (membership, account
 //! state, sign-out), never from claims baked into a token; every error is one JSON envelope;
 //! a team the caller is not in is answered as if it did not exist.
 
+pub mod analytics;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -28,6 +33,8 @@ pub mod keys;
 pub mod lockout;
 pub mod oidc;
 pub mod openapi;
+pub mod registry;
+pub mod replay;
 pub mod runtime;
 pub mod secrets;
 pub mod store;
@@ -61,6 +68,8 @@ pub struct AppState {
     pub routes: Vec<api::RouteInfo>,
     /// Where servers, grants and sessions live (`PLATFORM_RUNTIME`).
     pub runtime: Arc<dyn runtime::RuntimeBackend>,
+    /// Recorded audit events (analytics, replay), when configured.
+    pub events: Option<Arc<dyn analytics::EventStore>>,
 }
 
 /// The issuer and public keys of session tokens as gateways get them (every key not retired).
@@ -142,8 +151,23 @@ impl Platform {
             .await
             .map_err(|e| StartError(format!("publish the JWKS: {e}")))?;
         let (_, routes) = api::routes();
+        let events = config
+            .clickhouse
+            .as_ref()
+            .map(|c| Arc::new(mcp_sentinel::Analytics::new(c)) as Arc<dyn analytics::EventStore>);
         Ok(Platform {
-            state: Arc::new(AppState { config, store, keys, hasher, lockout, audit, oidc, routes, runtime }),
+            state: Arc::new(AppState {
+                config,
+                store,
+                keys,
+                hasher,
+                lockout,
+                audit,
+                oidc,
+                routes,
+                runtime,
+                events,
+            }),
         })
     }
 
@@ -161,6 +185,7 @@ impl Platform {
             .layer(middleware::from_fn(error::refuse_nul))
             .layer(middleware::from_fn(error::envelope_errors))
             .layer(Extension(error::BodyLimit(self.state.config.max_body)))
+            .layer(middleware::from_fn(registry::cors))
             .with_state(self.state.clone())
     }
 

@@ -7,11 +7,15 @@
 //! SQL is built by pure functions ([`events_sql`], [`usage_sql`], …) that are tested without a
 //! server; [`Analytics`] runs them.
 
+use std::collections::BTreeMap;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clickhouse::{Client, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use mcp_events::columns;
 
 use crate::config::{ClickHouseConfig, Database};
 
@@ -37,6 +41,9 @@ pub enum QueryError {
     /// The pagination cursor was not one this library issued.
     #[error("invalid cursor")]
     InvalidCursor,
+    /// A filter on a column callers may not filter on.
+    #[error("unknown filter `{0}`")]
+    UnknownFilter(String),
     /// ClickHouse refused or could not be reached.
     #[error("query failed: {0}")]
     ClickHouse(#[from] clickhouse::error::Error),
@@ -46,7 +53,7 @@ impl QueryError {
     /// Stable error code for API answers (`invalid_query_param` or `query_failed`).
     pub fn code(&self) -> &'static str {
         match self {
-            QueryError::InvalidCursor => "invalid_query_param",
+            QueryError::InvalidCursor | QueryError::UnknownFilter(_) => "invalid_query_param",
             QueryError::ClickHouse(_) => "query_failed",
         }
     }
@@ -161,36 +168,16 @@ impl Where {
     }
 }
 
-/// Filters of the event list and stats (reference §6.8). Empty values mean "any".
+/// Filters of the event list and stats (reference §6.8): an exact match on any column
+/// [`mcp_events::columns::filters`] names, a namespace scope and a time window. Empty values
+/// mean "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EventFilter {
-    /// Exact `trace_id`.
-    pub trace_id: Option<String>,
-    /// Exact `source`.
-    pub source: Option<String>,
-    /// Exact `event_type`.
-    pub event_type: Option<String>,
-    /// Exact `server`.
-    pub server: Option<String>,
-    /// Exact `namespace`.
-    pub namespace: Option<String>,
-    /// Exact `team_id` (owner of the server).
-    pub team_id: Option<String>,
-    /// Exact `cluster`.
-    pub cluster: Option<String>,
-    /// Exact `human_id`.
-    pub human_id: Option<String>,
-    /// Exact `agent_id`.
-    pub agent_id: Option<String>,
-    /// Exact `session_id`.
-    pub session_id: Option<String>,
-    /// Exact `decision` (`allow` or `deny`).
-    pub decision: Option<String>,
-    /// Exact `tool_name`.
-    pub tool_name: Option<String>,
-    /// Exact `reason`.
-    pub reason: Option<String>,
+    /// Exact matches: column name → value. Only filterable columns are read (in table order).
+    pub equals: BTreeMap<String, String>,
+    /// Only events of these namespaces (a team's scope); any when empty.
+    pub namespaces: Vec<String>,
     /// Events at or after this time (milliseconds since the epoch).
     pub since_ms: Option<u64>,
     /// Events before this time (milliseconds since the epoch).
@@ -198,26 +185,35 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
+    /// This filter with `column = value` added (a column that is not filterable is ignored
+    /// when the query is built; [`EventFilter::set`] refuses it instead).
+    pub fn with(mut self, column: &str, value: impl Into<String>) -> EventFilter {
+        self.equals.insert(column.to_string(), value.into());
+        self
+    }
+
+    /// Adds `column = value`; refuses a column callers may not filter on.
+    pub fn set(&mut self, column: &str, value: impl Into<String>) -> Result<(), QueryError> {
+        match columns::column(column) {
+            Some(c) if c.filter => {
+                self.equals.insert(c.name.to_string(), value.into());
+                Ok(())
+            }
+            _ => Err(QueryError::UnknownFilter(column.to_string())),
+        }
+    }
+
+    /// The value filtered on for `column`, when set and not empty.
+    pub fn get(&self, column: &str) -> Option<&str> {
+        self.equals.get(column).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
     fn conditions(&self) -> Where {
         let mut w = Where::default();
-        let columns: [(&str, &Option<String>); 13] = [
-            ("trace_id", &self.trace_id),
-            ("source", &self.source),
-            ("event_type", &self.event_type),
-            ("server", &self.server),
-            ("namespace", &self.namespace),
-            ("team_id", &self.team_id),
-            ("cluster", &self.cluster),
-            ("human_id", &self.human_id),
-            ("agent_id", &self.agent_id),
-            ("session_id", &self.session_id),
-            ("decision", &self.decision),
-            ("tool_name", &self.tool_name),
-            ("reason", &self.reason),
-        ];
-        for (column, value) in columns {
-            w.eq(column, value.as_deref());
+        for column in columns::filters() {
+            w.eq(column, self.get(column));
         }
+        w.in_list("namespace", &self.namespaces);
         w.window(self.since_ms, self.until_ms);
         w
     }
@@ -263,8 +259,10 @@ pub fn clamp(value: Option<u32>, default: u32, min: u32, max: u32) -> u32 {
     value.unwrap_or(default).clamp(min, max)
 }
 
-const EVENT_FIELDS: &str = "ts_ms, event_id, trace_id, source, event_type, server, namespace, team_id, cluster, \
-human_id, agent_id, subject_team_id, session_id, decision, reason, rpc_method, tool_name, status, latency_ms, payload";
+/// The select list of the event list: the listed columns of [`mcp_events::columns`].
+pub fn event_fields() -> String {
+    columns::listed().collect::<Vec<_>>().join(", ")
+}
 
 /// The event list query: newest first, one more row than the page to know whether more follow.
 pub fn events_sql(db: &Database, query: &EventQuery) -> Result<(Sql, u32), QueryError> {
@@ -275,7 +273,7 @@ pub fn events_sql(db: &Database, query: &EventQuery) -> Result<(Sql, u32), Query
         w.parts.push("(ts_ms < ? OR (ts_ms = ? AND event_id < ?))".into());
         w.args.extend([Arg::UInt(c.ts), Arg::UInt(c.ts), Arg::Str(c.id)]);
     }
-    let mut sql = Sql::new(format!("SELECT {EVENT_FIELDS} FROM {db}.events FINAL"));
+    let mut sql = Sql::new(format!("SELECT {} FROM {db}.events FINAL", event_fields()));
     sql.push_where(w)
         .push(" ORDER BY ts_ms DESC, event_id DESC LIMIT ")
         .bind(Arg::UInt(u64::from(limit) + 1));
@@ -513,12 +511,22 @@ pub struct EventRecord {
     pub status: u16,
     /// Latency, ms.
     pub latency_ms: f64,
+    /// Revision of the policy that decided.
+    pub policy_version: String,
+    /// Trust the tool requires.
+    pub required_trust: String,
+    /// Trust the session consented to.
+    pub consented_trust: String,
+    /// Grant that decided.
+    pub matched_grant: String,
     /// The whole payload.
     pub payload: Value,
 }
 
+/// The listed columns as ClickHouse returns them (checked against
+/// [`mcp_events::columns::listed`] by a test).
 #[derive(Debug, Row, Deserialize)]
-struct EventListRow {
+pub struct EventListRow {
     ts_ms: u64,
     event_id: String,
     trace_id: String,
@@ -538,6 +546,10 @@ struct EventListRow {
     tool_name: String,
     status: u16,
     latency_ms: f64,
+    policy_version: String,
+    required_trust: String,
+    consented_trust: String,
+    matched_grant: String,
     payload: String,
 }
 
@@ -574,6 +586,10 @@ impl From<EventListRow> for EventRecord {
             tool_name: r.tool_name,
             status: r.status,
             latency_ms: r.latency_ms,
+            policy_version: r.policy_version,
+            required_trust: r.required_trust,
+            consented_trust: r.consented_trust,
+            matched_grant: r.matched_grant,
             payload,
         }
     }
@@ -892,7 +908,7 @@ impl Analytics {
 
 /// The newest events of a scope (any number of namespaces and teams).
 pub fn recent_sql(db: &Database, scope: &Scope) -> (Sql, u32) {
-    let mut sql = Sql::new(format!("SELECT {EVENT_FIELDS} FROM {db}.events FINAL"));
+    let mut sql = Sql::new(format!("SELECT {} FROM {db}.events FINAL", event_fields()));
     sql.push_where(scope.conditions())
         .push(" ORDER BY ts_ms DESC, event_id DESC LIMIT ")
         .bind(Arg::UInt(u64::from(scope.limit)));

@@ -19,48 +19,9 @@ use tracing::info;
 
 use crate::config::Database;
 
-/// The columns of `<db>.events`, in [`crate::row::EventRow`] order: (name, ClickHouse type).
-pub const EVENT_COLUMNS: &[(&str, &str)] = &[
-    ("timestamp", "DateTime"),
-    ("ts_ms", "UInt64"),
-    ("event_id", "String"),
-    ("trace_id", "String"),
-    ("source", "String"),
-    ("event_type", "String"),
-    ("server", "String"),
-    ("namespace", "String"),
-    ("team_id", "String"),
-    ("cluster", "String"),
-    ("human_id", "String"),
-    ("agent_id", "String"),
-    ("subject_team_id", "String"),
-    ("session_id", "String"),
-    ("decision", "String"),
-    ("reason", "String"),
-    ("rpc_method", "String"),
-    ("tool_name", "String"),
-    ("method", "String"),
-    ("path", "String"),
-    ("status", "UInt16"),
-    ("latency_ms", "Float64"),
-    ("bytes_in", "UInt64"),
-    ("bytes_out", "UInt64"),
-    ("is_error", "UInt8"),
-    ("policy_version", "String"),
-    ("protocol_version", "String"),
-    ("required_trust", "String"),
-    ("admin_trust", "String"),
-    ("consented_trust", "String"),
-    ("effective_trust", "String"),
-    ("required_side_effect", "String"),
-    ("risk_level", "String"),
-    ("matched_grant", "String"),
-    ("matched_grant_namespace", "String"),
-    ("matched_session", "String"),
-    ("matched_session_namespace", "String"),
-    ("inspection_error", "String"),
-    ("payload", "String"),
-];
+/// The columns of `<db>.events`, in [`crate::row::EventRow`] order: the one table of them in
+/// `mcp-events` (the DDL below, the row and the query select lists all derive from it).
+pub use mcp_events::columns::EVENT_COLUMNS;
 
 /// One schema version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +41,8 @@ pub fn migrations(db: &Database) -> Vec<Migration> {
 
 /// `CREATE TABLE` for `<db>.events`.
 pub fn events_table(db: &Database) -> String {
-    let columns: Vec<String> = EVENT_COLUMNS.iter().map(|(name, ty)| format!("    {name} {ty}")).collect();
+    let columns: Vec<String> =
+        EVENT_COLUMNS.iter().map(|c| format!("    {} {}", c.name, c.ty.sql())).collect();
     format!(
         "CREATE TABLE IF NOT EXISTS {db}.events (\n{}\n) ENGINE = ReplacingMergeTree\n\
          PARTITION BY toYYYYMMDD(timestamp)\nORDER BY event_id",

@@ -412,6 +412,31 @@ impl ClickHouse {
         self.child.as_ref().map(Child::id)
     }
 
+    /// Stops the server and removes its directory when process `pid` (the test binary) exits,
+    /// even if it never drops this value (a server shared through a `static`): a small `sh`
+    /// watchdog polls `pid`, then sends the server SIGTERM by PID, SIGKILL if it is still there
+    /// 10 s later, and deletes the directory given to [`ClickHouse::start`].
+    pub fn stop_and_remove_when_process_exits(&self, pid: u32) -> Result<(), ServiceError> {
+        let Some(server) = self.pid() else { return Ok(()) };
+        let script = "while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; \
+             kill -TERM \"$2\" 2>/dev/null; i=0; \
+             while kill -0 \"$2\" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; \
+             kill -KILL \"$2\" 2>/dev/null; rm -rf -- \"$3\"";
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg("mcp-clickhouse-watchdog")
+            .arg(pid.to_string())
+            .arg(server.to_string())
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map(|_| ())
+            .map_err(|e| err(format!("start the clickhouse watchdog: {e}")))
+    }
+
     /// Stops the server with SIGTERM (SIGKILL after 10 s).
     pub fn stop(&mut self) {
         #[cfg(feature = "testcontainers")]

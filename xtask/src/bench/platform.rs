@@ -35,7 +35,51 @@ pub fn run() -> Result<()> {
     let revoke: Value = serde_json::from_str(&revoke).context("bench platform: parse revoke results")?;
     report["revoke_to_deny"] = revoke["revoke_to_deny"].clone();
     stamp(&mut report);
-    write_section(&root.join("docs/benchmarks.md"), "platform", &section(&report))
+    write_section(&root.join("docs/benchmarks.md"), "platform", &section(&report))?;
+    replay(&root)
+}
+
+/// Policy replay throughput (`--bench replay`), its own section `platform-replay`.
+fn replay(root: &std::path::Path) -> Result<()> {
+    let out = std::env::temp_dir().join(format!("mcp-platform-replay-bench-{}.json", std::process::id()));
+    cmd!("cargo", "bench", "--locked", "-p", "mcp-platform", "--bench", "replay")
+        .dir(root)
+        .env("MCP_BENCH_OUT", &out)
+        .run()
+        .context("bench platform: cargo bench --bench replay")?;
+    let text =
+        std::fs::read_to_string(&out).with_context(|| format!("bench platform: read {}", out.display()))?;
+    let _ = std::fs::remove_file(&out);
+    let mut report: Value = serde_json::from_str(&text).context("bench platform: parse replay results")?;
+    stamp(&mut report);
+    write_section(&root.join("docs/benchmarks.md"), "platform-replay", &replay_section(&report))
+}
+
+fn replay_section(r: &Value) -> String {
+    let mut s = String::from("## Policy replay (`cargo xtask bench platform`)\n\n");
+    s.push_str(&format!(
+        "Measured {} on {} ({} cores, {}), release build: recorded `tools/call` events judged again by \
+`mcp_platform::replay::judge` (the `lib/policy` evaluator) and counted into a report, events read from \
+memory (the ClickHouse read is the event list's cost). Baseline: the same events against a document with \
+10 grants.\n\n| proposed document | events | events/s | vs baseline | changed |\n|---|---:|---:|---:|---:|\n",
+        r["date"].as_str().unwrap_or("?"),
+        r["cpu"].as_str().unwrap_or("unknown CPU"),
+        r["cores"].as_u64().unwrap_or(0),
+        r["rustc"].as_str().unwrap_or("?"),
+    ));
+    let base = r["baseline"]["events_per_s"].as_f64().unwrap_or(f64::NAN);
+    for (key, label) in [("baseline", "10 grants (baseline)"), ("grants_10k", "10,000 grants")] {
+        let v = &r[key];
+        let rate = v["events_per_s"].as_f64().unwrap_or(f64::NAN);
+        s.push_str(&format!(
+            "| {label} | {} | {rate:.0} | {:.2}× | {} |\n",
+            v["events"],
+            rate / base,
+            v["changed"]
+        ));
+    }
+    s.push('\n');
+    s
 }
 
 fn ms(v: &Value) -> String {

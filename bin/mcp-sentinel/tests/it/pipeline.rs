@@ -105,20 +105,20 @@ fn envelope(f: &Fixed) -> Value {
 }
 
 fn matches(e: &Fixed, f: &EventFilter) -> bool {
-    let eq = |want: &Option<String>, have: &str| want.as_deref().is_none_or(|w| w.is_empty() || w == have);
-    eq(&f.trace_id, &e.trace_id)
-        && eq(&f.source, &e.source)
-        && eq(&f.event_type, &e.event_type)
-        && eq(&f.server, &e.server)
-        && eq(&f.namespace, &e.namespace)
-        && eq(&f.team_id, &e.team_id)
-        && eq(&f.cluster, &e.cluster)
-        && eq(&f.human_id, &e.human_id)
-        && eq(&f.agent_id, &e.agent_id)
-        && eq(&f.session_id, &e.session_id)
-        && eq(&f.decision, &e.decision)
-        && eq(&f.tool_name, &e.tool_name)
-        && eq(&f.reason, &e.reason)
+    let eq = |column: &str, have: &str| f.get(column).is_none_or(|w| w == have);
+    eq("trace_id", &e.trace_id)
+        && eq("source", &e.source)
+        && eq("event_type", &e.event_type)
+        && eq("server", &e.server)
+        && eq("namespace", &e.namespace)
+        && eq("team_id", &e.team_id)
+        && eq("cluster", &e.cluster)
+        && eq("human_id", &e.human_id)
+        && eq("agent_id", &e.agent_id)
+        && eq("session_id", &e.session_id)
+        && eq("decision", &e.decision)
+        && eq("tool_name", &e.tool_name)
+        && eq("reason", &e.reason)
         && f.since_ms.is_none_or(|s| e.ts_ms >= s)
         && f.until_ms.is_none_or(|u| e.ts_ms < u)
 }
@@ -316,26 +316,26 @@ async fn every_filter_and_rollup_returns_the_expected_numbers() {
     // Event list: every filter alone, then combined, each against the oracle.
     let s = |v: &str| Some(v.to_string());
     let filters = vec![
-        EventFilter { trace_id: s(&data[7].trace_id), ..Default::default() },
-        EventFilter { source: s("other-source"), ..Default::default() },
-        EventFilter { event_type: s("mcp.other"), ..Default::default() },
-        EventFilter { server: s("beta"), ..Default::default() },
-        EventFilter { namespace: s("team-b"), ..Default::default() },
-        EventFilter { team_id: s("team-a"), ..Default::default() },
-        EventFilter { cluster: s("c2"), ..Default::default() },
-        EventFilter { human_id: s("h3"), ..Default::default() },
-        EventFilter { agent_id: s("a2"), ..Default::default() },
-        EventFilter { session_id: s("s4"), ..Default::default() },
-        EventFilter { decision: s("deny"), ..Default::default() },
-        EventFilter { tool_name: s("echo"), ..Default::default() },
-        EventFilter { reason: s("session_revoked"), ..Default::default() },
+        EventFilter::default().with("trace_id", &data[7].trace_id),
+        EventFilter::default().with("source", "other-source"),
+        EventFilter::default().with("event_type", "mcp.other"),
+        EventFilter::default().with("server", "beta"),
+        EventFilter::default().with("namespace", "team-b"),
+        EventFilter::default().with("team_id", "team-a"),
+        EventFilter::default().with("cluster", "c2"),
+        EventFilter::default().with("human_id", "h3"),
+        EventFilter::default().with("agent_id", "a2"),
+        EventFilter::default().with("session_id", "s4"),
+        EventFilter::default().with("decision", "deny"),
+        EventFilter::default().with("tool_name", "echo"),
+        EventFilter::default().with("reason", "session_revoked"),
         EventFilter {
             since_ms: Some(base - 10 * HOUR_MS),
             until_ms: Some(base - 2 * HOUR_MS),
             ..Default::default()
         },
-        EventFilter { server: s("alpha"), decision: s("deny"), human_id: s("h1"), ..Default::default() },
-        EventFilter { server: s("nope"), ..Default::default() },
+        EventFilter::default().with("server", "alpha").with("decision", "deny").with("human_id", "h1"),
+        EventFilter::default().with("server", "nope"),
         EventFilter::default(),
     ];
     for filter in filters {
@@ -354,7 +354,7 @@ async fn every_filter_and_rollup_returns_the_expected_numbers() {
     // The columns of one listed event.
     let page = analytics
         .events(&EventQuery {
-            filter: EventFilter { trace_id: s(&data[6].trace_id), ..Default::default() },
+            filter: EventFilter::default().with("trace_id", &data[6].trace_id),
             limit: Some(1),
             cursor: None,
         })

@@ -1,9 +1,12 @@
 //! Integration tests of `mcp-platform` against its real store: every behavioural case runs on
 //! SQLite and on a real PostgreSQL server (started once per test binary).
 
+mod analytics;
 mod audit;
 mod matrix;
 mod oidc;
+mod registry;
+mod replay;
 mod revocation;
 mod revoke_e2e;
 mod runtime;

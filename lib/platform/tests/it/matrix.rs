@@ -132,6 +132,13 @@ async fn fixture(h: &Harness, c: &Callers, method: &str, path: &str) -> (String,
         path = p;
         runtime_body = body;
     }
+    // Registry fixtures (one block): server `srv` of the team, named as the registry names it.
+    if path.starts_with("/v0.1/") {
+        h.state.runtime.provision_team(&team).await.expect("provision");
+        h.state.runtime.apply_server(crate::runtime_contract::server(&team, "srv")).await.expect("server");
+        let name = mcp_platform::registry::server_name(&h.state.config.runtime.mcp_host, &team.name, "srv");
+        path = path.replace("{name}", &name.replace('/', "%2F")).replace("{version}", "latest");
+    }
     let filled = path.replace("{team}", &team.name).replace("{user_id}", &target.id).replace("{id}", &key.id);
     let refresh = || async {
         mcp_platform::api::issue_tokens(&h.state, c.member.clone(), None).await.expect("tokens").refresh_token
@@ -149,6 +156,10 @@ async fn fixture(h: &Harness, c: &Callers, method: &str, path: &str) -> (String,
         ("POST", "/api/v1/teams") => Some(json!({"name": unique("n"), "owner_id": c.owner})),
         ("PATCH", "/api/v1/teams/{team}") => Some(json!({"display_name": "Renamed"})),
         ("PUT", "/api/v1/teams/{team}/members/{user_id}") => Some(json!({"role": "viewer"})),
+        ("POST", "/api/v1/runtime/policy/replay") => Some(json!({
+            "team": team.name, "server": "s",
+            "policy": {"schema_version": "v1", "server": {"name": "s"}},
+        })),
         _ => runtime_body,
     };
     (filled, body)

@@ -33,6 +33,36 @@ fn postgres() -> &'static Postgres {
     .server
 }
 
+struct SharedClickHouse {
+    server: mcp_testkit::services::ClickHouse,
+}
+
+/// The one ClickHouse server of this test binary (started on first use, stopped by a watchdog
+/// when the binary exits).
+pub fn clickhouse() -> &'static mcp_testkit::services::ClickHouse {
+    static CH: OnceLock<SharedClickHouse> = OnceLock::new();
+    &CH.get_or_init(|| {
+        let dir = tempfile::Builder::new().prefix("mcp-platform-ch-").tempdir().expect("tempdir").keep();
+        let server = mcp_testkit::services::ClickHouse::start(&dir)
+            .unwrap_or_else(|e| panic!("start ClickHouse: {e}"));
+        server.stop_and_remove_when_process_exits(std::process::id()).expect("watchdog");
+        SharedClickHouse { server }
+    })
+    .server
+}
+
+/// A fresh, migrated events database on the shared ClickHouse: its config.
+pub async fn fresh_events_database() -> mcp_sentinel::ClickHouseConfig {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let url = tokio::task::spawn_blocking(|| clickhouse().url()).await.expect("start ClickHouse");
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut config = mcp_sentinel::ClickHouseConfig::new(url);
+    config.database =
+        mcp_sentinel::Database::new(&format!("platform_{}_{n}", std::process::id())).expect("database name");
+    mcp_sentinel::schema::migrate(&config.client(), &config.database).await.expect("migrate ClickHouse");
+    config
+}
+
 /// The URL of a fresh PostgreSQL database (for tests outside the harness).
 pub fn fresh_postgres_database() -> String {
     postgres().create_database("platform").expect("create database")
@@ -106,6 +136,11 @@ impl Harness {
         env.insert("PLATFORM_DATABASE_URL".into(), database_url.to_string());
         env.insert("PLATFORM_LISTEN_ADDR".into(), "127.0.0.1:0".into());
         env.insert("PLATFORM_SHUTDOWN_GRACE_MS".into(), "1000".into());
+        if !settings.iter().any(|(k, _)| *k == "PLATFORM_CLICKHOUSE_URL") {
+            let events = fresh_events_database().await;
+            env.insert("PLATFORM_CLICKHOUSE_URL".into(), events.url.clone());
+            env.insert("PLATFORM_CLICKHOUSE_DB".into(), events.database.as_str().to_string());
+        }
         for (k, v) in settings {
             env.insert((*k).into(), v.replace("{base}", &base));
         }

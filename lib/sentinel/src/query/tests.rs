@@ -11,23 +11,20 @@ fn s(v: &str) -> Option<String> {
 #[test]
 fn event_list_binds_every_filter_and_asks_one_row_more() {
     let query = EventQuery {
-        filter: EventFilter {
-            trace_id: s("t"),
-            source: s("src"),
-            event_type: s("et"),
-            server: s("ws"),
-            namespace: s("ns"),
-            team_id: s("team"),
-            cluster: s("c"),
-            human_id: s("h"),
-            agent_id: s("a"),
-            session_id: s("sess"),
-            decision: s("deny"),
-            tool_name: s("add"),
-            reason: s("trust_too_low"),
-            since_ms: Some(1_000),
-            until_ms: None,
-        },
+        filter: EventFilter { since_ms: Some(1_000), ..EventFilter::default() }
+            .with("trace_id", "t")
+            .with("source", "src")
+            .with("event_type", "et")
+            .with("server", "ws")
+            .with("namespace", "ns")
+            .with("team_id", "team")
+            .with("cluster", "c")
+            .with("human_id", "h")
+            .with("agent_id", "a")
+            .with("session_id", "sess")
+            .with("decision", "deny")
+            .with("tool_name", "add")
+            .with("reason", "trust_too_low"),
         limit: Some(5),
         cursor: None,
     };
@@ -36,13 +33,14 @@ fn event_list_binds_every_filter_and_asks_one_row_more() {
     assert_eq!(
         sql.text(),
         format!(
-            "SELECT {EVENT_FIELDS} FROM mcp.events FINAL WHERE trace_id = ? AND source = ? AND event_type = ? \
+            "SELECT {} FROM mcp.events FINAL WHERE trace_id = ? AND source = ? AND event_type = ? \
 AND server = ? AND namespace = ? AND team_id = ? AND cluster = ? AND human_id = ? AND agent_id = ? \
-AND session_id = ? AND decision = ? AND tool_name = ? AND reason = ? \
-AND timestamp >= toDateTime(?) AND ts_ms >= ? ORDER BY ts_ms DESC, event_id DESC LIMIT ?"
+AND session_id = ? AND decision = ? AND reason = ? AND tool_name = ? \
+AND timestamp >= toDateTime(?) AND ts_ms >= ? ORDER BY ts_ms DESC, event_id DESC LIMIT ?",
+            event_fields()
         )
     );
-    let strs = ["t", "src", "et", "ws", "ns", "team", "c", "h", "a", "sess", "deny", "add", "trust_too_low"];
+    let strs = ["t", "src", "et", "ws", "ns", "team", "c", "h", "a", "sess", "deny", "trust_too_low", "add"];
     let mut expected: Vec<Arg> = strs.iter().map(|v| Arg::Str(v.to_string())).collect();
     expected.extend([Arg::UInt(1), Arg::UInt(1_000), Arg::UInt(6)]);
     assert_eq!(sql.args(), expected.as_slice());
@@ -52,10 +50,7 @@ AND timestamp >= toDateTime(?) AND ts_ms >= ? ORDER BY ts_ms DESC, event_id DESC
 #[test]
 fn caller_text_never_reaches_the_sql() {
     let evil = "x' OR 1=1 --";
-    let query = EventQuery {
-        filter: EventFilter { server: s(evil), ..EventFilter::default() },
-        ..EventQuery::default()
-    };
+    let query = EventQuery { filter: EventFilter::default().with("server", evil), ..EventQuery::default() };
     let (sql, _) = events_sql(&db(), &query).expect("valid query");
     assert!(!sql.text().contains(evil));
     assert_eq!(sql.args()[0], Arg::Str(evil.into()));
@@ -63,11 +58,8 @@ fn caller_text_never_reaches_the_sql() {
 
 #[test]
 fn empty_filters_are_ignored_and_limits_are_clamped() {
-    let query = EventQuery {
-        filter: EventFilter { server: s(""), ..EventFilter::default() },
-        limit: Some(0),
-        cursor: None,
-    };
+    let query =
+        EventQuery { filter: EventFilter::default().with("server", ""), limit: Some(0), cursor: None };
     let (sql, limit) = events_sql(&db(), &query).expect("valid query");
     assert_eq!(limit, 1);
     assert!(!sql.text().contains("WHERE"));
@@ -165,4 +157,60 @@ fn buckets_are_filled_with_zeros() {
 fn times_are_formatted_in_utc_with_milliseconds() {
     assert_eq!(format_ms(0), "1970-01-01T00:00:00.000Z");
     assert_eq!(format_ms(1_795_688_430_456), "2026-11-26T10:20:30.456Z");
+}
+
+#[test]
+fn the_listed_row_is_the_listed_columns_and_unknown_filters_are_refused() {
+    let listed: Vec<&str> = mcp_events::columns::listed().collect();
+    assert_eq!(<EventListRow as clickhouse::Row>::COLUMN_NAMES, listed.as_slice());
+    let record = EventRecord::from(EventListRow {
+        ts_ms: 0,
+        event_id: String::new(),
+        trace_id: String::new(),
+        source: String::new(),
+        event_type: String::new(),
+        server: String::new(),
+        namespace: String::new(),
+        team_id: String::new(),
+        cluster: String::new(),
+        human_id: String::new(),
+        agent_id: String::new(),
+        subject_team_id: String::new(),
+        session_id: String::new(),
+        decision: String::new(),
+        reason: String::new(),
+        rpc_method: String::new(),
+        tool_name: String::new(),
+        status: 0,
+        latency_ms: 0.0,
+        policy_version: String::new(),
+        required_trust: String::new(),
+        consented_trust: String::new(),
+        matched_grant: String::new(),
+        payload: "{}".into(),
+    });
+    let value = serde_json::to_value(record).expect("json");
+    let mut keys: Vec<&str> = value.as_object().expect("object").keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let mut expected = listed.clone();
+    expected.push("timestamp");
+    expected.sort_unstable();
+    assert_eq!(keys, expected, "an event record shows the listed columns and its time");
+    let mut f = EventFilter::default();
+    assert!(f.set("server", "x").is_ok());
+    for bad in ["payload", "latency_ms", "nope", "timestamp"] {
+        assert!(matches!(f.set(bad, "x"), Err(QueryError::UnknownFilter(_))), "{bad}");
+    }
+    let (sql, _) = events_sql(&db(), &EventQuery { filter: f.with("payload", "x"), ..EventQuery::default() })
+        .expect("valid");
+    assert!(!sql.text().contains("payload ="), "only filterable columns reach the SQL");
+}
+
+#[test]
+fn a_namespace_scope_is_an_in_list() {
+    let f = EventFilter { namespaces: vec!["a".into(), "b".into()], ..EventFilter::default() };
+    assert_eq!(
+        count_sql(&db(), &f).text(),
+        "SELECT count() AS count FROM mcp.events FINAL WHERE namespace IN (?, ?)"
+    );
 }

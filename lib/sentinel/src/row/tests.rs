@@ -86,7 +86,7 @@ fn timestamps_are_rfc3339_with_any_offset() {
 
 #[test]
 fn row_fields_match_the_table_columns_in_order() {
-    let names: Vec<&str> = EVENT_COLUMNS.iter().map(|(n, _)| *n).collect();
+    let names: Vec<&str> = EVENT_COLUMNS.iter().map(|c| c.name).collect();
     assert_eq!(<EventRow as clickhouse::Row>::COLUMN_NAMES, names.as_slice());
 }
 
