@@ -107,7 +107,9 @@ impl Cluster {
         }
     }
 
-    /// Writes the platform trust ConfigMap (`issuer`, `jwks.json`) the operator reads.
+    /// Writes the platform trust ConfigMap (`issuer`, `jwks.json`) the operator reads. Keys
+    /// already there under other key ids (the platform's own, published by its Kubernetes
+    /// backend) are kept, so tokens the platform issues stay valid beside the test key's.
     pub async fn write_platform_trust(
         &self,
         namespace: &str,
@@ -117,6 +119,10 @@ impl Cluster {
     ) -> Result<()> {
         self.ensure_namespace(namespace).await?;
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
+        let existing =
+            api.get_opt(name).await.with_context(|| format!("get ConfigMap {namespace}/{name}"))?;
+        let jwks =
+            merge_keys(existing.as_ref().and_then(|cm| cm.data.as_ref()?.get("jwks.json").cloned()), jwks);
         let cm = json!({
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": name, "namespace": namespace},
@@ -273,5 +279,40 @@ mod tests {
         let mut patched = before.clone();
         crate::stack::merge_patch(&mut patched, &diff);
         assert_eq!(patched, after);
+    }
+}
+
+/// `ours` plus the keys of `existing` (a `jwks.json` text) whose `kid` `ours` does not have.
+fn merge_keys(existing: Option<String>, ours: &Value) -> Value {
+    let mine: Vec<Value> = ours["keys"].as_array().cloned().unwrap_or_default();
+    let kid = |k: &Value| k["kid"].as_str().map(str::to_string);
+    let taken: Vec<Option<String>> = mine.iter().map(kid).collect();
+    let others: Vec<Value> = existing
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|v| v["keys"].as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|k| !taken.contains(&kid(k)))
+        .collect();
+    json!({"keys": mine.into_iter().chain(others).collect::<Vec<_>>()})
+}
+
+#[cfg(test)]
+mod trust_tests {
+    use super::*;
+
+    #[test]
+    fn the_platform_keys_already_published_are_kept_beside_the_test_key() {
+        let existing =
+            json!({"keys": [{"kid": "platform-1", "x": "a"}, {"kid": "e2e", "x": "old"}]}).to_string();
+        let merged = merge_keys(Some(existing), &json!({"keys": [{"kid": "e2e", "x": "new"}]}));
+        assert_eq!(merged, json!({"keys": [{"kid": "e2e", "x": "new"}, {"kid": "platform-1", "x": "a"}]}));
+        assert_eq!(merge_keys(None, &json!({"keys": []})), json!({"keys": []}));
+        assert_eq!(
+            merge_keys(Some("not json".into()), &json!({"keys": [{"kid": "e2e"}]}))["keys"]
+                .as_array()
+                .map(Vec::len),
+            Some(1)
+        );
     }
 }
