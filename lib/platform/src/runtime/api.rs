@@ -173,6 +173,20 @@ async fn visible_teams(state: &AppState, p: &Principal, team: Option<&str>) -> R
     }
 }
 
+/// Team name by namespace.
+fn by_namespace(teams: &[Team]) -> std::collections::HashMap<&str, &str> {
+    teams.iter().map(|t| (t.namespace.as_str(), t.name.as_str())).collect()
+}
+
+/// One backend call serves every visible team: the namespace when there is one team, else all
+/// (filtered to the visible teams afterwards).
+fn single_namespace(teams: &[Team]) -> Option<String> {
+    match teams {
+        [one] => Some(one.namespace.clone()),
+        _ => None,
+    }
+}
+
 // ---- servers -------------------------------------------------------------------------------
 
 /// A server with its team.
@@ -256,21 +270,28 @@ pub(crate) async fn list_servers(
     ApiQuery(f): ApiQuery<TeamFilter>,
 ) -> Result<Response, ApiError> {
     let teams = visible_teams(&state, &p, f.team.as_deref()).await?;
-    let mut items = Vec::new();
-    let mut policy = None;
-    for team in &teams {
-        let filter = ListFilter { namespace: Some(team.namespace.clone()), ..ListFilter::default() };
-        let servers = state.runtime.list_servers(&filter).await?;
-        if f.team.is_some() {
-            policy = Some(publish_policy(&state, team, servers.len()).await?);
+    let names = by_namespace(&teams);
+    let filter =
+        ListFilter { namespace: single_namespace(&teams), server: f.server.clone(), ..ListFilter::default() };
+    let servers = if teams.is_empty() { Vec::new() } else { state.runtime.list_servers(&filter).await? };
+    let items: Vec<ServerItem> = servers
+        .into_iter()
+        .filter_map(|server| {
+            let team = names.get(super::namespace_of(&server.metadata))?.to_string();
+            Some(ServerItem { team, server })
+        })
+        .collect();
+    let policy = match (f.team.as_deref(), teams.first()) {
+        (Some(_), Some(team)) => {
+            let count = if f.server.is_some() {
+                state.runtime.list_servers(&ListFilter::namespace(&team.namespace)).await?.len()
+            } else {
+                items.len()
+            };
+            Some(publish_policy(&state, team, count).await?)
         }
-        items.extend(
-            servers
-                .into_iter()
-                .filter(|s| f.server.as_deref().is_none_or(|n| s.metadata.name.as_deref() == Some(n)))
-                .map(|server| ServerItem { team: team.name.clone(), server }),
-        );
-    }
+        _ => None,
+    };
     Ok(json_response(StatusCode::OK, &ServerList { items, publish_policy: policy }))
 }
 
@@ -497,23 +518,22 @@ pub(crate) async fn list_grants(
     Caller(p): Caller,
     ApiQuery(f): ApiQuery<TeamFilter>,
 ) -> Result<Response, ApiError> {
-    let mut items = Vec::new();
-    for team in visible_teams(&state, &p, f.team.as_deref()).await? {
-        let filter = ListFilter {
-            namespace: Some(team.namespace.clone()),
-            server: f.server.clone(),
-            agent_id: f.agent.clone(),
-            grant_name: None,
-        };
-        items.extend(
-            state
-                .runtime
-                .list_grants(&filter)
-                .await?
-                .into_iter()
-                .map(|grant| GrantItem { team: team.name.clone(), grant }),
-        );
-    }
+    let teams = visible_teams(&state, &p, f.team.as_deref()).await?;
+    let names = by_namespace(&teams);
+    let filter = ListFilter {
+        namespace: single_namespace(&teams),
+        server: f.server.clone(),
+        agent_id: f.agent.clone(),
+        grant_name: None,
+    };
+    let grants = if teams.is_empty() { Vec::new() } else { state.runtime.list_grants(&filter).await? };
+    let items: Vec<GrantItem> = grants
+        .into_iter()
+        .filter_map(|grant| {
+            let team = names.get(super::namespace_of(&grant.metadata))?.to_string();
+            Some(GrantItem { team, grant })
+        })
+        .collect();
     Ok(json_response(StatusCode::OK, &List { items, next_cursor: None }))
 }
 
@@ -695,23 +715,22 @@ pub(crate) async fn list_sessions(
     Caller(p): Caller,
     ApiQuery(f): ApiQuery<TeamFilter>,
 ) -> Result<Response, ApiError> {
-    let mut items = Vec::new();
-    for team in visible_teams(&state, &p, f.team.as_deref()).await? {
-        let filter = ListFilter {
-            namespace: Some(team.namespace.clone()),
-            server: f.server.clone(),
-            grant_name: f.grant.clone(),
-            agent_id: f.agent.clone(),
-        };
-        items.extend(
-            state
-                .runtime
-                .list_sessions(&filter)
-                .await?
-                .into_iter()
-                .map(|session| SessionItem { team: team.name.clone(), session }),
-        );
-    }
+    let teams = visible_teams(&state, &p, f.team.as_deref()).await?;
+    let names = by_namespace(&teams);
+    let filter = ListFilter {
+        namespace: single_namespace(&teams),
+        server: f.server.clone(),
+        grant_name: f.grant.clone(),
+        agent_id: f.agent.clone(),
+    };
+    let sessions = if teams.is_empty() { Vec::new() } else { state.runtime.list_sessions(&filter).await? };
+    let items: Vec<SessionItem> = sessions
+        .into_iter()
+        .filter_map(|session| {
+            let team = names.get(super::namespace_of(&session.metadata))?.to_string();
+            Some(SessionItem { team, session })
+        })
+        .collect();
     Ok(json_response(StatusCode::OK, &List { items, next_cursor: None }))
 }
 
