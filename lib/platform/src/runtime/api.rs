@@ -504,6 +504,35 @@ fn subject_team<'a>(subject: &'a Subject, server_team: &'a str) -> &'a str {
     subject.team_id.as_deref().map(str::trim).filter(|t| !t.is_empty()).unwrap_or(server_team)
 }
 
+/// A grant for another team's subjects (delegation): that team exists and the grant expires
+/// within `PLATFORM_CROSS_TEAM_GRANT_MAX_TTL`.
+async fn check_delegation(
+    state: &AppState,
+    spec: &MCPAccessGrantSpec,
+    grant_team: &str,
+) -> Result<(), ApiError> {
+    let known = state.store.list_teams(None).await?.into_iter().any(|(t, _)| t.id == grant_team);
+    if !known {
+        return Err(invalid("spec.subject.teamID", grant_team, "no such team"));
+    }
+    let max = state.config.runtime.cross_team_grant_max_ttl.as_secs();
+    let limit = now() + i64::try_from(max).unwrap_or(i64::MAX / 4);
+    match spec.expires_at.as_deref() {
+        None => {
+            Err(invalid("spec.expiresAt", "", &format!("a cross-team grant must expire (within {max} s)")))
+        }
+        Some(text) => match parse_rfc3339(text) {
+            Ok(t) if t.as_second() <= limit => Ok(()),
+            Ok(_) => Err(invalid(
+                "spec.expiresAt",
+                text,
+                &format!("a cross-team grant must expire within {max} s"),
+            )),
+            Err(_) => Err(invalid("spec.expiresAt", text, "is not an RFC 3339 timestamp")),
+        },
+    }
+}
+
 async fn server_team_id(state: &AppState, team: &Team, server: &ServerRef) -> Result<String, ApiError> {
     let found = state.runtime.get_server(&team.namespace, &server.name).await?;
     let Some(found) = found else {
@@ -553,13 +582,11 @@ pub(crate) async fn apply_grant(
         return Err(invalid("spec.allowedSideEffects", "", "must list at least one side effect"));
     }
     let server_team = server_team_id(&state, &team, &spec.server_ref).await?;
-    check_agent(
-        &state,
-        "spec.subject.agentID",
-        spec.subject.agent_id.as_deref(),
-        subject_team(&spec.subject, &server_team),
-    )
-    .await?;
+    let grant_team = subject_team(&spec.subject, &server_team).to_string();
+    if grant_team != server_team {
+        check_delegation(&state, &spec, &grant_team).await?;
+    }
+    check_agent(&state, "spec.subject.agentID", spec.subject.agent_id.as_deref(), &grant_team).await?;
     let existing = state.runtime.get_grant(&team.namespace, &req.name).await?;
     if spec.disabled.is_none() {
         spec.disabled = existing.as_ref().and_then(|g| g.spec.disabled);
