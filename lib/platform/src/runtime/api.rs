@@ -1469,3 +1469,29 @@ pub(crate) async fn reactivate_agent(
         note,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adapter_session_names_are_deterministic_and_nul_separated() {
+        // SHA-256("human-1\0agt_x\0team-1\0srv"), first 16 hex digits.
+        assert_eq!(adapter_session_name("human-1", "agt_x", "team-1", "srv"), "adapter-252b5e5785608689");
+        // The separator keeps ("ab", "c") and ("a", "bc") apart.
+        assert_ne!(adapter_session_name("ab", "c", "t", "s"), adapter_session_name("a", "bc", "t", "s"));
+    }
+
+    #[test]
+    fn runtime_errors_become_one_envelope_naming_field_and_value() {
+        let e = ApiError::from(RuntimeError::invalid("spec.image", "\"\"", "is required"));
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.details, Some(json!({"field": "spec.image", "value": "\"\""})));
+        assert_eq!(ApiError::from(RuntimeError::NotFound("x".into())).status, StatusCode::NOT_FOUND);
+        assert_eq!(ApiError::from(RuntimeError::Conflict("x".into())).status, StatusCode::CONFLICT);
+        assert_eq!(
+            ApiError::from(RuntimeError::Unavailable("x".into())).status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+}
