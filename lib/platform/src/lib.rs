@@ -13,6 +13,7 @@
 //! - [`audit`]: platform audit events to ingest, spooled when it is down.
 //! - [`oidc`]: OpenID Connect sign-in (authorization code + PKCE, id_token exchange).
 //! - [`openapi`]: the OpenAPI 3.1 document of the API.
+//! - [`runtime`]: runtime backends (Local, Kubernetes) behind [`runtime::RuntimeBackend`].
 //!
 //! Invariants: authorization is decided on every request from the store (membership, account
 //! state, sign-out), never from claims baked into a token; every error is one JSON envelope;
@@ -27,6 +28,7 @@ pub mod keys;
 pub mod lockout;
 pub mod oidc;
 pub mod openapi;
+pub mod runtime;
 pub mod secrets;
 pub mod store;
 

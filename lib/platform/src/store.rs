@@ -16,6 +16,7 @@ use sqlx::{AnyPool, Row};
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "accounts_teams_keys", include_str!("../migrations/0001_accounts_teams_keys.sql")),
     (2, "oidc_logins", include_str!("../migrations/0002_oidc_logins.sql")),
+    (3, "runtime", include_str!("../migrations/0003_runtime.sql")),
 ];
 
 /// The schema version this binary needs.
@@ -40,7 +41,7 @@ pub enum StoreError {
     Other(String),
 }
 
-fn map_err(err: sqlx::Error) -> StoreError {
+pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
     match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
             StoreError::Conflict("already exists".into())
@@ -252,6 +253,11 @@ impl Store {
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(Store { pool, postgres: url.starts_with("postgres") })
+    }
+
+    /// The pool (for the runtime tables kept by other modules).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     /// `postgresql` or `sqlite`.

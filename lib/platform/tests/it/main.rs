@@ -4,6 +4,8 @@
 mod audit;
 mod matrix;
 mod oidc;
+mod runtime;
+mod runtime_contract;
 mod schemathesis;
 mod suite;
 mod support;
