@@ -162,8 +162,8 @@ pub const OPERATOR_TEAM_RESOURCES: &[&str] = &[
 ];
 
 /// What the platform's Kubernetes runtime backend does cluster-wide: create and delete team
-/// namespaces, and bootstrap the two bindings of a new team namespace (it can bind only the
-/// two team ClusterRoles, and only under the two binding names).
+/// namespaces, bootstrap the two bindings of a new team namespace (it can bind only the two
+/// team ClusterRoles, and only under the two binding names), and read the three resources.
 pub const PLATFORM_CLUSTER_PERMISSIONS: &[Permission] = &[
     Permission {
         group: "",
@@ -180,6 +180,13 @@ pub const PLATFORM_CLUSTER_PERMISSIONS: &[Permission] = &[
         why: "the platform's and the operator's bindings in a new team namespace",
     },
     Permission {
+        group: "mcpruntime.org",
+        resources: &["mcpservers", "mcpaccessgrants", "mcpagentsessions"],
+        verbs: &["get", "list"],
+        names: &[],
+        why: "catalogs and agent filters across teams in one request (read-only; writes only via team bindings)",
+    },
+    Permission {
         group: "rbac.authorization.k8s.io",
         resources: &["clusterroles"],
         verbs: &["bind"],
@@ -194,9 +201,9 @@ pub const PLATFORM_TEAM_PERMISSIONS: &[Permission] = &[
     Permission {
         group: "mcpruntime.org",
         resources: &["mcpservers", "mcpaccessgrants", "mcpagentsessions"],
-        verbs: &["get", "list", "create", "patch", "delete"],
+        verbs: &["create", "patch", "delete"],
         names: &[],
-        why: "servers, grants and sessions, applied server-side; listed for catalogs and deprovisioning",
+        why: "servers, grants and sessions, applied server-side and deleted",
     },
     Permission {
         group: "",

@@ -6,6 +6,7 @@ mod matrix;
 mod oidc;
 mod runtime;
 mod runtime_contract;
+mod runtime_kube;
 mod schemathesis;
 mod suite;
 mod support;
