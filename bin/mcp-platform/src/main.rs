@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use mcp_platform::{Config, Environment, Platform, store};
 
-/// The MCP Runtime platform API: accounts, sign-in, API keys, teams, signing keys.
+/// The MCP Runtime platform API: accounts, sign-in, API keys, teams, signing keys, and the
+/// runtime (servers, grants, sessions, agent session tokens, agents).
 ///
 /// Every setting comes from environment variables (PLATFORM_DATABASE_URL, PLATFORM_DATA_DIR,
 /// ...; see docs/platform.md).

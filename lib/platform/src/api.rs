@@ -36,13 +36,19 @@ pub struct RouteInfo {
     pub action: &'static str,
 }
 
-struct Routes {
+pub(crate) struct Routes {
     router: Router<Arc<AppState>>,
     list: Vec<RouteInfo>,
 }
 
 impl Routes {
-    fn add<H, T>(mut self, method: Method, path: &'static str, action: &'static str, handler: H) -> Self
+    pub(crate) fn add<H, T>(
+        mut self,
+        method: Method,
+        path: &'static str,
+        action: &'static str,
+        handler: H,
+    ) -> Self
     where
         H: Handler<T, Arc<AppState>>,
         T: 'static,
@@ -81,6 +87,8 @@ pub fn routes() -> (Router<Arc<AppState>>, Vec<RouteInfo>) {
         .add(Method::GET, "/api/v1/teams/{team}/members", "member.list", list_members)
         .add(Method::PUT, "/api/v1/teams/{team}/members/{user_id}", "member.put", put_member)
         .add(Method::DELETE, "/api/v1/teams/{team}/members/{user_id}", "member.remove", remove_member);
+    // The runtime (servers, grants, sessions, session tokens, agents): one block.
+    let r = crate::runtime::api::register(r);
     (r.router, r.list)
 }
 
@@ -112,7 +120,7 @@ pub struct AuditNote {
     pub details: Option<Value>,
 }
 
-fn noted(mut response: Response, note: AuditNote) -> Response {
+pub(crate) fn noted(mut response: Response, note: AuditNote) -> Response {
     response.extensions_mut().insert(note);
     response
 }
@@ -731,7 +739,7 @@ pub fn dns_label(s: &str, max: usize) -> bool {
 
 /// Loads a team the caller may see with at least `need`; a team the caller is not in is 404
 /// (its existence is not revealed). Administrators see every team.
-async fn team_access(
+pub(crate) async fn team_access(
     state: &AppState,
     p: &Principal,
     name: &str,
@@ -842,6 +850,10 @@ async fn create_team(
         created_at: now(),
     };
     state.store.create_team(&team, &p.user.id, &owner).await?;
+    if let Err(err) = state.runtime.provision_team(&team).await {
+        // The team exists; provisioning is idempotent and retried on the first publish.
+        tracing::warn!(team = %team.name, error = %err, "provisioning the team's namespace failed");
+    }
     let note = AuditNote {
         object_type: "team",
         object: team.name.clone(),
@@ -904,6 +916,7 @@ async fn delete_team(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let (team, _) = team_access(&state, &p, &name, Role::Owner).await?;
+    state.runtime.deprovision_team(&team).await?;
     state.store.delete_team(&team.id).await?;
     Ok(noted(
         StatusCode::NO_CONTENT.into_response(),

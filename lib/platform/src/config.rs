@@ -172,6 +172,68 @@ pub struct Config {
     pub oidc: Option<OidcConfig>,
     /// Grace period for in-flight requests on shutdown (`PLATFORM_SHUTDOWN_GRACE_MS`, default 10 s).
     pub shutdown_grace: Duration,
+    /// The runtime: where servers, grants and sessions live.
+    pub runtime: RuntimeConfig,
+}
+
+/// Which runtime backend holds servers, grants and sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeKind {
+    /// Objects in the platform store, policies written as files (`local`, the default).
+    Local,
+    /// Objects written into team namespaces of a Kubernetes cluster (`kubernetes`).
+    Kubernetes,
+}
+
+/// Runtime settings.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// `PLATFORM_RUNTIME`: `local` (default) or `kubernetes`.
+    pub kind: RuntimeKind,
+    /// `PLATFORM_POLICY_DIR` (default `<data dir>/policies`): Local backend, one policy file
+    /// per server at `<dir>/<namespace>/<name>.json`, watched by the gateways.
+    pub policy_dir: PathBuf,
+    /// `PLATFORM_MCP_HOST` (default `localhost`): host of servers' public MCP URLs when a
+    /// server names none (the `aud` of session tokens).
+    pub mcp_host: String,
+    /// `PLATFORM_MCP_TLS` (default `false`): public MCP URLs use `https`.
+    pub mcp_tls: bool,
+    /// `PLATFORM_CLUSTER_NAME` (default `local`): stamped into rendered policies.
+    pub cluster: String,
+    /// `PLATFORM_MCP_ACTIVE_SERVER_LIMIT` (default 5, 0 = no limit): servers per team.
+    pub active_server_limit: u32,
+    /// `PLATFORM_MCP_PUSH_COOLDOWN` (default `0s`; `30s`, `5m`, `1h` or seconds): least time
+    /// between two publishes of one team.
+    pub push_cooldown: Duration,
+}
+
+/// Parses `90`, `90s`, `5m`, `1h`, `1h30m` (Go-style durations of whole seconds).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let t = text.trim();
+    if let Ok(secs) = t.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let mut total = 0u64;
+    let mut digits = String::new();
+    let mut any = false;
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: u64 = digits.parse().ok()?;
+        digits.clear();
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+        any = true;
+    }
+    (any && digits.is_empty()).then_some(Duration::from_secs(total))
 }
 
 fn parse_num<T: std::str::FromStr>(key: &'static str, value: String) -> Result<T, ConfigError> {
@@ -336,6 +398,45 @@ impl Config {
         };
         let shutdown_grace =
             Duration::from_millis(num_in(src, "PLATFORM_SHUTDOWN_GRACE_MS", 10_000u64, 0..=600_000)?);
+        let runtime = RuntimeConfig {
+            kind: match src.get("PLATFORM_RUNTIME").as_deref().map(str::trim) {
+                None | Some("local") => RuntimeKind::Local,
+                Some("kubernetes") => RuntimeKind::Kubernetes,
+                Some(other) => {
+                    return Err(ConfigError {
+                        key: "PLATFORM_RUNTIME",
+                        value: other.to_string(),
+                        reason: "must be `local` or `kubernetes`".into(),
+                    });
+                }
+            },
+            policy_dir: src
+                .get("PLATFORM_POLICY_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("policies")),
+            mcp_host: src.get("PLATFORM_MCP_HOST").unwrap_or_else(|| "localhost".into()).trim().to_string(),
+            mcp_tls: match src.get("PLATFORM_MCP_TLS").as_deref().map(str::trim) {
+                None | Some("false") | Some("0") => false,
+                Some("true") | Some("1") => true,
+                Some(other) => {
+                    return Err(ConfigError {
+                        key: "PLATFORM_MCP_TLS",
+                        value: other.to_string(),
+                        reason: "must be `true` or `false`".into(),
+                    });
+                }
+            },
+            cluster: src.get("PLATFORM_CLUSTER_NAME").unwrap_or_else(|| "local".into()).trim().to_string(),
+            active_server_limit: num_in(src, "PLATFORM_MCP_ACTIVE_SERVER_LIMIT", 5u32, 0..=100_000)?,
+            push_cooldown: match src.get("PLATFORM_MCP_PUSH_COOLDOWN") {
+                None => Duration::ZERO,
+                Some(v) => parse_duration(&v).ok_or_else(|| ConfigError {
+                    key: "PLATFORM_MCP_PUSH_COOLDOWN",
+                    value: v.clone(),
+                    reason: "must be a duration such as 30s, 5m or 1h".into(),
+                })?,
+            },
+        };
         Ok(Config {
             listen,
             data_dir,
@@ -357,6 +458,7 @@ impl Config {
             audit,
             oidc,
             shutdown_grace,
+            runtime,
         })
     }
 
@@ -393,6 +495,20 @@ mod tests {
         assert_eq!(c.listen.port(), 8090);
         assert!(!c.is_postgres());
         assert!(c.oidc.is_none());
+        assert_eq!(c.runtime.kind, RuntimeKind::Local);
+        assert_eq!(c.runtime.policy_dir, PathBuf::from("/d/policies"));
+        assert_eq!(c.runtime.active_server_limit, 5);
+        assert_eq!(c.runtime.push_cooldown, Duration::ZERO);
+    }
+
+    #[test]
+    fn durations_read_like_go() {
+        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("5x"), None);
+        assert_eq!(parse_duration("m"), None);
+        assert_eq!(parse_duration("5m3"), None);
     }
 
     #[test]
@@ -408,6 +524,9 @@ mod tests {
             ),
             (vec![("PLATFORM_OIDC_ISSUER", "http://idp")], "PLATFORM_OIDC_CLIENT_ID"),
             (vec![("ANALYTICS_INGEST_URL", "ftp://x")], "ANALYTICS_INGEST_URL"),
+            (vec![("PLATFORM_RUNTIME", "docker")], "PLATFORM_RUNTIME"),
+            (vec![("PLATFORM_MCP_PUSH_COOLDOWN", "5 minutes")], "PLATFORM_MCP_PUSH_COOLDOWN"),
+            (vec![("PLATFORM_MCP_ACTIVE_SERVER_LIMIT", "-1")], "PLATFORM_MCP_ACTIVE_SERVER_LIMIT"),
         ] {
             let e = Config::from_source(&src(&pairs)).expect_err("refused");
             assert_eq!(e.key, key, "{e}");

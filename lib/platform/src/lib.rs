@@ -59,6 +59,14 @@ pub struct AppState {
     pub oidc: Option<oidc::Oidc>,
     /// Every route (for audit action names).
     pub routes: Vec<api::RouteInfo>,
+    /// Where servers, grants and sessions live (`PLATFORM_RUNTIME`).
+    pub runtime: Arc<dyn runtime::RuntimeBackend>,
+}
+
+/// The issuer and public keys of session tokens as gateways get them (every key not retired).
+pub fn platform_trust(config: &Config, keys: &keys::Keys) -> mcp_policy::PlatformTrust {
+    let jwks = serde_json::from_value(keys.ring().jwks(store::now())).unwrap_or_default();
+    mcp_policy::PlatformTrust { issuer: config.issuer.clone(), jwks }
 }
 
 /// The service could not start.
@@ -74,8 +82,18 @@ pub struct Platform {
 
 impl Platform {
     /// Opens the store (applying migrations unless `PLATFORM_AUTO_MIGRATE=false`), the signing
-    /// keys and the hashing secret, and starts the audit writer. Call inside a Tokio runtime.
+    /// keys, the hashing secret and the runtime backend (`PLATFORM_RUNTIME`), and starts the
+    /// audit writer. Call inside a Tokio runtime.
     pub async fn open(config: Config) -> Result<Platform, StartError> {
+        Platform::open_with(config, None).await
+    }
+
+    /// [`Platform::open`] with a runtime backend given by the caller (the Kubernetes backend,
+    /// tests); `None` builds the one `PLATFORM_RUNTIME` names.
+    pub async fn open_with(
+        config: Config,
+        runtime: Option<Arc<dyn runtime::RuntimeBackend>>,
+    ) -> Result<Platform, StartError> {
         let store = store::Store::connect(&config.database_url, config.db_max_connections)
             .await
             .map_err(|e| StartError(format!("store {}: {e}", config::redact_url(&config.database_url))))?;
@@ -106,9 +124,26 @@ impl Platform {
             None => None,
         };
         let audit = audit::Auditor::start(&config.audit);
+        let runtime: Arc<dyn runtime::RuntimeBackend> = match (runtime, config.runtime.kind) {
+            (Some(r), _) => r,
+            (None, config::RuntimeKind::Local) => Arc::new(runtime::local::LocalBackend::new(
+                store.clone(),
+                runtime::local::LocalSettings::from_config(&config.runtime),
+            )),
+            (None, config::RuntimeKind::Kubernetes) => Arc::new(
+                runtime::kube::KubeBackend::connect(runtime::kube::KubeSettings::default())
+                    .await
+                    .map_err(|e| StartError(format!("PLATFORM_RUNTIME=kubernetes: {e}")))?,
+            ),
+        };
+        runtime.ready().await.map_err(|e| StartError(format!("runtime backend {}: {e}", runtime.kind())))?;
+        runtime
+            .publish_jwks(&platform_trust(&config, &keys))
+            .await
+            .map_err(|e| StartError(format!("publish the JWKS: {e}")))?;
         let (_, routes) = api::routes();
         Ok(Platform {
-            state: Arc::new(AppState { config, store, keys, hasher, lockout, audit, oidc, routes }),
+            state: Arc::new(AppState { config, store, keys, hasher, lockout, audit, oidc, routes, runtime }),
         })
     }
 
@@ -138,11 +173,21 @@ impl Platform {
     ) -> std::io::Result<()> {
         let state = self.state.clone();
         let keys = state.keys.clone();
+        let published = state.clone();
         let reload = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
+            let mut last = platform_trust(&published.config, &keys);
             loop {
                 tick.tick().await;
                 keys.reload_if_changed();
+                // A rotation (or a key retiring) changes the JWKS: publish it to every policy.
+                let trust = platform_trust(&published.config, &keys);
+                if trust != last {
+                    match published.runtime.publish_jwks(&trust).await {
+                        Ok(()) => last = trust,
+                        Err(err) => tracing::warn!(error = %err, "publishing the JWKS failed; retrying"),
+                    }
+                }
             }
         });
         let store = state.store.clone();

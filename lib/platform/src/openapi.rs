@@ -7,6 +7,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 use crate::api;
 use crate::error::{ErrorBody, ErrorDetail};
+use crate::runtime::api as rt;
 use crate::store::{ApiKey, Member, Role, Team, User};
 
 #[derive(OpenApi)]
@@ -26,8 +27,16 @@ use crate::store::{ApiKey, Member, Role, Team, User};
         api::list_keys, api::create_key, api::revoke_key,
         api::list_teams, api::create_team, api::get_team, api::rename_team, api::delete_team,
         api::list_members, api::put_member, api::remove_member,
+        rt::list_servers, rt::publish_server, rt::get_server, rt::delete_server, rt::server_policy,
+        rt::list_grants, rt::apply_grant, rt::get_grant, rt::patch_grant, rt::delete_grant,
+        rt::enable_grant, rt::disable_grant, rt::revoke_grant_sessions,
+        rt::list_sessions, rt::apply_session, rt::get_session, rt::patch_session, rt::delete_session,
+        rt::revoke_session, rt::unrevoke_session,
+        rt::adapter_session, rt::refresh_session_token,
+        rt::list_agents, rt::register_agent, rt::get_agent, rt::rename_agent,
+        rt::deactivate_agent, rt::reactivate_agent,
     ),
-    components(schemas(ErrorBody, ErrorDetail, User, Team, Member, ApiKey, Role)),
+    components(schemas(ErrorBody, ErrorDetail, User, Team, Member, ApiKey, Role, crate::runtime::agents::Agent)),
     modifiers(&Bearer),
 )]
 struct Doc;

@@ -35,6 +35,21 @@ pub struct LocalSettings {
     pub tls: bool,
 }
 
+impl LocalSettings {
+    /// The settings of a platform configuration.
+    pub fn from_config(c: &crate::config::RuntimeConfig) -> LocalSettings {
+        LocalSettings {
+            policy_dir: c.policy_dir.clone(),
+            cluster: c.cluster.clone(),
+            defaults: DefaultingOptions {
+                default_ingress_host: Some(c.mcp_host.clone()).filter(|h| !h.is_empty()),
+                default_ingress_class: None,
+            },
+            tls: c.mcp_tls,
+        }
+    }
+}
+
 /// The Local backend.
 #[derive(Debug, Clone)]
 pub struct LocalBackend {

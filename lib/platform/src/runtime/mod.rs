@@ -28,6 +28,8 @@
 //!   the platform's JWKS (the last [`RuntimeBackend::publish_jwks`]) in `auth.platform`.
 //! - A change is visible to `get_*`/`list_*` as soon as the call returns.
 
+pub mod agents;
+pub mod api;
 pub mod kube;
 pub mod local;
 

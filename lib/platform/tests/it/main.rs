@@ -4,7 +4,10 @@
 mod audit;
 mod matrix;
 mod oidc;
+mod revocation;
+mod revoke_e2e;
 mod runtime;
+mod runtime_api;
 mod runtime_contract;
 mod runtime_kube;
 mod schemathesis;

@@ -124,11 +124,19 @@ async fn fixture(h: &Harness, c: &Callers, method: &str, path: &str) -> (String,
         revoked_at: None,
     };
     store.insert_api_key(&key, &unique("hash-")).await.expect("key");
+    // Runtime fixtures (one block): server, agent, grant and session in the team.
+    let mut path = path.to_string();
+    let mut runtime_body = None;
+    if path.starts_with("/api/v1/runtime/") {
+        let (p, body) = crate::runtime_api::matrix_fixture(h, &team, &c.member.id, method, &path).await;
+        path = p;
+        runtime_body = body;
+    }
     let filled = path.replace("{team}", &team.name).replace("{user_id}", &target.id).replace("{id}", &key.id);
     let refresh = || async {
         mcp_platform::api::issue_tokens(&h.state, c.member.clone(), None).await.expect("tokens").refresh_token
     };
-    let body = match (method, path) {
+    let body = match (method, path.as_str()) {
         ("POST", "/api/v1/auth/login") => Some(json!({"email": c.member.email, "password": "password-123"})),
         ("POST", "/api/v1/auth/refresh") | ("POST", "/api/v1/auth/logout") => {
             Some(json!({"refresh_token": refresh().await}))
@@ -141,7 +149,7 @@ async fn fixture(h: &Harness, c: &Callers, method: &str, path: &str) -> (String,
         ("POST", "/api/v1/teams") => Some(json!({"name": unique("n"), "owner_id": c.owner})),
         ("PATCH", "/api/v1/teams/{team}") => Some(json!({"display_name": "Renamed"})),
         ("PUT", "/api/v1/teams/{team}/members/{user_id}") => Some(json!({"role": "viewer"})),
-        _ => None,
+        _ => runtime_body,
     };
     (filled, body)
 }
