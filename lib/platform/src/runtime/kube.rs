@@ -88,7 +88,16 @@ fn kube_err(action: &str, e: ::kube::Error) -> RuntimeError {
         ::kube::Error::Api(status) => match status.code {
             404 => RuntimeError::NotFound(format!("{action}: {}", status.message)),
             409 => RuntimeError::Conflict(format!("{action}: {}", status.message)),
-            400 | 422 => RuntimeError::invalid("", "null", format!("{action}: {}", status.message)),
+            // Refused by the API server (schema) or the operator's admission webhook: name the
+            // field it gave, else the spec.
+            400 | 422 => {
+                let field = status
+                    .details
+                    .as_ref()
+                    .and_then(|d| d.causes.iter().map(|c| c.field.clone()).find(|f| !f.is_empty()))
+                    .unwrap_or_else(|| "spec".to_string());
+                RuntimeError::invalid(field, "null", format!("{action}: {}", status.message))
+            }
             code @ (401 | 403) => RuntimeError::Other(format!("{action}: {code} {}", status.message)),
             code if code >= 500 => RuntimeError::Unavailable(format!("{action}: {code} {}", status.message)),
             code => RuntimeError::Other(format!("{action}: {code} {}", status.message)),

@@ -223,3 +223,26 @@ async fn an_unreachable_api_server_is_unavailable() {
     let err = kube.apply_server(server(&team("x"), "s")).await.expect_err("no API server");
     assert!(matches!(err, mcp_platform::runtime::RuntimeError::Unavailable(_)), "{err:?}");
 }
+
+/// API failures keep their meaning: a refusal (schema, admission) is `Invalid`, a server error
+/// is `Unavailable` (the kube client itself retries 503s), and a failed check deletes nothing.
+#[tokio::test]
+async fn api_refusals_and_failures_map_to_runtime_errors() {
+    use mcp_platform::runtime::RuntimeError;
+    use mcp_testkit::kube_api::Fault;
+
+    let (fake, kube) = backend().await;
+    let t = team("faults");
+    kube.provision_team(&t).await.expect("provision");
+    fake.fail(Fault::on("patch", "mcpservers").status(422).times(1));
+    let err = kube.apply_server(server(&t, "s")).await.expect_err("refused");
+    assert!(matches!(&err, RuntimeError::Invalid { field, .. } if field == "spec"), "{err:?}");
+    fake.fail(Fault::on("get", "namespaces").status(500).times(1));
+    let err = kube.apply_server(server(&t, "s")).await.expect_err("unavailable");
+    assert!(matches!(err, RuntimeError::Unavailable(_)), "{err:?}");
+    fake.fail(Fault::on("list", "mcpservers").status(500).times(1));
+    let err = kube.deprovision_team(&t).await.expect_err("unavailable");
+    assert!(matches!(err, RuntimeError::Unavailable(_)), "{err:?}");
+    assert!(fake.get("namespaces", "", &t.namespace).is_some(), "nothing deleted on a failed check");
+    kube.apply_server(server(&t, "s")).await.expect("works again");
+}
