@@ -595,4 +595,90 @@ mod tests {
         }
         assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
+
+    /// The team NetworkPolicies and the platform's RBAC name the cluster's components by the
+    /// constants in `mcp_operator_core::{team, install}`; every cluster tree must run them
+    /// there: the ingress controller, Prometheus, ingest (and its port), the operator, the
+    /// platform's service account, and the operator's trust ConfigMap setting.
+    #[test]
+    fn team_network_peers_and_platform_names_match_the_manifests() {
+        use mcp_operator_core::install::{
+            OPERATOR_APP, OPERATOR_NAMESPACE, PLATFORM_NAMESPACE, PLATFORM_SERVICE_ACCOUNT, TRUST_CONFIGMAP,
+            TRUST_NAMESPACE,
+        };
+        use mcp_operator_core::team::{
+            INGEST_APP, INGEST_PORT, INGRESS_CONTROLLER_APP, INGRESS_NAMESPACE, OBSERVABILITY_NAMESPACE,
+            PROMETHEUS_APP, SENTINEL_NAMESPACE,
+        };
+        let mut failures = Vec::new();
+        for tree in ["kind", "k3s", "k3s/https", "eks"] {
+            let docs = render(tree);
+            let workload = |namespace: &str, app: &str| {
+                docs.iter().find(|d| {
+                    matches!(d.kind(), "Deployment" | "StatefulSet" | "DaemonSet")
+                        && d.value.pointer("/metadata/namespace").and_then(Value::as_str) == Some(namespace)
+                        && d.value
+                            .pointer("/spec/template/metadata/labels/app.kubernetes.io~1name")
+                            .and_then(Value::as_str)
+                            == Some(app)
+                })
+            };
+            for (namespace, app) in [
+                (INGRESS_NAMESPACE, INGRESS_CONTROLLER_APP),
+                (OBSERVABILITY_NAMESPACE, PROMETHEUS_APP),
+                (SENTINEL_NAMESPACE, INGEST_APP),
+                (OPERATOR_NAMESPACE, OPERATOR_APP),
+            ] {
+                if workload(namespace, app).is_none() {
+                    failures
+                        .push(format!("deploy/{tree}: no pods app.kubernetes.io/name={app} in {namespace}"));
+                }
+            }
+            if let Some(ingest) = workload(SENTINEL_NAMESPACE, INGEST_APP) {
+                let ports: Vec<i64> = pod_spec(ingest)
+                    .map(|(pod, _)| {
+                        containers(pod).flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+                    })
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["containerPort"].as_i64())
+                    .collect();
+                if !ports.contains(&i64::from(INGEST_PORT)) {
+                    failures.push(format!(
+                        "{}: ingest does not listen on {INGEST_PORT} ({ports:?})",
+                        ingest.id()
+                    ));
+                }
+            }
+            let platform = docs.iter().find(|d| {
+                d.kind() == "Deployment"
+                    && d.value.pointer("/metadata/namespace").and_then(Value::as_str)
+                        == Some(PLATFORM_NAMESPACE)
+            });
+            match platform.and_then(|d| d.value.pointer("/spec/template/spec/serviceAccountName")) {
+                Some(Value::String(sa)) if sa == PLATFORM_SERVICE_ACCOUNT => {}
+                other => failures.push(format!(
+                    "deploy/{tree}: the platform Deployment in {PLATFORM_NAMESPACE} runs as {other:?}, not {PLATFORM_SERVICE_ACCOUNT}"
+                )),
+            }
+            for d in docs.iter().filter(|d| d.kind() == "Deployment") {
+                let trust = pod_spec(d)
+                    .map(|(pod, _)| {
+                        containers(pod).flat_map(|c| c["env"].as_array().cloned().unwrap_or_default())
+                    })
+                    .into_iter()
+                    .flatten()
+                    .find(|e| e["name"] == "MCP_PLATFORM_TRUST_CONFIGMAP");
+                if let Some(value) = trust.as_ref().and_then(|e| e["value"].as_str())
+                    && value != format!("{TRUST_NAMESPACE}/{TRUST_CONFIGMAP}")
+                {
+                    failures.push(format!(
+                        "{}: MCP_PLATFORM_TRUST_CONFIGMAP={value}, but the platform's RBAC covers {TRUST_NAMESPACE}/{TRUST_CONFIGMAP}",
+                        d.id()
+                    ));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
 }

@@ -25,7 +25,7 @@ mod tests {
     fn pure_cores_have_no_io_dependencies() {
         const FORBIDDEN: &[&str] =
             &["tokio", "hyper", "kube-client", "kube-runtime", "reqwest", "axum", "rdkafka", "clickhouse"];
-        for krate in ["mcp-api", "mcp-policy", "mcp-protocol", "mcp-events"] {
+        for krate in ["mcp-api", "mcp-policy", "mcp-protocol", "mcp-events", "mcp-operator-core"] {
             let tree = cmd!("cargo", "tree", "--locked", "-p", krate, "-e", "normal", "--prefix", "none")
                 .dir(project_root())
                 .read()

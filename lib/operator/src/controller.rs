@@ -32,7 +32,7 @@ use kube::runtime::watcher::{self, Event, watcher};
 use kube::runtime::{WatchStreamExt, reflector::store::Writer};
 use kube::{Client, Resource, ResourceExt};
 use mcp_api::{MCPAccessGrant, MCPAgentSession, MCPServer, MCPServerStatus};
-use mcp_policy::{Jwks, PlatformTrust};
+use mcp_policy::PlatformTrust;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch as tokio_watch};
@@ -432,15 +432,7 @@ where
     reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff()).touched_objects()
 }
 
-/// Parses the platform trust ConfigMap: `issuer` and `jwks.json`.
-pub fn parse_platform_trust(cm: &ConfigMap) -> Result<PlatformTrust, String> {
-    let data = cm.data.clone().unwrap_or_default();
-    let issuer = data.get("issuer").map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    let issuer = issuer.ok_or("missing key \"issuer\"")?;
-    let jwks_text = data.get("jwks.json").ok_or("missing key \"jwks.json\"")?;
-    let jwks: Jwks = serde_json::from_str(jwks_text).map_err(|e| format!("jwks.json is not a JWKS: {e}"))?;
-    Ok(PlatformTrust { issuer, jwks })
-}
+pub use mcp_operator_core::trust::parse_platform_trust;
 
 /// Watches the platform trust ConfigMap: keeps `ctx.platform` current, marks it loaded after
 /// the first list, and asks for every server to be reconciled when the trust changes.

@@ -11,12 +11,13 @@
 //!           ──► status                                 phase, conditions, URL, tool pins
 //! ```
 //!
-//! Modules: [`build`] (pure desired-object builders, snapshot-tested), [`status`] and [`routes`]
-//! (pure status and route-ownership logic), [`controller`] (the kube-rs `Controller` around
-//! them: server-side apply, status, backoff), [`webhook`] and [`certs`] (admission over TLS),
-//! [`leader`] (Lease election), [`metrics`], [`pins`] (tool pins from the gateways),
-//! [`install`] (the manifests in `deploy/base`, with the RBAC the code needs), [`run`] (process
-//! wiring: connect, probes, webhooks, election, graceful shutdown).
+//! Modules: [`controller`] (the kube-rs `Controller`: server-side apply, status, backoff),
+//! [`webhook`] and [`certs`] (admission over TLS), [`leader`] (Lease election), [`metrics`],
+//! [`pins`] (tool pins read from the gateways), [`run`] (process wiring: connect, probes,
+//! webhooks, election, graceful shutdown). The pure core — [`build`] (desired-object builders,
+//! snapshot-tested), [`status`] and [`routes`] (status and route ownership), [`install`] (the
+//! manifests in `deploy/base`, with the RBAC the code needs), [`config`] and [`names`] — lives
+//! in the `mcp-operator-core` crate (no kube runtime) and is re-exported here.
 //!
 //! Invariants:
 //! - The builders, [`status`] and [`routes`] do no I/O and read no clock: same inputs, same
@@ -29,20 +30,18 @@
 //!   retried with backoff and never panics.
 //! - Every API call is covered by the RBAC in [`install`] (the tests check each request).
 
-pub mod build;
 pub mod certs;
-pub mod config;
 pub mod controller;
 pub mod error;
-pub mod install;
 pub mod leader;
 pub mod metrics;
-pub mod names;
 pub mod pins;
-pub mod routes;
 pub mod run;
-pub mod status;
 pub mod webhook;
+
+// The pure core lives in `mcp-operator-core` (no kube runtime); re-exported under the paths
+// the controller, the binary and the tests have always used.
+pub use mcp_operator_core::{build, config, install, names, routes, status};
 
 /// Resolves once `flag` holds `value` (or its sender is gone). The borrow of the channel ends
 /// before this returns, so the future stays `Send` inside `tokio::select!`.

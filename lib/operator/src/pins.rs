@@ -3,7 +3,6 @@
 //! the operator reads them from each running pod of a server and merges them for
 //! `MCPServer.status`.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,54 +20,12 @@ use crate::build::ServerView;
 use crate::names::{ADMIN_PORT, APP_LABEL, MANAGED_BY, MANAGED_BY_LABEL};
 use crate::status::Pins;
 
+pub use mcp_operator_core::pins::{Report, merge, parse_report};
+
 /// Where tool pins come from.
 pub trait PinSource: Send + Sync {
     /// The merged pins of `view`'s gateways ([`Pins::Unknown`] when none answered).
     fn pins<'a>(&'a self, view: &'a ServerView) -> BoxFuture<'a, Pins>;
-}
-
-/// One gateway's report: (pinned hash, drifted) by tool name.
-pub type Report = BTreeMap<String, (String, bool)>;
-
-/// Parses the `tool_pins` of a gateway's `/config/status` body.
-pub fn parse_report(body: &Value) -> Option<Report> {
-    let pins = body.get("tool_pins")?.as_object()?;
-    Some(
-        pins.iter()
-            .filter_map(|(name, pin)| {
-                let pinned = pin.get("pinned")?.as_str()?.to_string();
-                let drifted = pin.get("drifted").and_then(Value::as_bool).unwrap_or(false);
-                Some((name.clone(), (pinned, drifted)))
-            })
-            .collect(),
-    )
-}
-
-/// Merges the reports of several gateways: a tool is drifted when any gateway says so, or when
-/// gateways pinned different definitions (the replicas serve different tools).
-pub fn merge(reports: &[Report]) -> Pins {
-    if reports.is_empty() {
-        return Pins::Unknown;
-    }
-    let mut pinned: BTreeMap<String, String> = BTreeMap::new();
-    let mut drifted = std::collections::BTreeSet::new();
-    for report in reports {
-        for (name, (hash, drift)) in report {
-            match pinned.get(name) {
-                Some(existing) if existing != hash => {
-                    drifted.insert(name.clone());
-                }
-                Some(_) => {}
-                None => {
-                    pinned.insert(name.clone(), hash.clone());
-                }
-            }
-            if *drift {
-                drifted.insert(name.clone());
-            }
-        }
-    }
-    Pins::Reported { pinned, drifted: drifted.into_iter().collect() }
 }
 
 /// Reads pins from the server's running pods over HTTP (pod IP, the gateway's admin port).
@@ -148,29 +105,19 @@ impl PinSource for FixedPins {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use kube::Resource;
+    use mcp_api::MCPServer;
 
-    use super::*;
-
+    /// The core writes the owner reference out by hand (it has no kube dependency); it must be
+    /// exactly what kube derives.
     #[test]
-    fn reports_merge_into_pins_and_drift() {
-        let a = parse_report(&json!({"tool_pins": {
-            "echo": {"pinned": "sha256:e", "current": "sha256:e", "drifted": false},
-            "add": {"pinned": "sha256:a", "current": "sha256:b", "drifted": true},
-        }}))
-        .expect("report");
-        let b = parse_report(&json!({"tool_pins": {"echo": {"pinned": "sha256:other", "drifted": false}}}))
-            .expect("report");
-        assert_eq!(merge(&[]), Pins::Unknown);
-        assert_eq!(
-            merge(std::slice::from_ref(&a)),
-            Pins::Reported {
-                pinned: [("add".into(), "sha256:a".into()), ("echo".into(), "sha256:e".into())].into(),
-                drifted: vec!["add".into()],
-            }
-        );
-        let Pins::Reported { drifted, .. } = merge(&[a, b]) else { panic!("reported") };
-        assert_eq!(drifted, ["add", "echo"], "replicas disagreeing on a definition is drift");
-        assert_eq!(parse_report(&json!({"ready": true})), None);
+    fn core_owner_reference_matches_kube() {
+        let mut server: MCPServer = serde_json::from_value(
+            serde_json::json!({"metadata": {"name": "s", "uid": "u-1"}, "spec": {"image": "i"}}),
+        )
+        .expect("server");
+        assert_eq!(mcp_operator_core::build::controller_owner_ref(&server), server.controller_owner_ref(&()));
+        server.metadata.uid = None;
+        assert_eq!(mcp_operator_core::build::controller_owner_ref(&server), None);
     }
 }

@@ -30,14 +30,9 @@ use tracing::{debug, info, warn};
 
 use crate::metrics::{Metrics, ReviewKind, ReviewLabels};
 
-/// Validates MCPServers.
-pub const VALIDATE_SERVER_PATH: &str = "/validate-mcpruntime-org-v1alpha1-mcpserver";
-/// Defaults MCPServers.
-pub const MUTATE_SERVER_PATH: &str = "/mutate-mcpruntime-org-v1alpha1-mcpserver";
-/// Validates MCPAccessGrants.
-pub const VALIDATE_GRANT_PATH: &str = "/validate-mcpruntime-org-v1alpha1-mcpaccessgrant";
-/// Validates MCPAgentSessions.
-pub const VALIDATE_SESSION_PATH: &str = "/validate-mcpruntime-org-v1alpha1-mcpagentsession";
+pub use mcp_operator_core::names::{
+    MUTATE_SERVER_PATH, VALIDATE_GRANT_PATH, VALIDATE_SERVER_PATH, VALIDATE_SESSION_PATH,
+};
 
 /// Largest AdmissionReview body accepted (the API server sends at most ~3 MiB objects).
 const MAX_BODY: usize = 4 << 20;

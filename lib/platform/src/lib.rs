@@ -139,11 +139,11 @@ impl Platform {
                 store.clone(),
                 runtime::local::LocalSettings::from_config(&config.runtime),
             )),
-            (None, config::RuntimeKind::Kubernetes) => {
-                return Err(StartError(
-                    "PLATFORM_RUNTIME=kubernetes: pass the Kubernetes backend to Platform::open_with".into(),
-                ));
-            }
+            (None, config::RuntimeKind::Kubernetes) => Arc::new(
+                runtime::kube::KubeBackend::connect(runtime::kube::KubeSettings::default())
+                    .await
+                    .map_err(|e| StartError(format!("PLATFORM_RUNTIME=kubernetes: {e}")))?,
+            ),
         };
         runtime.ready().await.map_err(|e| StartError(format!("runtime backend {}: {e}", runtime.kind())))?;
         runtime

@@ -181,8 +181,10 @@ pub fn revision(cm: &Value) -> String {
 /// request. The fake API records what was asked and tests ran as cluster-admin, so this is
 /// what keeps the shipped RBAC in step with the code.
 pub fn assert_rbac_allows(requests: &[Recorded]) {
-    use mcp_operator::install::{OPERATOR_NAMESPACE, allows, cluster_rules, namespace_rules};
-    let (cluster, namespaced) = (cluster_rules(), namespace_rules());
+    use mcp_operator::install::{
+        OPERATOR_NAMESPACE, allows, cluster_rules, namespace_rules, operator_team_rules,
+    };
+    let (cluster, namespaced, team) = (cluster_rules(), namespace_rules(), operator_team_rules());
     for r in requests.iter().filter(|r| !r.resource.is_empty()) {
         let resource = match &r.subresource {
             Some(sub) => format!("{}/{sub}", r.resource),
@@ -199,5 +201,15 @@ pub fn assert_rbac_allows(requests: &[Recorded]) {
             "the shipped RBAC does not allow {} {}/{resource} {:?} in {:?}",
             r.verb, r.group, name, r.namespace
         );
+        // What a team namespace's `mcp-runtime-operator-team` binding grants covers every
+        // request the operator makes inside a server's namespace.
+        if let Some(ns) = r.namespace.as_deref().filter(|ns| *ns != OPERATOR_NAMESPACE) {
+            assert!(
+                allows(&team, r.verb, &r.group, &resource, name.as_deref()),
+                "the operator's team role does not allow {} {}/{resource} {name:?} in {ns}",
+                r.verb,
+                r.group
+            );
+        }
     }
 }

@@ -30,6 +30,7 @@
 
 pub mod agents;
 pub mod api;
+pub mod kube;
 pub mod local;
 
 use std::fmt;

@@ -12,6 +12,7 @@ mod revoke_e2e;
 mod runtime;
 mod runtime_api;
 mod runtime_contract;
+mod runtime_kube;
 mod schemathesis;
 mod suite;
 mod support;

@@ -13,7 +13,6 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::Resource;
 use mcp_api::{MCPServer, MCPServerSpec, default_server, validate_server};
 
 use crate::config::OperatorConfig;
@@ -79,7 +78,7 @@ impl ServerView {
             .clone()
             .filter(|n| !n.is_empty())
             .ok_or(BuildError::MissingNamespace)?;
-        let owner = server.controller_owner_ref(&()).ok_or(BuildError::MissingUid)?;
+        let owner = controller_owner_ref(server).ok_or(BuildError::MissingUid)?;
         let spec = default_server(&name, &server.spec, &cfg.defaulting());
         let findings = validate_server(&spec, "spec");
         if !findings.is_valid() {
@@ -111,6 +110,20 @@ impl ServerView {
             ..ObjectMeta::default()
         }
     }
+}
+
+/// The controller owner reference children of `server` carry (what `kube::Resource`'s
+/// `controller_owner_ref` gives, written out so this crate needs no kube dependency): `None`
+/// without a name or uid.
+pub fn controller_owner_ref(server: &MCPServer) -> Option<OwnerReference> {
+    Some(OwnerReference {
+        api_version: format!("{}/{}", mcp_api::GROUP, mcp_api::VERSION),
+        kind: "MCPServer".to_string(),
+        name: server.metadata.name.clone()?,
+        uid: server.metadata.uid.clone()?,
+        controller: Some(true),
+        block_owner_deletion: None,
+    })
 }
 
 /// The sidecar image: the server's own, else the operator's.

@@ -50,6 +50,15 @@ pub const METRICS_PORT: i32 = ADMIN_PORT;
 /// Non-root user and group of every MCP server pod.
 pub const RUN_AS_USER: i64 = 65532;
 
+/// Admission webhook path that validates MCPServers.
+pub const VALIDATE_SERVER_PATH: &str = "/validate-mcpruntime-org-v1alpha1-mcpserver";
+/// Admission webhook path that defaults MCPServers.
+pub const MUTATE_SERVER_PATH: &str = "/mutate-mcpruntime-org-v1alpha1-mcpserver";
+/// Admission webhook path that validates MCPAccessGrants.
+pub const VALIDATE_GRANT_PATH: &str = "/validate-mcpruntime-org-v1alpha1-mcpaccessgrant";
+/// Admission webhook path that validates MCPAgentSessions.
+pub const VALIDATE_SESSION_PATH: &str = "/validate-mcpruntime-org-v1alpha1-mcpagentsession";
+
 /// `<server>-gateway-policy`: the policy ConfigMap, and the Role and RoleBinding that let the
 /// server's gateway watch exactly that ConfigMap.
 pub fn policy_name(server: &str) -> String {

@@ -24,8 +24,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
-use crate::names::{MANAGED_BY, MANAGED_BY_LABEL, WORKLOAD_SERVICE_ACCOUNT};
-use crate::webhook::{MUTATE_SERVER_PATH, VALIDATE_GRANT_PATH, VALIDATE_SERVER_PATH, VALIDATE_SESSION_PATH};
+use crate::names::{
+    MANAGED_BY, MANAGED_BY_LABEL, MUTATE_SERVER_PATH, VALIDATE_GRANT_PATH, VALIDATE_SERVER_PATH,
+    VALIDATE_SESSION_PATH, WORKLOAD_SERVICE_ACCOUNT,
+};
+use crate::team::{
+    DEFAULT_DENY_POLICY, LIMITS_NAME, OPERATOR_TEAM_BINDING, PLATFORM_TEAM_BINDING, QUOTA_NAME,
+    SERVERS_POLICY,
+};
 
 /// One permission the operator needs, and why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,10 +143,121 @@ pub const NAMESPACE_PERMISSIONS: &[Permission] = &[
     },
 ];
 
+/// The namespaced resources the operator writes into a server's namespace: the part of
+/// [`CLUSTER_PERMISSIONS`] a team namespace's `mcp-runtime-operator` binding grants there
+/// (so a team namespace is self-contained should the cluster-wide grant be narrowed).
+pub const OPERATOR_TEAM_RESOURCES: &[&str] = &[
+    "mcpservers",
+    "mcpservers/status",
+    "mcpaccessgrants",
+    "mcpagentsessions",
+    "deployments",
+    "services",
+    "configmaps",
+    "ingresses",
+    "serviceaccounts",
+    "roles",
+    "rolebindings",
+    "pods",
+];
+
+/// What the platform's Kubernetes runtime backend does cluster-wide: create and delete team
+/// namespaces, bootstrap the two bindings of a new team namespace (it can bind only the two
+/// team ClusterRoles, and only under the two binding names), and read the three resources.
+pub const PLATFORM_CLUSTER_PERMISSIONS: &[Permission] = &[
+    Permission {
+        group: "",
+        resources: &["namespaces"],
+        verbs: &["get", "create", "patch", "delete"],
+        names: &[],
+        why: "team namespaces mcp-team-<slug>, applied server-side and deleted with the team",
+    },
+    Permission {
+        group: "rbac.authorization.k8s.io",
+        resources: &["rolebindings"],
+        verbs: &["get", "create", "patch"],
+        names: &[PLATFORM_TEAM_BINDING, OPERATOR_TEAM_BINDING],
+        why: "the platform's and the operator's bindings in a new team namespace",
+    },
+    Permission {
+        group: "mcpruntime.org",
+        resources: &["mcpservers", "mcpaccessgrants", "mcpagentsessions"],
+        verbs: &["get", "list"],
+        names: &[],
+        why: "catalogs and agent filters across teams in one request (read-only; writes only via team bindings)",
+    },
+    Permission {
+        group: "rbac.authorization.k8s.io",
+        resources: &["clusterroles"],
+        verbs: &["bind"],
+        names: &[PLATFORM_TEAM_ROLE, OPERATOR_TEAM_ROLE],
+        why: "binding exactly the two team roles",
+    },
+];
+
+/// What the platform does inside a team namespace (granted there by its binding to
+/// [`PLATFORM_TEAM_ROLE`]).
+pub const PLATFORM_TEAM_PERMISSIONS: &[Permission] = &[
+    Permission {
+        group: "mcpruntime.org",
+        resources: &["mcpservers", "mcpaccessgrants", "mcpagentsessions"],
+        verbs: &["create", "patch", "delete"],
+        names: &[],
+        why: "servers, grants and sessions, applied server-side and deleted",
+    },
+    Permission {
+        group: "",
+        resources: &["resourcequotas", "limitranges"],
+        verbs: &["get", "create", "patch"],
+        names: &[QUOTA_NAME, LIMITS_NAME],
+        why: "the team's quota and default limits",
+    },
+    Permission {
+        group: "networking.k8s.io",
+        resources: &["networkpolicies"],
+        verbs: &["get", "create", "patch"],
+        names: &[DEFAULT_DENY_POLICY, SERVERS_POLICY],
+        why: "the team's default-deny and MCP server network policies",
+    },
+    Permission {
+        group: "",
+        resources: &["configmaps"],
+        verbs: &["get"],
+        names: &[],
+        why: "reading back the policy the operator rendered for a server",
+    },
+];
+
+/// What the platform does in the trust ConfigMap's namespace: publish its JWKS.
+pub const PLATFORM_TRUST_PERMISSIONS: &[Permission] = &[Permission {
+    group: "",
+    resources: &["configmaps"],
+    verbs: &["get", "create", "patch"],
+    names: &[TRUST_CONFIGMAP],
+    why: "publishing the platform's token issuer and JWKS for the operator to copy into policies",
+}];
+
+/// Namespace the platform runs in (`deploy/base/platform`).
+pub const PLATFORM_NAMESPACE: &str = "mcp-platform";
+/// The platform's service account (`deploy/base/platform/platform.yaml`).
+pub const PLATFORM_SERVICE_ACCOUNT: &str = "mcp-platform";
+/// The platform's ClusterRole and ClusterRoleBinding, and its trust Role and RoleBinding.
+pub const PLATFORM_NAME: &str = "mcp-platform";
+/// ClusterRole the platform is bound to in each team namespace.
+pub const PLATFORM_TEAM_ROLE: &str = "mcp-platform-team";
+/// ClusterRole the operator is bound to in each team namespace.
+pub const OPERATOR_TEAM_ROLE: &str = "mcp-runtime-operator-team";
+/// Namespace of the trust ConfigMap (the operator's `MCP_PLATFORM_TRUST_CONFIGMAP`).
+pub const TRUST_NAMESPACE: &str = OPERATOR_NAMESPACE;
+/// Name of the trust ConfigMap.
+pub const TRUST_CONFIGMAP: &str = "platform-trust";
+
 /// Namespace the operator is installed in.
 pub const OPERATOR_NAMESPACE: &str = "mcp-runtime";
 /// Name of the operator's Deployment, service account, roles and bindings.
 pub const OPERATOR_NAME: &str = "mcp-runtime-operator";
+/// `app.kubernetes.io/name` of the operator's pods.
+pub const OPERATOR_APP: &str = "mcp-operator";
 /// Name of the webhook configurations.
 pub const WEBHOOK_CONFIGURATION: &str = "mcp-runtime-operator";
 /// Name of the webhook Service.
@@ -175,6 +292,47 @@ pub fn namespace_rules() -> Vec<PolicyRule> {
     rules(NAMESPACE_PERMISSIONS)
 }
 
+/// The rules of [`OPERATOR_TEAM_ROLE`]: the operator's cluster rules on
+/// [`OPERATOR_TEAM_RESOURCES`].
+pub fn operator_team_rules() -> Vec<PolicyRule> {
+    CLUSTER_PERMISSIONS
+        .iter()
+        .filter_map(|p| {
+            let resources: Vec<String> = p
+                .resources
+                .iter()
+                .filter(|r| OPERATOR_TEAM_RESOURCES.contains(r))
+                .map(|r| r.to_string())
+                .collect();
+            (!resources.is_empty()).then(|| PolicyRule {
+                api_groups: Some(vec![p.group.to_string()]),
+                resources: Some(resources),
+                verbs: p.verbs.iter().map(|v| v.to_string()).collect(),
+                resource_names: (!p.names.is_empty())
+                    .then(|| p.names.iter().map(|n| n.to_string()).collect()),
+                non_resource_urls: None,
+            })
+        })
+        .collect()
+}
+
+/// Whether the platform's RBAC allows `verb` on `group`/`resource` (`name` as in [`allows`])
+/// in `namespace` (`None`: cluster-scoped): its ClusterRole everywhere, its team ClusterRole in
+/// team namespaces (where the platform binds it), its trust Role in [`TRUST_NAMESPACE`].
+pub fn platform_allows(
+    namespace: Option<&str>,
+    verb: &str,
+    group: &str,
+    resource: &str,
+    name: Option<&str>,
+) -> bool {
+    allows(&rules(PLATFORM_CLUSTER_PERMISSIONS), verb, group, resource, name)
+        || (namespace.is_some_and(|ns| crate::team::team_slug(ns).is_some())
+            && allows(&rules(PLATFORM_TEAM_PERMISSIONS), verb, group, resource, name))
+        || (namespace == Some(TRUST_NAMESPACE)
+            && allows(&rules(PLATFORM_TRUST_PERMISSIONS), verb, group, resource, name))
+}
+
 /// Whether `rules` allow `verb` on `group`/`resource` (`resource/subresource` form) for the
 /// object `name` (`None` for list, watch and create, which cannot be limited by name, except
 /// list and watch with a `metadata.name` field selector, passed as the name).
@@ -197,7 +355,7 @@ pub fn allows(rules: &[PolicyRule], verb: &str, group: &str, resource: &str, nam
 
 fn labels() -> BTreeMap<String, String> {
     BTreeMap::from([
-        ("app.kubernetes.io/name".to_string(), "mcp-operator".to_string()),
+        ("app.kubernetes.io/name".to_string(), OPERATOR_APP.to_string()),
         ("app.kubernetes.io/part-of".to_string(), "mcp-runtime".to_string()),
         (MANAGED_BY_LABEL.to_string(), "kustomize".to_string()),
     ])
@@ -243,7 +401,7 @@ fn probe(path: &str) -> Probe {
 }
 
 fn operator_deployment() -> Deployment {
-    let selector = BTreeMap::from([("app.kubernetes.io/name".to_string(), "mcp-operator".to_string())]);
+    let selector = BTreeMap::from([("app.kubernetes.io/name".to_string(), OPERATOR_APP.to_string())]);
     let quantity = |v: &str| Quantity(v.to_string());
     Deployment {
         metadata: meta(OPERATOR_NAME, Some(OPERATOR_NAMESPACE)),
@@ -335,7 +493,7 @@ fn service(name: &str, port: i32, target: &str, annotations: Option<BTreeMap<Str
         spec: Some(ServiceSpec {
             selector: Some(BTreeMap::from([(
                 "app.kubernetes.io/name".to_string(),
-                "mcp-operator".to_string(),
+                OPERATOR_APP.to_string(),
             )])),
             ports: Some(vec![ServicePort {
                 name: Some(target.to_string()),
@@ -454,6 +612,59 @@ fn rbac() -> Vec<Value> {
     ]
 }
 
+fn platform_meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_string()),
+        namespace: namespace.map(str::to_string),
+        labels: Some(BTreeMap::from([
+            ("app.kubernetes.io/name".to_string(), PLATFORM_NAME.to_string()),
+            ("app.kubernetes.io/part-of".to_string(), "mcp-runtime".to_string()),
+            (MANAGED_BY_LABEL.to_string(), "kustomize".to_string()),
+        ])),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The platform's RBAC (`deploy/base/platform-rbac`): its ClusterRole and binding, the two
+/// team ClusterRoles it binds in every team namespace, and its Role on the trust ConfigMap.
+fn platform_rbac() -> Vec<Value> {
+    let subject = Subject {
+        kind: "ServiceAccount".to_string(),
+        name: PLATFORM_SERVICE_ACCOUNT.to_string(),
+        namespace: Some(PLATFORM_NAMESPACE.to_string()),
+        api_group: None,
+    };
+    let role_ref = |kind: &str| RoleRef {
+        api_group: "rbac.authorization.k8s.io".to_string(),
+        kind: kind.to_string(),
+        name: PLATFORM_NAME.to_string(),
+    };
+    let cluster_role = |name: &str, rules: Vec<PolicyRule>| ClusterRole {
+        metadata: platform_meta(name, None),
+        rules: Some(rules),
+        aggregation_rule: None,
+    };
+    vec![
+        json(&cluster_role(PLATFORM_NAME, rules(PLATFORM_CLUSTER_PERMISSIONS))),
+        json(&ClusterRoleBinding {
+            metadata: platform_meta(PLATFORM_NAME, None),
+            role_ref: role_ref("ClusterRole"),
+            subjects: Some(vec![subject.clone()]),
+        }),
+        json(&cluster_role(PLATFORM_TEAM_ROLE, rules(PLATFORM_TEAM_PERMISSIONS))),
+        json(&cluster_role(OPERATOR_TEAM_ROLE, operator_team_rules())),
+        json(&Role {
+            metadata: platform_meta(PLATFORM_NAME, Some(TRUST_NAMESPACE)),
+            rules: Some(rules(PLATFORM_TRUST_PERMISSIONS)),
+        }),
+        json(&RoleBinding {
+            metadata: platform_meta(PLATFORM_NAME, Some(TRUST_NAMESPACE)),
+            role_ref: role_ref("Role"),
+            subjects: Some(vec![subject]),
+        }),
+    ]
+}
+
 fn json<T: serde::Serialize>(object: &T) -> Value {
     serde_json::to_value(object).unwrap_or(Value::Null)
 }
@@ -500,6 +711,7 @@ pub fn manifests() -> Vec<(&'static str, Vec<Value>)> {
         ("operator/webhooks.yaml", vec![json(&validating), json(&mutating)]),
         ("workload/namespace.yaml", vec![namespace(WORKLOAD_NAMESPACE)]),
         ("workload/serviceaccount.yaml", vec![json(&workload_sa)]),
+        ("platform-rbac/rbac.yaml", platform_rbac()),
     ]
 }
 
