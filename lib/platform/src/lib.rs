@@ -17,6 +17,7 @@
 //!   (ClickHouse through `mcp-sentinel`'s queries), admin-wide and team-scoped.
 //! - [`replay`]: recorded tool calls judged again under a proposed policy.
 //! - [`registry`]: a read-only MCP Registry (v0.1) of the servers each caller may see.
+//! - [`catalog`]: servers and tools, declared against live inventory (drift), connect configs.
 //! - [`runtime`]: runtime backends (Local, Kubernetes) behind [`runtime::RuntimeBackend`].
 //!
 //! Invariants: authorization is decided on every request from the store (membership, account
@@ -27,6 +28,7 @@ pub mod analytics;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod keys;

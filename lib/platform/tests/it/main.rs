@@ -3,6 +3,7 @@
 
 mod analytics;
 mod audit;
+mod catalog;
 mod matrix;
 mod oidc;
 mod registry;
