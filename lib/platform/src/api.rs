@@ -161,7 +161,10 @@ pub fn routes() -> (Router<Arc<AppState>>, Vec<RouteInfo>) {
             "/api/v1/catalog/servers/{team}/{name}/connect",
             "catalog.connect",
             crate::catalog::connect,
-        );
+        )
+        .add(Method::GET, "/api/v1/dashboard/summary", "dashboard.summary", crate::dashboard::summary)
+        .add(Method::GET, "/api/v1/admin/components", "admin.components", crate::dashboard::components)
+        .add(Method::GET, "/api/v1/admin/audit", "admin.audit", crate::dashboard::audit);
     (r.router, r.list)
 }
 

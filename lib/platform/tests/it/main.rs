@@ -4,6 +4,7 @@
 mod analytics;
 mod audit;
 mod catalog;
+mod dashboard;
 mod matrix;
 mod oidc;
 mod registry;
