@@ -103,20 +103,26 @@ pub fn query_error(err: QueryError) -> ApiError {
     }
 }
 
-/// Milliseconds since the epoch of an RFC 3339 time or a plain millisecond count.
+/// The last millisecond a stored event can have (ClickHouse `DateTime`: seconds in a `u32`).
+pub const MAX_TIME_MS: u64 = u32::MAX as u64 * 1000 + 999;
+
+/// Milliseconds since the epoch of an RFC 3339 time or a plain millisecond count, between
+/// 1970 and 2106 (what the events table holds).
 pub fn parse_time(field: &str, value: &str) -> Result<u64, ApiError> {
     let value = value.trim();
-    if let Ok(ms) = value.parse::<u64>() {
-        return Ok(ms);
-    }
-    value.parse::<jiff::Timestamp>().ok().and_then(|t| u64::try_from(t.as_millisecond()).ok()).ok_or_else(
-        || {
+    value
+        .parse::<u64>()
+        .ok()
+        .or_else(|| {
+            value.parse::<jiff::Timestamp>().ok().and_then(|t| u64::try_from(t.as_millisecond()).ok())
+        })
+        .filter(|ms| *ms <= MAX_TIME_MS)
+        .ok_or_else(|| {
             ApiError::invalid_field(
                 field,
-                format!("`{field}` must be an RFC 3339 time or epoch milliseconds"),
+                format!("`{field}` must be an RFC 3339 time or epoch milliseconds between 1970 and 2106"),
             )
-        },
-    )
+        })
 }
 
 fn parse_u32(field: &str, value: &str) -> Result<u32, ApiError> {
@@ -557,6 +563,8 @@ mod tests {
             (Some(1_767_225_600_000), Some(1_767_225_600_001), Some(7))
         );
         assert!(EventParams(p(&[("since", "yesterday")])).query(true).is_err());
+        assert!(EventParams(p(&[("until", "99999999999999999")])).query(true).is_err(), "after 2106");
+        assert!(EventParams(p(&[("until", "4294967295999")])).query(true).is_ok());
     }
 
     #[test]

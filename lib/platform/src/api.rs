@@ -153,7 +153,18 @@ pub fn routes() -> (Router<Arc<AppState>>, Vec<RouteInfo>) {
             "/v0.1/servers/{name}/versions/{version}",
             "registry.version",
             crate::registry::version,
-        );
+        )
+        .add(Method::GET, "/api/v1/catalog/servers", "catalog.servers", crate::catalog::servers)
+        .add(Method::GET, "/api/v1/catalog/tools", "catalog.tools", crate::catalog::tools)
+        .add(
+            Method::GET,
+            "/api/v1/catalog/servers/{team}/{name}/connect",
+            "catalog.connect",
+            crate::catalog::connect,
+        )
+        .add(Method::GET, "/api/v1/dashboard/summary", "dashboard.summary", crate::dashboard::summary)
+        .add(Method::GET, "/api/v1/admin/components", "admin.components", crate::dashboard::components)
+        .add(Method::GET, "/api/v1/admin/audit", "admin.audit", crate::dashboard::audit);
     (r.router, r.list)
 }
 

@@ -44,6 +44,8 @@ use crate::store::{ApiKey, Member, Role, Team, User};
         crate::analytics::team_deny_reasons,
         crate::replay::replay_route,
         crate::registry::list, crate::registry::versions, crate::registry::version,
+        crate::catalog::servers, crate::catalog::tools, crate::catalog::connect,
+        crate::dashboard::summary, crate::dashboard::components, crate::dashboard::audit,
     ),
     components(schemas(ErrorBody, ErrorDetail, User, Team, Member, ApiKey, Role, crate::runtime::agents::Agent)),
     modifiers(&Bearer),

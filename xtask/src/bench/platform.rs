@@ -39,20 +39,21 @@ pub fn run() -> Result<()> {
     replay(&root)
 }
 
-/// Policy replay throughput (`--bench replay`), its own section `platform-replay`.
+/// Policy replay throughput and catalog list latency (`--bench insight`), their own section
+/// `platform-insight`.
 fn replay(root: &std::path::Path) -> Result<()> {
     let out = std::env::temp_dir().join(format!("mcp-platform-replay-bench-{}.json", std::process::id()));
-    cmd!("cargo", "bench", "--locked", "-p", "mcp-platform", "--bench", "replay")
+    cmd!("cargo", "bench", "--locked", "-p", "mcp-platform", "--bench", "insight")
         .dir(root)
         .env("MCP_BENCH_OUT", &out)
         .run()
-        .context("bench platform: cargo bench --bench replay")?;
+        .context("bench platform: cargo bench --bench insight")?;
     let text =
         std::fs::read_to_string(&out).with_context(|| format!("bench platform: read {}", out.display()))?;
     let _ = std::fs::remove_file(&out);
     let mut report: Value = serde_json::from_str(&text).context("bench platform: parse replay results")?;
     stamp(&mut report);
-    write_section(&root.join("docs/benchmarks.md"), "platform-replay", &replay_section(&report))
+    write_section(&root.join("docs/benchmarks.md"), "platform-insight", &replay_section(&report))
 }
 
 fn replay_section(r: &Value) -> String {

@@ -3,6 +3,8 @@
 
 mod analytics;
 mod audit;
+mod catalog;
+mod dashboard;
 mod matrix;
 mod oidc;
 mod registry;

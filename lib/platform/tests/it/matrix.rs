@@ -133,11 +133,12 @@ async fn fixture(h: &Harness, c: &Callers, method: &str, path: &str) -> (String,
         runtime_body = body;
     }
     // Registry fixtures (one block): server `srv` of the team, named as the registry names it.
-    if path.starts_with("/v0.1/") {
+    if path.starts_with("/v0.1/") || path.starts_with("/api/v1/catalog/") {
         h.state.runtime.provision_team(&team).await.expect("provision");
         h.state.runtime.apply_server(crate::runtime_contract::server(&team, "srv")).await.expect("server");
         let name = mcp_platform::registry::server_name(&h.state.config.runtime.mcp_host, &team.name, "srv");
-        path = path.replace("{name}", &name.replace('/', "%2F")).replace("{version}", "latest");
+        let name = if path.starts_with("/v0.1/") { name.replace('/', "%2F") } else { "srv".into() };
+        path = path.replace("{name}", &name).replace("{version}", "latest");
     }
     let filled = path.replace("{team}", &team.name).replace("{user_id}", &target.id).replace("{id}", &key.id);
     let refresh = || async {
