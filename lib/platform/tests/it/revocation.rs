@@ -24,6 +24,7 @@ pub struct Rig {
     pub gateway: SocketAddr,
     pub token: String,
     pub session: String,
+    pub agent: String,
     pub policy_file: std::path::PathBuf,
     pub keys_file: std::path::PathBuf,
     mcp_session: String,
@@ -196,6 +197,7 @@ impl Rig {
             gateway: gaddr,
             token,
             session,
+            agent,
             policy_file,
             keys_file,
             mcp_session: String::new(),
@@ -257,8 +259,22 @@ impl Rig {
         Answer { status, body: resp.text().await.unwrap_or_default() }
     }
 
-    async fn platform_post(&self, path: &str) {
-        api(&self.client, &self.platform, &self.admin, "POST", path, None).await;
+    /// A POST to the platform as the administrator (panics unless 2xx).
+    pub async fn platform_post(&self, path: &str) -> Value {
+        api(&self.client, &self.platform, &self.admin, "POST", path, None).await
+    }
+
+    /// The status of a POST to the platform as the administrator.
+    pub async fn platform_status(&self, path: &str, body: Option<Value>) -> u16 {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.platform))
+            .header("authorization", format!("Bearer {}", self.admin));
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_string());
+        }
+        let resp = req.send().await.expect("platform request");
+        resp.status().as_u16()
     }
 
     /// Revokes the session through the API and polls the gateway until it answers

@@ -86,3 +86,25 @@ async fn key_rotation_publishes_first_and_old_tokens_stay_valid_until_they_expir
     let old = rig.call_with(&old_token, "echo").await;
     assert_eq!(old.status, 200, "a token signed before the rotation is still valid: {}", old.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deactivating_the_agent_is_a_session_revoked_at_the_gateway_and_no_new_token() {
+    let rig = Rig::start().await;
+    assert_eq!(rig.call("echo").await.status, 200);
+    let started = std::time::Instant::now();
+    let r = rig.platform_post(&format!("/api/v1/runtime/agents/{}/deactivate", rig.agent)).await;
+    assert_eq!(r["revoked"]["revoked"], 1, "{r}");
+    loop {
+        let a = rig.call("echo").await;
+        if a.status == 401 && a.body.contains("session_revoked") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(1), "still {} {}", a.status, a.body);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let refresh = format!("/api/v1/runtime/adapter/sessions/rev/{}/token", rig.session);
+    assert_eq!(rig.platform_status(&refresh, None).await, 403, "no token for a revoked session");
+    let ask = serde_json::json!({"serverName": "srv", "team": "rev", "agentID": rig.agent});
+    let issue = rig.platform_status("/api/v1/runtime/adapter/sessions", Some(ask)).await;
+    assert_eq!(issue, 403, "no new session for an inactive agent");
+}
