@@ -46,6 +46,15 @@ fn assert_platform_rbac_allows(requests: &[Recorded]) {
         }
         if r.is_write() && r.verb == "patch" {
             assert_eq!(r.query_param("fieldManager").as_deref(), Some(PLATFORM_FIELD_MANAGER), "{r:?}");
+            assert_eq!(r.content_type.as_deref(), Some("application/apply-patch+yaml"), "{r:?}");
+            // A real API server refuses an apply without them, and one carrying server-owned
+            // metadata or status.
+            let body = r.body.as_ref().expect("apply body");
+            assert!(body["apiVersion"].is_string() && body["kind"].is_string(), "{body}");
+            for owned in ["uid", "resourceVersion", "managedFields", "creationTimestamp", "generation"] {
+                assert!(body["metadata"].get(owned).is_none(), "{owned} in {body}");
+            }
+            assert!(body.get("status").is_none_or(serde_json::Value::is_null), "{body}");
         }
     }
 }
