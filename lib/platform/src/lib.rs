@@ -144,9 +144,11 @@ impl Platform {
                 runtime::local::LocalSettings::from_config(&config.runtime),
             )),
             (None, config::RuntimeKind::Kubernetes) => Arc::new(
-                runtime::kube::KubeBackend::connect(runtime::kube::KubeSettings::default())
-                    .await
-                    .map_err(|e| StartError(format!("PLATFORM_RUNTIME=kubernetes: {e}")))?,
+                runtime::kube::KubeBackend::connect(runtime::kube::KubeSettings::from_config(
+                    &config.runtime,
+                ))
+                .await
+                .map_err(|e| StartError(format!("PLATFORM_RUNTIME=kubernetes: {e}")))?,
             ),
         };
         runtime.ready().await.map_err(|e| StartError(format!("runtime backend {}: {e}", runtime.kind())))?;

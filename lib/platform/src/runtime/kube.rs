@@ -54,6 +54,17 @@ pub struct KubeSettings {
     pub defaults: DefaultingOptions,
 }
 
+impl KubeSettings {
+    /// The defaults, with the platform's MCP host (`PLATFORM_MCP_HOST`) as the ingress host of
+    /// servers published without one.
+    pub fn from_config(runtime: &crate::config::RuntimeConfig) -> KubeSettings {
+        let mut settings = KubeSettings::default();
+        settings.defaults.default_ingress_host =
+            Some(runtime.mcp_host.clone()).filter(|h| !h.trim().is_empty());
+        settings
+    }
+}
+
 impl Default for KubeSettings {
     fn default() -> Self {
         KubeSettings {
@@ -327,10 +338,17 @@ impl KubeBackend {
 
     async fn apply_server_inner(&self, server: MCPServer) -> RuntimeResult<MCPServer> {
         let (namespace, name) = check_meta(&server.metadata)?;
-        let defaulted = default_server(&name, &server.spec, &self.settings.defaults);
+        let mut spec = server.spec;
+        // The operator renders the public URL (the session tokens' audience) from
+        // `ingressHost`; a server published without one gets the platform's MCP host, so the
+        // operator and the platform name the same URL whatever the operator's own default.
+        if spec.ingress_host.as_deref().is_none_or(|h| h.trim().is_empty()) {
+            spec.ingress_host = self.settings.defaults.default_ingress_host.clone();
+        }
+        let defaulted = default_server(&name, &spec, &self.settings.defaults);
         first_error(validate_server(&defaulted, "spec"))?;
         self.provisioned(&namespace).await?;
-        let mut applied = MCPServer::new(&name, server.spec);
+        let mut applied = MCPServer::new(&name, spec);
         applied.metadata = applied_meta(&server.metadata);
         self.apply(&self.namespaced(&namespace), &name, &applied).await
     }

@@ -255,3 +255,25 @@ async fn api_refusals_and_failures_map_to_runtime_errors() {
     assert!(fake.get("namespaces", "", &t.namespace).is_some(), "nothing deleted on a failed check");
     kube.apply_server(server(&t, "s")).await.expect("works again");
 }
+
+/// The operator renders the session tokens' audience from `ingressHost`: a server published
+/// without one is applied with the platform's MCP host, so both name the same public URL.
+#[tokio::test]
+async fn a_server_without_a_host_is_applied_with_the_platforms_mcp_host() {
+    let fake = FakeApiServer::start().await.expect("fake API server");
+    let mut settings = KubeSettings::default();
+    settings.defaults.default_ingress_host = Some("mcp.example.test".into());
+    let kube = KubeBackend::new(fake.client(), settings);
+    let t = team("hosts");
+    kube.provision_team(&t).await.expect("provision");
+    let mut s = server(&t, "no-host");
+    s.spec.ingress_host = None;
+    kube.apply_server(s).await.expect("apply");
+    let applied = fake.get("mcpservers", &t.namespace, "no-host").expect("applied");
+    assert_eq!(applied["spec"]["ingressHost"], "mcp.example.test");
+    let mut s = server(&t, "own-host");
+    s.spec.ingress_host = Some("tools.example.test".into());
+    kube.apply_server(s).await.expect("apply");
+    let applied = fake.get("mcpservers", &t.namespace, "own-host").expect("applied");
+    assert_eq!(applied["spec"]["ingressHost"], "tools.example.test");
+}
