@@ -319,12 +319,14 @@ pub struct Readiness {
     pub schema_version: i64,
     /// Version this binary needs.
     pub schema_expected: i64,
+    /// The runtime backend (`local` or `kubernetes`).
+    pub runtime: &'static str,
     /// Why not ready.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
-#[utoipa::path(get, path = "/ready", tag = "meta", responses((status = 200, description = "store reachable and schema current", body = Readiness), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)))]
+#[utoipa::path(get, path = "/ready", tag = "meta", responses((status = 200, description = "store reachable, schema current, runtime backend reachable", body = Readiness), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)))]
 async fn ready(State(state): St) -> Response {
     let expected = crate::store::latest_version();
     let (status, version, reason) = match state.store.schema_version().await {
@@ -336,11 +338,16 @@ async fn ready(State(state): St) -> Response {
         ),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, 0, Some(format!("store: {e}"))),
     };
+    let (status, reason) = match (status, state.runtime.ready().await) {
+        (StatusCode::OK, Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, Some(format!("runtime: {e}"))),
+        (s, _) => (s, reason),
+    };
     let body = Readiness {
         status: if status == StatusCode::OK { "ready" } else { "not_ready" },
         backend: state.store.backend(),
         schema_version: version,
         schema_expected: expected,
+        runtime: state.runtime.kind(),
         reason,
     };
     if status == StatusCode::OK {

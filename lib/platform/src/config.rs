@@ -208,6 +208,9 @@ pub struct RuntimeConfig {
     /// `PLATFORM_MCP_PUSH_COOLDOWN` (default `0s`; `30s`, `5m`, `1h` or seconds): least time
     /// between two publishes of one team.
     pub push_cooldown: Duration,
+    /// `PLATFORM_CROSS_TEAM_GRANT_MAX_TTL` (default `7d`): a grant for another team's subjects
+    /// (delegation) must expire within this.
+    pub cross_team_grant_max_ttl: Duration,
 }
 
 /// Parses `90`, `90s`, `5m`, `1h`, `1h30m` (Go-style durations of whole seconds).
@@ -437,6 +440,14 @@ impl Config {
                     key: "PLATFORM_MCP_PUSH_COOLDOWN",
                     value: v.clone(),
                     reason: "must be a duration such as 30s, 5m or 1h".into(),
+                })?,
+            },
+            cross_team_grant_max_ttl: match src.get("PLATFORM_CROSS_TEAM_GRANT_MAX_TTL") {
+                None => Duration::from_secs(7 * 86_400),
+                Some(v) => parse_duration(&v).filter(|d| !d.is_zero()).ok_or_else(|| ConfigError {
+                    key: "PLATFORM_CROSS_TEAM_GRANT_MAX_TTL",
+                    value: v.clone(),
+                    reason: "must be a positive duration such as 24h or 7d".into(),
                 })?,
             },
         };

@@ -22,7 +22,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("conflict", 409, "the object exists already, or the change would break an invariant"),
     ("payload_too_large", 413, "the body is larger than PLATFORM_MAX_BODY_BYTES"),
     ("unsupported_media_type", 415, "a body that is not application/json"),
-    ("too_many_requests", 429, "sign-in locked out for this account and address; see Retry-After"),
+    (
+        "too_many_requests",
+        429,
+        "sign-in lockout, or a team's active-server limit or push cooldown; see Retry-After",
+    ),
     ("internal_error", 500, "a fault on our side (logged with its cause)"),
     ("service_unavailable", 503, "the store or another dependency cannot be reached"),
 ];

@@ -1,7 +1,8 @@
 //! `cargo xtask bench platform`: the platform API on its embedded store with 10,000 accounts —
 //! authenticated list latency, requests/s with an access token and with an API key against the
 //! unauthenticated `/health` of the same run, and the cost of a password sign-in; written to
-//! the `bench:platform` section of docs/benchmarks.md.
+//! the `bench:platform` section of docs/benchmarks.md. Then the runtime's promise on the Local
+//! backend: revoke call → first `401 session_revoked` at a real gateway (50 cycles, p50/p99).
 
 use anyhow::{Context, Result};
 use duct::cmd;
@@ -22,6 +23,17 @@ pub fn run() -> Result<()> {
         std::fs::read_to_string(&out).with_context(|| format!("bench platform: read {}", out.display()))?;
     let _ = std::fs::remove_file(&out);
     let mut report: Value = serde_json::from_str(&text).context("bench platform: parse results")?;
+    let revoke_out = std::env::temp_dir().join(format!("mcp-platform-revoke-{}.json", std::process::id()));
+    cmd!("cargo", "bench", "--locked", "-p", "mcp-platform", "--bench", "revoke")
+        .dir(&root)
+        .env("MCP_BENCH_OUT", &revoke_out)
+        .run()
+        .context("bench platform: cargo bench --bench revoke")?;
+    let revoke = std::fs::read_to_string(&revoke_out)
+        .with_context(|| format!("bench platform: read {}", revoke_out.display()))?;
+    let _ = std::fs::remove_file(&revoke_out);
+    let revoke: Value = serde_json::from_str(&revoke).context("bench platform: parse revoke results")?;
+    report["revoke_to_deny"] = revoke["revoke_to_deny"].clone();
     stamp(&mut report);
     write_section(&root.join("docs/benchmarks.md"), "platform", &section(&report))?;
     replay(&root)
@@ -97,6 +109,11 @@ unauthenticated `GET /health` of the same run.\n\n",
     for (key, label) in [
         ("list", "`GET /api/v1/users?limit=50` (access token, 10,000 accounts)"),
         ("login", "`POST /api/v1/auth/login` (argon2id m=19 MiB, t=2, p=1)"),
+        (
+            "revoke_to_deny",
+            "revoke → deny: `POST …/sessions/{team}/{name}/revoke` until a real gateway on the Local \
+backend's policy file answers `401 session_revoked` (target < 1 s)",
+        ),
     ] {
         let v = &r[key];
         s.push_str(&format!(

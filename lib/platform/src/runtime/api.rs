@@ -173,6 +173,20 @@ async fn visible_teams(state: &AppState, p: &Principal, team: Option<&str>) -> R
     }
 }
 
+/// Team name by namespace.
+fn by_namespace(teams: &[Team]) -> std::collections::HashMap<&str, &str> {
+    teams.iter().map(|t| (t.namespace.as_str(), t.name.as_str())).collect()
+}
+
+/// One backend call serves every visible team: the namespace when there is one team, else all
+/// (filtered to the visible teams afterwards).
+fn single_namespace(teams: &[Team]) -> Option<String> {
+    match teams {
+        [one] => Some(one.namespace.clone()),
+        _ => None,
+    }
+}
+
 // ---- servers -------------------------------------------------------------------------------
 
 /// A server with its team.
@@ -256,21 +270,28 @@ pub(crate) async fn list_servers(
     ApiQuery(f): ApiQuery<TeamFilter>,
 ) -> Result<Response, ApiError> {
     let teams = visible_teams(&state, &p, f.team.as_deref()).await?;
-    let mut items = Vec::new();
-    let mut policy = None;
-    for team in &teams {
-        let filter = ListFilter { namespace: Some(team.namespace.clone()), ..ListFilter::default() };
-        let servers = state.runtime.list_servers(&filter).await?;
-        if f.team.is_some() {
-            policy = Some(publish_policy(&state, team, servers.len()).await?);
+    let names = by_namespace(&teams);
+    let filter =
+        ListFilter { namespace: single_namespace(&teams), server: f.server.clone(), ..ListFilter::default() };
+    let servers = if teams.is_empty() { Vec::new() } else { state.runtime.list_servers(&filter).await? };
+    let items: Vec<ServerItem> = servers
+        .into_iter()
+        .filter_map(|server| {
+            let team = names.get(super::namespace_of(&server.metadata))?.to_string();
+            Some(ServerItem { team, server })
+        })
+        .collect();
+    let policy = match (f.team.as_deref(), teams.first()) {
+        (Some(_), Some(team)) => {
+            let count = if f.server.is_some() {
+                state.runtime.list_servers(&ListFilter::namespace(&team.namespace)).await?.len()
+            } else {
+                items.len()
+            };
+            Some(publish_policy(&state, team, count).await?)
         }
-        items.extend(
-            servers
-                .into_iter()
-                .filter(|s| f.server.as_deref().is_none_or(|n| s.metadata.name.as_deref() == Some(n)))
-                .map(|server| ServerItem { team: team.name.clone(), server }),
-        );
-    }
+        _ => None,
+    };
     Ok(json_response(StatusCode::OK, &ServerList { items, publish_policy: policy }))
 }
 
@@ -483,6 +504,35 @@ fn subject_team<'a>(subject: &'a Subject, server_team: &'a str) -> &'a str {
     subject.team_id.as_deref().map(str::trim).filter(|t| !t.is_empty()).unwrap_or(server_team)
 }
 
+/// A grant for another team's subjects (delegation): that team exists and the grant expires
+/// within `PLATFORM_CROSS_TEAM_GRANT_MAX_TTL`.
+async fn check_delegation(
+    state: &AppState,
+    spec: &MCPAccessGrantSpec,
+    grant_team: &str,
+) -> Result<(), ApiError> {
+    let known = state.store.list_teams(None).await?.into_iter().any(|(t, _)| t.id == grant_team);
+    if !known {
+        return Err(invalid("spec.subject.teamID", grant_team, "no such team"));
+    }
+    let max = state.config.runtime.cross_team_grant_max_ttl.as_secs();
+    let limit = now() + i64::try_from(max).unwrap_or(i64::MAX / 4);
+    match spec.expires_at.as_deref() {
+        None => {
+            Err(invalid("spec.expiresAt", "", &format!("a cross-team grant must expire (within {max} s)")))
+        }
+        Some(text) => match parse_rfc3339(text) {
+            Ok(t) if t.as_second() <= limit => Ok(()),
+            Ok(_) => Err(invalid(
+                "spec.expiresAt",
+                text,
+                &format!("a cross-team grant must expire within {max} s"),
+            )),
+            Err(_) => Err(invalid("spec.expiresAt", text, "is not an RFC 3339 timestamp")),
+        },
+    }
+}
+
 async fn server_team_id(state: &AppState, team: &Team, server: &ServerRef) -> Result<String, ApiError> {
     let found = state.runtime.get_server(&team.namespace, &server.name).await?;
     let Some(found) = found else {
@@ -497,23 +547,22 @@ pub(crate) async fn list_grants(
     Caller(p): Caller,
     ApiQuery(f): ApiQuery<TeamFilter>,
 ) -> Result<Response, ApiError> {
-    let mut items = Vec::new();
-    for team in visible_teams(&state, &p, f.team.as_deref()).await? {
-        let filter = ListFilter {
-            namespace: Some(team.namespace.clone()),
-            server: f.server.clone(),
-            agent_id: f.agent.clone(),
-            grant_name: None,
-        };
-        items.extend(
-            state
-                .runtime
-                .list_grants(&filter)
-                .await?
-                .into_iter()
-                .map(|grant| GrantItem { team: team.name.clone(), grant }),
-        );
-    }
+    let teams = visible_teams(&state, &p, f.team.as_deref()).await?;
+    let names = by_namespace(&teams);
+    let filter = ListFilter {
+        namespace: single_namespace(&teams),
+        server: f.server.clone(),
+        agent_id: f.agent.clone(),
+        grant_name: None,
+    };
+    let grants = if teams.is_empty() { Vec::new() } else { state.runtime.list_grants(&filter).await? };
+    let items: Vec<GrantItem> = grants
+        .into_iter()
+        .filter_map(|grant| {
+            let team = names.get(super::namespace_of(&grant.metadata))?.to_string();
+            Some(GrantItem { team, grant })
+        })
+        .collect();
     Ok(json_response(StatusCode::OK, &List { items, next_cursor: None }))
 }
 
@@ -533,13 +582,11 @@ pub(crate) async fn apply_grant(
         return Err(invalid("spec.allowedSideEffects", "", "must list at least one side effect"));
     }
     let server_team = server_team_id(&state, &team, &spec.server_ref).await?;
-    check_agent(
-        &state,
-        "spec.subject.agentID",
-        spec.subject.agent_id.as_deref(),
-        subject_team(&spec.subject, &server_team),
-    )
-    .await?;
+    let grant_team = subject_team(&spec.subject, &server_team).to_string();
+    if grant_team != server_team {
+        check_delegation(&state, &spec, &grant_team).await?;
+    }
+    check_agent(&state, "spec.subject.agentID", spec.subject.agent_id.as_deref(), &grant_team).await?;
     let existing = state.runtime.get_grant(&team.namespace, &req.name).await?;
     if spec.disabled.is_none() {
         spec.disabled = existing.as_ref().and_then(|g| g.spec.disabled);
@@ -695,23 +742,22 @@ pub(crate) async fn list_sessions(
     Caller(p): Caller,
     ApiQuery(f): ApiQuery<TeamFilter>,
 ) -> Result<Response, ApiError> {
-    let mut items = Vec::new();
-    for team in visible_teams(&state, &p, f.team.as_deref()).await? {
-        let filter = ListFilter {
-            namespace: Some(team.namespace.clone()),
-            server: f.server.clone(),
-            grant_name: f.grant.clone(),
-            agent_id: f.agent.clone(),
-        };
-        items.extend(
-            state
-                .runtime
-                .list_sessions(&filter)
-                .await?
-                .into_iter()
-                .map(|session| SessionItem { team: team.name.clone(), session }),
-        );
-    }
+    let teams = visible_teams(&state, &p, f.team.as_deref()).await?;
+    let names = by_namespace(&teams);
+    let filter = ListFilter {
+        namespace: single_namespace(&teams),
+        server: f.server.clone(),
+        grant_name: f.grant.clone(),
+        agent_id: f.agent.clone(),
+    };
+    let sessions = if teams.is_empty() { Vec::new() } else { state.runtime.list_sessions(&filter).await? };
+    let items: Vec<SessionItem> = sessions
+        .into_iter()
+        .filter_map(|session| {
+            let team = names.get(super::namespace_of(&session.metadata))?.to_string();
+            Some(SessionItem { team, session })
+        })
+        .collect();
     Ok(json_response(StatusCode::OK, &List { items, next_cursor: None }))
 }
 
@@ -1017,7 +1063,6 @@ pub(crate) async fn adapter_session(
         .runtime
         .get_server(&team.namespace, &req.server_name)
         .await?
-        .filter(|_| member || p.user.is_admin || !mine.is_empty())
         .ok_or_else(|| ApiError::not_found("no such server"))?;
     let server_team = server.spec.team_id.clone().unwrap_or_else(|| team.id.clone());
     let at = now();
@@ -1422,4 +1467,30 @@ pub(crate) async fn reactivate_agent(
         ),
         note,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adapter_session_names_are_deterministic_and_nul_separated() {
+        // SHA-256("human-1\0agt_x\0team-1\0srv"), first 16 hex digits.
+        assert_eq!(adapter_session_name("human-1", "agt_x", "team-1", "srv"), "adapter-252b5e5785608689");
+        // The separator keeps ("ab", "c") and ("a", "bc") apart.
+        assert_ne!(adapter_session_name("ab", "c", "t", "s"), adapter_session_name("a", "bc", "t", "s"));
+    }
+
+    #[test]
+    fn runtime_errors_become_one_envelope_naming_field_and_value() {
+        let e = ApiError::from(RuntimeError::invalid("spec.image", "\"\"", "is required"));
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.details, Some(json!({"field": "spec.image", "value": "\"\""})));
+        assert_eq!(ApiError::from(RuntimeError::NotFound("x".into())).status, StatusCode::NOT_FOUND);
+        assert_eq!(ApiError::from(RuntimeError::Conflict("x".into())).status, StatusCode::CONFLICT);
+        assert_eq!(
+            ApiError::from(RuntimeError::Unavailable("x".into())).status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
 }

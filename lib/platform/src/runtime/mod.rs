@@ -83,6 +83,9 @@ impl RuntimeError {
 }
 
 /// Which objects a list call returns. Every set field must match; an empty filter lists all.
+/// Every backend serves every field, across namespaces when `namespace` is unset (the platform
+/// revokes an agent's sessions in every team with `agent_id` alone); a Kubernetes backend can
+/// keep `serverRef.name`, `grantName` and `subject.agentID` as labels to select on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {
     /// Only objects in this namespace.

@@ -9,6 +9,8 @@ mod matrix;
 mod oidc;
 mod registry;
 mod replay;
+mod revocation;
+mod revoke_e2e;
 mod runtime;
 mod runtime_api;
 mod runtime_contract;

@@ -78,6 +78,7 @@ crate::both!(
     grants_and_sessions_are_validated_administered_and_team_scoped,
     adapter_sessions_pick_the_grant_cap_trust_reuse_and_sign_tokens,
     deactivating_an_agent_revokes_its_sessions_everywhere,
+    delegated_grants_let_another_teams_agents_in_for_a_bounded_time,
 );
 
 struct Team3 {
@@ -519,4 +520,52 @@ async fn deactivating_an_agent_revokes_its_sessions_everywhere(backend: Backend)
         h.call("GET", &format!("/api/v1/runtime/agents/{agent}"), Some(&t.outsider), None).await.status,
         404
     );
+}
+
+async fn delegated_grants_let_another_teams_agents_in_for_a_bounded_time(backend: Backend) {
+    let h = Harness::start(backend, &[("PLATFORM_MCP_HOST", "mcp.example.test")]).await;
+    let own = team_with_people(&h, "own").await;
+    let del = team_with_people(&h, "del").await;
+    let r =
+        h.call("POST", "/api/v1/runtime/servers", Some(&own.member), Some(server_body("own", "srv"))).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let agent = register(&h, &del.member, "del", "Guest").await;
+    let grant = |expires: Option<String>, team: &str| {
+        let mut spec = json!({"serverRef": {"name": "srv"}, "subject": {"teamID": team, "agentID": agent},
+            "allowedSideEffects": ["read"]});
+        if let Some(e) = expires {
+            spec["expiresAt"] = json!(e);
+        }
+        json!({"team": "own", "name": "guest", "spec": spec})
+    };
+    let at = |secs: i64| jiff::Timestamp::from_second(now() + secs).expect("time").to_string();
+    for (body, field) in [
+        (grant(None, &del.team_id), "spec.expiresAt"),
+        (grant(Some(at(8 * 86_400)), &del.team_id), "spec.expiresAt"),
+        (grant(Some(at(3600)), "no-such-team"), "spec.subject.teamID"),
+    ] {
+        let r = h.call("POST", "/api/v1/runtime/grants", Some(&own.owner), Some(body)).await;
+        assert_eq!(
+            (r.status, r.body["error"]["details"]["field"].clone()),
+            (400, json!(field)),
+            "{:?}",
+            r.body
+        );
+    }
+    let r = h
+        .call("POST", "/api/v1/runtime/grants", Some(&own.owner), Some(grant(Some(at(86_400)), &del.team_id)))
+        .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    // A member of the delegated team gets a session on the other team's server, as its team.
+    let ask = json!({"serverName": "srv", "team": "own", "agentID": agent});
+    let r = h.call("POST", "/api/v1/runtime/adapter/sessions", Some(&del.member), Some(ask.clone())).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["teamID"], del.team_id.as_str());
+    let expires =
+        mcp_api::parse_rfc3339(r.body["expiresAt"].as_str().expect("exp")).expect("time").as_second();
+    assert!(expires <= now() + 3600 + 5);
+    // Someone of neither team sees nothing.
+    let stranger = team_with_people(&h, "str").await;
+    let r = h.call("POST", "/api/v1/runtime/adapter/sessions", Some(&stranger.member), Some(ask)).await;
+    assert_eq!(r.status, 404, "{:?}", r.body);
 }

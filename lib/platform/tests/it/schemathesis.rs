@@ -86,8 +86,11 @@ async fn schemathesis_finds_no_server_errors_and_no_schema_violations_on_postgre
             "20261206",
             "--max-redirects",
             "0",
+            // One worker: with two, schemathesis' threads race inside CPython's compiler
+            // (`SystemError: AST constructor recursion depth mismatch`, KeyError in its source
+            // cache) now and then — a tool crash, not a finding.
             "--workers",
-            "2",
+            "1",
             "--no-shrink",
         ])
         .args(["--request-timeout", "10", "--max-time", "60", "--report", "junit", "--report-junit-path"])

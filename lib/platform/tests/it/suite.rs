@@ -20,6 +20,7 @@ async fn ready_reports_the_schema_and_migrate_is_idempotent(backend: Backend) {
     let r = h.call("GET", "/ready", None, None).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     assert_eq!(r.body["schema_version"], json!(mcp_platform::store::latest_version()));
+    assert_eq!(r.body["runtime"], "local");
     assert_eq!(r.body["backend"], if backend == Backend::Postgres { "postgresql" } else { "sqlite" });
     assert_eq!(h.state.store.migrate().await.expect("migrate again"), Vec::<i64>::new());
     assert_eq!(h.call("GET", "/health", None, None).await.status, 200);
