@@ -335,11 +335,11 @@ async fn run_step(
 /// Asks ClickHouse (through lib/sentinel's query library) until the events expectation holds.
 async fn check_events(stack: &Stack, events: &Events) -> Result<Option<String>> {
     let pipeline = stack.analytics.as_ref().context("the analytics pipeline is not running")?;
-    let mut filter = serde_json::Map::new();
+    // One exact match per filterable column (mcp_events::columns); any other name is an error.
+    let mut filter = mcp_sentinel::query::EventFilter::default();
     for (k, v) in &events.filter {
-        filter.insert(k.clone(), json!(v));
+        filter.set(k, v.clone()).with_context(|| format!("events.where: `{k}`"))?;
     }
-    let filter: mcp_sentinel::query::EventFilter = serde_json::from_value(serde_json::Value::Object(filter))?;
     let deadline = Instant::now() + Duration::from_secs(events.within);
     loop {
         let mut found = Vec::new();

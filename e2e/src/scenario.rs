@@ -326,22 +326,11 @@ fn default_min() -> usize {
     1
 }
 
-/// The filters `events.where` accepts.
-pub const EVENT_FILTERS: &[&str] = &[
-    "trace_id",
-    "source",
-    "event_type",
-    "server",
-    "namespace",
-    "team_id",
-    "cluster",
-    "human_id",
-    "agent_id",
-    "session_id",
-    "decision",
-    "tool_name",
-    "reason",
-];
+/// The filters `events.where` accepts: the filterable columns of the one column table
+/// (`mcp_events::columns`, re-exported by the sentinel schema).
+pub fn event_filters() -> Vec<&'static str> {
+    mcp_sentinel::schema::EVENT_COLUMNS.iter().filter(|c| c.filter).map(|c| c.name).collect()
+}
 
 /// `call:`.
 #[derive(Debug, Clone, Deserialize)]
@@ -576,8 +565,9 @@ fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenar
                 if stack.sentinel.is_none() {
                     bail!("{}: `events` needs `sentinel:` in stack.yaml", at());
                 }
-                if let Some(bad) = events.filter.keys().find(|k| !EVENT_FILTERS.contains(&k.as_str())) {
-                    bail!("{}: cannot filter events by {bad:?} (one of {})", at(), EVENT_FILTERS.join(", "));
+                let filters = event_filters();
+                if let Some(bad) = events.filter.keys().find(|k| !filters.contains(&k.as_str())) {
+                    bail!("{}: cannot filter events by {bad:?} (one of {})", at(), filters.join(", "));
                 }
                 Action::Events(events)
             }

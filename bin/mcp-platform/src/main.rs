@@ -107,7 +107,8 @@ async fn serve(config: Config) -> Result<(), String> {
     let listen = config.listen;
     let platform = Platform::open(config).await.map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("bind {listen}: {e}"))?;
-    tracing::info!(%listen, backend = platform.state().store.backend(), "mcp-platform serving");
+    let state = platform.state();
+    tracing::info!(%listen, backend = state.store.backend(), runtime = state.runtime.kind(), "mcp-platform serving");
     platform.serve(listener, mcp_shutdown::requested()).await.map_err(|e| format!("serve: {e}"))
 }
 
