@@ -250,23 +250,7 @@ impl Postgres {
     /// if it is still there 10 s later, and deletes the directory given to [`Postgres::start`].
     pub fn stop_and_remove_when_process_exits(&self, pid: u32) -> Result<(), ServiceError> {
         let Some(server) = self.pid() else { return Ok(()) };
-        let script = "while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; \
-             kill -INT \"$2\" 2>/dev/null; i=0; \
-             while kill -0 \"$2\" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; \
-             kill -KILL \"$2\" 2>/dev/null; rm -rf -- \"$3\"";
-        Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .arg("mcp-postgres-watchdog")
-            .arg(pid.to_string())
-            .arg(server.to_string())
-            .arg(&self.dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map(|_| ())
-            .map_err(|e| err(format!("start the postgres watchdog: {e}")))
+        crate::services::watchdog("postgres", pid, server, "INT", &self.dir)
     }
 
     /// Stops the server (SIGINT, fast shutdown; SIGKILL after 10 s).

@@ -96,6 +96,30 @@ pub fn free_port() -> Result<u16, ServiceError> {
     listener.local_addr().map(|a| a.port()).map_err(|e| err(format!("read a free port: {e}")))
 }
 
+/// Starts a small `sh` watchdog that polls process `owner` (a test binary) and, once it is
+/// gone, sends `server` SIG`stop` by PID, SIGKILL if it is still there 10 s later, and deletes
+/// `dir`: a server shared through a `static` (never dropped) still stops with its tests.
+pub fn watchdog(what: &str, owner: u32, server: u32, stop: &str, dir: &Path) -> Result<(), ServiceError> {
+    let script = "while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; \
+         kill -\"$4\" \"$2\" 2>/dev/null; i=0; \
+         while kill -0 \"$2\" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; \
+         kill -KILL \"$2\" 2>/dev/null; rm -rf -- \"$3\"";
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(format!("mcp-{what}-watchdog"))
+        .arg(owner.to_string())
+        .arg(server.to_string())
+        .arg(dir)
+        .arg(stop)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| err(format!("start the {what} watchdog: {e}")))
+}
+
 /// Sends `signal` (`TERM`, `KILL`, `STOP`, `CONT`, …) to process `pid` with `kill(1)`.
 pub fn signal(pid: u32, signal: &str) -> Result<(), ServiceError> {
     let status = Command::new("kill")
@@ -418,23 +442,7 @@ impl ClickHouse {
     /// 10 s later, and deletes the directory given to [`ClickHouse::start`].
     pub fn stop_and_remove_when_process_exits(&self, pid: u32) -> Result<(), ServiceError> {
         let Some(server) = self.pid() else { return Ok(()) };
-        let script = "while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; \
-             kill -TERM \"$2\" 2>/dev/null; i=0; \
-             while kill -0 \"$2\" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; \
-             kill -KILL \"$2\" 2>/dev/null; rm -rf -- \"$3\"";
-        Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .arg("mcp-clickhouse-watchdog")
-            .arg(pid.to_string())
-            .arg(server.to_string())
-            .arg(&self.dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map(|_| ())
-            .map_err(|e| err(format!("start the clickhouse watchdog: {e}")))
+        watchdog("clickhouse", pid, server, "TERM", &self.dir)
     }
 
     /// Stops the server with SIGTERM (SIGKILL after 10 s).

@@ -483,21 +483,11 @@ impl LocalBackend {
     }
 
     async fn check_ref(&self, namespace: &str, server_ref: &mcp_api::ServerRef) -> RuntimeResult<()> {
-        if server_ref.namespace_or(namespace) != namespace {
-            return Err(RuntimeError::invalid(
-                "spec.serverRef.namespace",
-                serde_json::to_string(&server_ref.namespace).unwrap_or_default(),
-                "must be the object's own namespace",
-            ));
+        super::check_ref_namespace(namespace, server_ref)?;
+        match self.server_exists(namespace, &server_ref.name).await? {
+            true => Ok(()),
+            false => Err(super::no_such_server(server_ref)),
         }
-        if !self.server_exists(namespace, &server_ref.name).await? {
-            return Err(RuntimeError::invalid(
-                "spec.serverRef.name",
-                serde_json::to_string(&server_ref.name).unwrap_or_default(),
-                "no such server in this namespace",
-            ));
-        }
-        Ok(())
     }
 
     async fn apply_access<T>(

@@ -208,6 +208,27 @@ pub trait RuntimeBackend: Send + Sync + fmt::Debug {
     fn publish_jwks<'a>(&'a self, trust: &'a PlatformTrust) -> RuntimeFuture<'a, ()>;
 }
 
+/// A grant or session may only reference a server of its own namespace.
+pub(crate) fn check_ref_namespace(namespace: &str, server_ref: &mcp_api::ServerRef) -> RuntimeResult<()> {
+    if server_ref.namespace_or(namespace) == namespace {
+        return Ok(());
+    }
+    Err(RuntimeError::invalid(
+        "spec.serverRef.namespace",
+        serde_json::to_string(&server_ref.namespace).unwrap_or_default(),
+        "must be the object's own namespace",
+    ))
+}
+
+/// The refusal of a `serverRef` naming a server that is not there.
+pub(crate) fn no_such_server(server_ref: &mcp_api::ServerRef) -> RuntimeError {
+    RuntimeError::invalid(
+        "spec.serverRef.name",
+        serde_json::to_string(&server_ref.name).unwrap_or_default(),
+        "no such server in this namespace",
+    )
+}
+
 /// The name of an object (empty when unset).
 pub fn name_of(meta: &kube_meta::ObjectMeta) -> &str {
     meta.name.as_deref().unwrap_or_default()
