@@ -59,7 +59,7 @@ fn replay(root: &std::path::Path) -> Result<()> {
 }
 
 fn replay_section(r: &Value) -> String {
-    let mut s = String::from("## Policy replay (`cargo xtask bench platform`)\n\n");
+    let mut s = String::from("## Policy replay and catalog (`cargo xtask bench platform`)\n\n");
     s.push_str(&format!(
         "Measured {} on {} ({} cores, {}), release build: recorded `tools/call` events judged again by \
 `mcp_platform::replay::judge` (the `lib/policy` evaluator) and counted into a report, events read from \
@@ -79,6 +79,29 @@ memory (the ClickHouse read is the event list's cost). Baseline: the same events
             v["events"],
             rate / base,
             v["changed"]
+        ));
+    }
+    let c = &r["catalog"];
+    s.push_str(&format!(
+        "\n### Catalog and registry lists\n\n{} servers (two tools each) in the embedded store with the Local \
+backend, listed by an administrator over loopback HTTP; baseline: `GET /health` of the same run.\n\n\
+| request | samples | median | p99 | max | median vs baseline |\n|---|---:|---:|---:|---:|---:|\n",
+        c["servers"]
+    ));
+    let base = c["health"]["median_ns"].as_f64().unwrap_or(f64::NAN);
+    for (key, label) in [
+        ("health", "`GET /health` (baseline)"),
+        ("catalog", "`GET /api/v1/catalog/servers` (every server)"),
+        ("registry", "`GET /v0.1/servers?limit=100`"),
+    ] {
+        let v = &c[key];
+        s.push_str(&format!(
+            "| {label} | {} | {} | {} | {} | {:.0}× |\n",
+            v["samples"],
+            ms(&v["median_ns"]),
+            ms(&v["p99_ns"]),
+            ms(&v["max_ns"]),
+            v["median_ns"].as_f64().unwrap_or(f64::NAN) / base
         ));
     }
     s.push('\n');
