@@ -85,44 +85,8 @@ const PROTOCOL_VERSION: &str = "2025-06-18";
 const ISSUER: &str = "https://platform.bench";
 const PUBLIC_PREFIX: &str = "/policy-mcp-server";
 
-const FIXTURE: &str = r#"
-apiVersion: mcpruntime.org/v1alpha1
-kind: MCPServer
-metadata: {name: policy-mcp-server, namespace: mcp-servers}
-spec:
-  teamID: team-a
-  image: registry.local/workspace-assistant
-  ingressHost: mcp.bench
-  session: {required: true}
-  tools:
-    - {name: aaa-ping, sideEffect: read}
-    - {name: echo, sideEffect: read}
-    - {name: add, sideEffect: read}
-    - {name: upper, sideEffect: read, requiredTrust: medium}
-    - {name: create_task, sideEffect: write, requiredTrust: medium}
----
-apiVersion: mcpruntime.org/v1alpha1
-kind: MCPAccessGrant
-metadata: {name: ops-agent-grant, namespace: mcp-servers}
-spec:
-  serverRef: {name: policy-mcp-server}
-  subject: {humanID: user-123, agentID: ops-agent}
-  maxTrust: high
-  allowedSideEffects: [read, write]
-  toolRules:
-    - {name: aaa-ping, decision: allow}
-    - {name: echo, decision: allow}
-    - {name: add, decision: allow, arguments: {a: {maximum: 1000}}}
----
-apiVersion: mcpruntime.org/v1alpha1
-kind: MCPAgentSession
-metadata: {name: sess-ops-agent, namespace: mcp-servers}
-spec:
-  serverRef: {name: policy-mcp-server}
-  subject: {humanID: user-123, agentID: ops-agent}
-  consentedTrust: low
-  expiresAt: "2099-01-01T00:00:00Z"
-"#;
+/// The policy fixture (server, grant, session), shared with `cargo xtask bench gateway`'s oha phase.
+const FIXTURE: &str = include_str!("fixture.yaml");
 
 /// Set (to `LISTEN UPSTREAM`) when this binary runs as the TCP relay target.
 const RELAY: &str = "MCP_BENCH_RELAY";

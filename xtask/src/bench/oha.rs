@@ -35,42 +35,8 @@ const PAYLOAD_BYTES: usize = 1024;
 const PROTOCOL_VERSION: &str = "2025-06-18";
 const PREFIX: &str = "/policy-mcp-server";
 
-/// The bench's policy fixture (server, grant with `echo`, session), as the operator renders it.
-const FIXTURE: &str = r#"
-apiVersion: mcpruntime.org/v1alpha1
-kind: MCPServer
-metadata: {name: policy-mcp-server, namespace: mcp-servers}
-spec:
-  teamID: team-a
-  image: registry.local/workspace-assistant
-  ingressHost: mcp.bench
-  session: {required: true}
-  tools:
-    - {name: aaa-ping, sideEffect: read}
-    - {name: echo, sideEffect: read}
-    - {name: add, sideEffect: read}
----
-apiVersion: mcpruntime.org/v1alpha1
-kind: MCPAccessGrant
-metadata: {name: ops-agent-grant, namespace: mcp-servers}
-spec:
-  serverRef: {name: policy-mcp-server}
-  subject: {humanID: user-123, agentID: ops-agent}
-  maxTrust: high
-  allowedSideEffects: [read, write]
-  toolRules:
-    - {name: aaa-ping, decision: allow}
-    - {name: echo, decision: allow}
----
-apiVersion: mcpruntime.org/v1alpha1
-kind: MCPAgentSession
-metadata: {name: sess-ops-agent, namespace: mcp-servers}
-spec:
-  serverRef: {name: policy-mcp-server}
-  subject: {humanID: user-123, agentID: ops-agent}
-  consentedTrust: low
-  expiresAt: "2099-01-01T00:00:00Z"
-"#;
+/// The bench's policy fixture (server, grant with `echo`, session), the very file proxy.rs reads.
+const FIXTURE: &str = include_str!("../../../lib/gateway/benches/fixture.yaml");
 
 /// The `oha` binary, installed when missing.
 pub fn install() -> Result<PathBuf> {
