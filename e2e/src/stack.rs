@@ -253,6 +253,23 @@ pub struct Served {
     pub published: bool,
 }
 
+impl Served {
+    /// A server the platform publishes: routed under `/<server>` on the platform's MCP host, in
+    /// the team's namespace, no processes yet (the local target starts them), no revision.
+    fn slot(spec: &crate::scenario::PlatformSpec, slot: &crate::scenario::Slot) -> Served {
+        let prefix = format!("/{}", slot.server);
+        Served {
+            namespace: format!("mcp-team-{}", slot.team),
+            url: format!("http://{}{prefix}/mcp", spec.mcp_host),
+            prefix,
+            host: None,
+            revision: String::new(),
+            local: None,
+            published: true,
+        }
+    }
+}
+
 /// Where the local target runs a server.
 #[derive(Debug, Clone)]
 pub struct LocalServed {
@@ -388,29 +405,18 @@ impl Stack {
             // Published servers: the gateway is up before the platform writes its policy, and
             // stays closed (503 policy_unavailable) until then.
             for slot in &spec.slots {
-                let prefix = format!("/{}", slot.server);
+                let mut served = Served::slot(spec, slot);
                 let policy_file = run.policy_file(&slot.team, &slot.server);
-                let local = start_server(
+                served.local = Some(start_server(
                     &slot.server,
                     bins,
                     artifacts,
                     &mut procs,
                     audit.as_ref(),
                     &policy_file,
-                    &prefix,
-                )?;
-                servers.insert(
-                    slot.server.clone(),
-                    Served {
-                        namespace: format!("mcp-team-{}", slot.team),
-                        url: format!("http://{}{prefix}/mcp", spec.mcp_host),
-                        prefix,
-                        host: None,
-                        revision: String::new(),
-                        local: Some(local),
-                        published: true,
-                    },
-                );
+                    &served.prefix,
+                )?);
+                servers.insert(slot.server.clone(), served);
             }
             platform_run = Some(run);
         }
@@ -533,19 +539,8 @@ impl Stack {
         if let Some(spec) = &file.platform {
             let url = target.platform_url.clone().context("the platform scenarios need --platform-url")?;
             for slot in &spec.slots {
-                let prefix = format!("/{}", slot.server);
-                servers.insert(
-                    slot.server.clone(),
-                    Served {
-                        namespace: format!("mcp-team-{}", slot.team),
-                        url: format!("http://{}{prefix}/mcp", spec.mcp_host),
-                        prefix,
-                        host: Some(spec.mcp_host.clone()),
-                        revision: String::new(),
-                        local: None,
-                        published: true,
-                    },
-                );
+                let served = Served { host: Some(spec.mcp_host.clone()), ..Served::slot(spec, slot) };
+                servers.insert(slot.server.clone(), served);
             }
             platform = Some(crate::platform::PlatformRun::remote(url));
         }
