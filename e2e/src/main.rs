@@ -184,7 +184,8 @@ async fn run(cli: Cli) -> Result<usize> {
             None => println!("  {name:<20} {} (through http://{})", served.url, stack.ingress),
         }
     }
-    let mut results = run::run_all(&mut stack, &selected).await;
+    let cli_env = run::CliEnv { bin: bin_dir.join("mcp-runtime"), dir: cli.artifacts.join("cli") };
+    let mut results = run::run_all(&mut stack, &selected, &cli_env).await;
     results.push(run::check_try_kit(&mut stack, &cli.artifacts).await);
     let failed = run::summary(&results);
     let junit = cli.artifacts.join("junit.xml");

@@ -3,14 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
 use crate::client::{Answer, Client};
-use crate::scenario::{Action, Api, Events, Expect, Scenario, Step};
+use crate::scenario::{Action, Api, CliStep, Events, Expect, Scenario, Step};
 use crate::stack::Stack;
 
 /// The outcome of one step.
@@ -39,8 +41,43 @@ impl ScenarioResult {
     }
 }
 
+/// Where `cli` steps find the `mcp-runtime` binary and keep their files.
+#[derive(Debug, Clone)]
+pub struct CliEnv {
+    /// The `mcp-runtime` binary.
+    pub bin: PathBuf,
+    /// Each scenario gets `<dir>/<scenario>/{home,work}` (credentials, working directory) and
+    /// the logs of its background runs.
+    pub dir: PathBuf,
+}
+
+/// What `cli` steps of one scenario share: its directories and its background runs (stopped
+/// by PID when the scenario ends).
+struct CliScenario<'a> {
+    env: &'a CliEnv,
+    home: PathBuf,
+    work: PathBuf,
+    logs: PathBuf,
+    background: Vec<(String, Child)>,
+}
+
+impl CliScenario<'_> {
+    fn stop(&mut self) {
+        for (_, child) in &mut self.background {
+            mcp_testkit::services::terminate(child);
+        }
+        self.background.clear();
+    }
+}
+
+impl Drop for CliScenario<'_> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Runs `scenarios` in order, each from the baseline fixtures.
-pub async fn run_all(stack: &mut Stack, scenarios: &[Scenario]) -> Vec<ScenarioResult> {
+pub async fn run_all(stack: &mut Stack, scenarios: &[Scenario], cli: &CliEnv) -> Vec<ScenarioResult> {
     let client = Client::new();
     let total: usize = scenarios.iter().map(|s| s.steps.len()).sum();
     let mut done = 0;
@@ -55,11 +92,25 @@ pub async fn run_all(stack: &mut Stack, scenarios: &[Scenario]) -> Vec<ScenarioR
                 took: Duration::ZERO,
             });
         }
-        // Values `api` steps saved, for the later steps of this scenario.
-        let mut vars = Vars::new();
+        // Values `api` and `cli` steps saved, for the later steps of this scenario.
+        let mut vars = builtin_vars(stack);
+        let root = cli.dir.join(&scenario.name);
+        let mut shell = CliScenario {
+            env: cli,
+            home: root.join("home"),
+            work: root.join("work"),
+            logs: root.join("logs"),
+            background: Vec::new(),
+        };
+        let _ = std::fs::remove_dir_all(&root);
+        for dir in [&shell.home, &shell.work, &shell.logs] {
+            if let Err(err) = std::fs::create_dir_all(dir) {
+                eprintln!("mcp-e2e: create {}: {err}", dir.display());
+            }
+        }
         for step in &scenario.steps {
             let started = Instant::now();
-            let failure = match run_step(stack, &client, step, &mut vars).await {
+            let failure = match run_step(stack, &client, step, &mut vars, &mut shell).await {
                 Ok(failure) => failure,
                 Err(err) => Some(format!("error: {err:#}")),
             };
@@ -74,9 +125,208 @@ pub async fn run_all(stack: &mut Stack, scenarios: &[Scenario]) -> Vec<ScenarioR
             }
             steps.push(StepResult { name: step.name.clone(), failure, took: started.elapsed() });
         }
+        shell.stop();
         results.push(ScenarioResult { name: scenario.name.clone(), steps });
     }
     results
+}
+
+/// The values every scenario knows: `platform_url`, `ingress` and `mcp_url:<server>`.
+fn builtin_vars(stack: &Stack) -> Vars {
+    let mut vars = Vars::new();
+    if let Some(platform) = &stack.platform {
+        vars.insert("platform_url".into(), platform.url.clone());
+    }
+    vars.insert("ingress".into(), stack.ingress.clone());
+    for name in stack.servers.keys() {
+        if let Ok(url) = stack.mcp_url(name) {
+            vars.insert(format!("mcp_url:{name}"), url);
+        }
+    }
+    vars
+}
+
+/// One run of `mcp-runtime`: to completion (checked against `expect`, again until it holds
+/// when `within` is set), or left running in the background until its `ready` URL answers.
+async fn run_cli(
+    stack: &Stack,
+    client: &Client,
+    step: &CliStep,
+    expect: &Expect,
+    vars: &mut Vars,
+    shell: &mut CliScenario<'_>,
+) -> Result<Option<String>> {
+    let platform = stack.platform.as_ref().context("the platform is not running")?;
+    if let Some(name) = &step.port {
+        let port = mcp_testkit::services::free_port().map_err(|e| anyhow::anyhow!("{e}"))?;
+        vars.insert(name.clone(), port.to_string());
+    }
+    for (path, content) in &step.files {
+        let file = shell.work.join(path);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&file, substitute(content, vars)?)
+            .with_context(|| format!("write {}", file.display()))?;
+    }
+    let args: Vec<String> = step.args.iter().map(|a| substitute(a, vars)).collect::<Result<_>>()?;
+    let stdin = step.stdin.as_deref().map(|s| substitute(s, vars)).transpose()?;
+    let command = || {
+        let mut cmd = Command::new(&shell.env.bin);
+        cmd.args(&args)
+            .current_dir(&shell.work)
+            .env("MCP_RUNTIME_CONFIG_DIR", &shell.home)
+            .env("MCP_PLATFORM_API_URL", &platform.url)
+            .env_remove("MCP_PLATFORM_API_TOKEN")
+            .env_remove("MCP_PLATFORM_API_PROFILE")
+            .env("NO_COLOR", "1");
+        cmd
+    };
+    let shown = format!("mcp-runtime {}", shell_words(&args));
+    if let Some(name) = &step.background {
+        let log = shell.logs.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
+        let child = command()
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("start {shown}"))?;
+        shell.background.push((name.clone(), child));
+        let ready = substitute(step.ready.as_deref().unwrap_or_default(), vars)?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some((_, child)) = shell.background.last_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                return Ok(Some(format!("{shown} exited ({status}) before it was ready:\n{}", text.trim())));
+            }
+            if let Ok((status, _)) = client.get(&ready).await
+                && (200..300).contains(&status)
+            {
+                println!("           {name} ready ({shown})");
+                return Ok(None);
+            }
+            if Instant::now() >= deadline {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                return Ok(Some(format!("{shown}: {ready} not ready within 30 s:\n{}", text.trim())));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let mut expect = expect.clone();
+    expect.json =
+        expect.json.iter().map(|(k, v)| Ok((k.clone(), substitute_json(v, vars)?))).collect::<Result<_>>()?;
+    let deadline = Instant::now() + Duration::from_secs(step.within.unwrap_or(0));
+    loop {
+        let mut cmd = command();
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let input = stdin.clone().unwrap_or_default();
+        let out = tokio::task::spawn_blocking(move || -> std::io::Result<std::process::Output> {
+            let mut child = cmd.spawn()?;
+            if let Some(mut pipe) = child.stdin.take() {
+                pipe.write_all(input.as_bytes())?;
+            }
+            child.wait_with_output()
+        })
+        .await?
+        .with_context(|| format!("run {shown}"))?;
+        let code = out.status.code().unwrap_or(-1);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let failure = check_cli(&expect, code, &stdout, &stderr);
+        if failure.is_none() {
+            if !step.save.is_empty() {
+                let json: Value = serde_json::from_str(&stdout).with_context(|| {
+                    format!("save: the output of {shown} is not JSON: {}", excerpt(&stdout))
+                })?;
+                for (name, pointer) in &step.save {
+                    let value = json.pointer(pointer).with_context(|| {
+                        format!("save {name}: the output has no {pointer}: {}", excerpt(&stdout))
+                    })?;
+                    let text = match value {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    vars.insert(name.clone(), text);
+                }
+            }
+            return Ok(None);
+        }
+        if Instant::now() >= deadline {
+            return Ok(failure.map(|f| format!("{shown}\n{f}")));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn shell_words(args: &[String]) -> String {
+    args.iter()
+        .map(|a| {
+            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=@,".contains(c)) {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn excerpt(text: &str) -> String {
+    let text = text.trim();
+    match text.char_indices().nth(600) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// Compares a finished `mcp-runtime` run with the expectation.
+fn check_cli(expect: &Expect, code: i32, stdout: &str, stderr: &str) -> Option<String> {
+    let mut problems = Vec::new();
+    if let Some(exit) = expect.exit
+        && exit != code
+    {
+        problems.push(format!("exit: expected {exit}, got {code}"));
+    }
+    for text in expect.stdout_contains.iter().chain(expect.body_contains.iter()) {
+        if !stdout.contains(text.as_str()) {
+            problems.push(format!("stdout: expected to contain {text:?}"));
+        }
+    }
+    for text in &expect.body_lacks {
+        if stdout.contains(text.as_str()) || stderr.contains(text.as_str()) {
+            problems.push(format!("output: expected not to contain {text:?}"));
+        }
+    }
+    for text in &expect.stderr_contains {
+        if !stderr.contains(text.as_str()) {
+            problems.push(format!("stderr: expected to contain {text:?}"));
+        }
+    }
+    if let Some(lines) = expect.stderr_lines {
+        let got = stderr.lines().filter(|l| !l.trim().is_empty()).count();
+        if got != lines {
+            problems.push(format!("stderr: expected {lines} line(s), got {got}"));
+        }
+    }
+    if !expect.json.is_empty() {
+        let json: Value = serde_json::from_str(stdout).unwrap_or(Value::Null);
+        for (pointer, wanted) in &expect.json {
+            match json.pointer(pointer) {
+                Some(actual) if actual == wanted => {}
+                Some(actual) => problems.push(format!("json {pointer}: expected {wanted}, got {actual}")),
+                None => problems.push(format!("json {pointer}: expected {wanted}, got nothing")),
+            }
+        }
+    }
+    if problems.is_empty() {
+        return None;
+    }
+    problems.push(format!("stdout: {}", excerpt(stdout)));
+    problems.push(format!("stderr: {}", excerpt(stderr)));
+    Some(problems.join("\n"))
 }
 
 /// The commands `--keep-running` prints, run for real: `try.sh` (written by
@@ -250,9 +500,11 @@ async fn run_step(
     client: &Client,
     step: &Step,
     vars: &mut Vars,
+    shell: &mut CliScenario<'_>,
 ) -> Result<Option<String>> {
     let answer = match &step.action {
         Action::Api(api) => return run_api(stack, client, api, &step.expect, vars).await,
+        Action::Cli(cli) => return run_cli(stack, client, cli, &step.expect, vars, shell).await,
         Action::Patch(p) => {
             stack.fixtures.patch(&p.kind, &p.namespace, &p.name, &p.merge)?;
             let took = stack.apply().await?;
@@ -267,10 +519,14 @@ async fn run_step(
         Action::Call(call) => {
             let audience = call.audience_of.as_deref().unwrap_or(&call.server);
             let token = token(stack, vars, &call.caller, audience).await?;
-            let mut headers = stack.route_headers(&call.server);
+            // A local adapter picks the route itself.
+            let mut headers = if call.url.is_some() { Vec::new() } else { stack.route_headers(&call.server) };
             headers.extend(call.headers.clone());
             let params = json!({"name": call.tool, "arguments": call.arguments.clone().unwrap_or(json!({}))});
-            let url = stack.mcp_url(&call.server)?;
+            let url = match &call.url {
+                Some(url) => substitute(url, vars)?,
+                None => stack.mcp_url(&call.server)?,
+            };
             let started = Instant::now();
             let within = Duration::from_secs_f64(call.within.unwrap_or(0.0).max(0.0));
             loop {

@@ -183,6 +183,8 @@ struct RawStep {
     #[serde(default)]
     api: Option<Api>,
     #[serde(default)]
+    cli: Option<CliStep>,
+    #[serde(default)]
     expect: Option<Expect>,
 }
 
@@ -217,6 +219,45 @@ pub enum Action {
     Load(Load),
     /// One request to the platform API; values of the JSON answer can be saved for later steps.
     Api(Api),
+    /// The real `mcp-runtime` binary, run to completion (or left running in the background).
+    Cli(CliStep),
+}
+
+/// `cli:`: one run of the real `mcp-runtime` binary.
+///
+/// Every scenario has its own working directory and credentials directory
+/// (`MCP_RUNTIME_CONFIG_DIR`), so a login lasts for the scenario; `MCP_PLATFORM_API_URL` points
+/// at the stack's platform. `${name}` in `args`, `stdin`, `files` and `expect.json` is replaced by
+/// saved values, as in `api` steps; `${platform_url}`, `${ingress}` and `${mcp_url:<server>}`
+/// are always known.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CliStep {
+    /// The arguments after `mcp-runtime`.
+    pub args: Vec<String>,
+    /// Text written to its standard input (none: standard input is empty).
+    #[serde(default)]
+    pub stdin: Option<String>,
+    /// Files written into the scenario's working directory first: relative path → content.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+    /// Values to save from its standard output, read as JSON: name → JSON pointer.
+    #[serde(default)]
+    pub save: BTreeMap<String, String>,
+    /// Run again until the expectation holds or this many seconds pass [default: once].
+    #[serde(default)]
+    pub within: Option<u64>,
+    /// Leave it running under this name until the scenario ends (an adapter); the step waits
+    /// until `ready` answers. It is stopped (SIGTERM, then SIGKILL) when the scenario ends.
+    #[serde(default)]
+    pub background: Option<String>,
+    /// Background runs: pick a free loopback port first and save it under this name (use it
+    /// in `args` as `${name}`).
+    #[serde(default)]
+    pub port: Option<String>,
+    /// Background runs: the URL that answers 2xx once it is ready (`http://127.0.0.1:${p}/healthz`).
+    #[serde(default)]
+    pub ready: Option<String>,
 }
 
 /// `api:`: one request to the platform API.
@@ -352,6 +393,10 @@ pub struct Call {
     /// Mint the token for this other server's audience instead of the target's.
     #[serde(default)]
     pub audience_of: Option<String>,
+    /// Send the call to this URL instead of the server's ingress route (`${name}` replaced by
+    /// saved values): a local agent adapter in front of the route.
+    #[serde(default)]
+    pub url: Option<String>,
     /// Call again until the expectation holds or this many seconds (fractions allowed) pass
     /// — a change made through the platform reaches the gateway a moment later [default: once].
     #[serde(default)]
@@ -428,9 +473,22 @@ pub struct Expect {
     /// The names of the tools a `tools/list` reply lists, in any order.
     #[serde(default)]
     pub tools: Option<Vec<String>>,
-    /// Values in the JSON answer: JSON pointer → value (`api` steps).
+    /// Values in the JSON answer: JSON pointer → value (`api` steps; `cli` steps: standard
+    /// output read as JSON).
     #[serde(default)]
     pub json: BTreeMap<String, Value>,
+    /// `cli` steps: the exit code.
+    #[serde(default)]
+    pub exit: Option<i32>,
+    /// `cli` steps: texts standard output must contain.
+    #[serde(default)]
+    pub stdout_contains: Vec<String>,
+    /// `cli` steps: texts standard error must contain.
+    #[serde(default)]
+    pub stderr_contains: Vec<String>,
+    /// `cli` steps: standard error has exactly this many lines (one clear line per error).
+    #[serde(default)]
+    pub stderr_lines: Option<usize>,
 }
 
 impl StackFile {
@@ -464,7 +522,8 @@ impl StackFile {
     }
 }
 
-const ONE_ACTION: &str = "needs exactly one of `call`, `http`, `patch`, `events`, `load`, `rpc` or `api`";
+const ONE_ACTION: &str =
+    "needs exactly one of `call`, `http`, `patch`, `events`, `load`, `rpc`, `api` or `cli`";
 
 /// Reads every `*.yaml` under `dir`, checked against the stack's identities.
 pub fn load_scenarios(dir: &Path, stack: &StackFile, servers: &[String]) -> Result<Vec<Scenario>> {
@@ -499,6 +558,47 @@ fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenar
     let mut steps = Vec::new();
     for (i, step) in raw.steps.into_iter().enumerate() {
         let at = || format!("{}: step {} ({:?})", file.display(), i + 1, step.name);
+        if let Some(cli) = step.cli {
+            let others = [step.call.is_some(), step.http.is_some(), step.patch.is_some(), step.rpc.is_some()];
+            if others.into_iter().any(|o| o)
+                || step.events.is_some()
+                || step.load.is_some()
+                || step.api.is_some()
+            {
+                bail!("{}: {ONE_ACTION}", at());
+            }
+            if stack.platform.is_none() {
+                bail!("{}: `cli` needs `platform:` in stack.yaml", at());
+            }
+            if cli.args.is_empty() {
+                bail!("{}: `args` is empty", at());
+            }
+            if cli.within.is_some_and(|w| w > 300) {
+                bail!("{}: `within` must be at most 300 seconds", at());
+            }
+            if let Some(bad) = cli.save.values().find(|p| !p.is_empty() && !p.starts_with('/')) {
+                bail!("{}: `save` takes JSON pointers (\"/field\"), not {bad:?}", at());
+            }
+            if let Some(bad) =
+                cli.files.keys().find(|f| f.starts_with('/') || f.split('/').any(|c| c == ".."))
+            {
+                bail!("{}: `files` takes paths inside the working directory, not {bad:?}", at());
+            }
+            let expect = step.expect.unwrap_or_default();
+            match &cli.background {
+                Some(_) if cli.ready.is_none() => bail!("{}: `background` needs `ready`", at()),
+                Some(_) if expect != Expect::default() => {
+                    bail!("{}: a background run takes no `expect` (later steps check it)", at())
+                }
+                None if cli.port.is_some() || cli.ready.is_some() => {
+                    bail!("{}: `port` and `ready` only go with `background`", at())
+                }
+                None if expect.exit.is_none() => bail!("{}: `expect.exit` is required", at()),
+                _ => {}
+            }
+            steps.push(Step { name: step.name, action: Action::Cli(cli), expect });
+            continue;
+        }
         if let Some(api) = step.api {
             if step.call.is_some() || step.http.is_some() || step.patch.is_some() || step.rpc.is_some() {
                 bail!("{}: {ONE_ACTION}", at());

@@ -105,6 +105,7 @@ pub fn run(args: &Args) -> Result<()> {
     let tools = install_tools()?;
     let mut build = vec!["build", "--locked", "-p", "mcp-e2e", "-p", "mcp-gateway-bin"];
     build.extend(["-p", "mcp-example-server", "-p", "mcp-sentinel-bin", "-p", "mcp-platform-bin"]);
+    build.extend(["-p", "mcp-runtime"]);
     if args.runtime == ServicesRuntime::Testcontainers {
         build.extend(["--features", "mcp-e2e/testcontainers"]);
     } else {
@@ -274,7 +275,7 @@ fn run_kind(root: &Path, args: &Args) -> Result<()> {
     let plan = plan_kind(&args.context, ports, &script, &e2e_bin, args, root, admin.as_ref());
     let logs = root.join(&args.artifacts).join("kind-logs");
     if args.dry_run {
-        println!("cargo build --locked -p mcp-e2e");
+        println!("cargo build --locked -p mcp-e2e -p mcp-runtime");
         images::execute(&plan.setup, true, &logs)?;
         for f in &plan.forwards {
             println!("{} &", f.shown());
@@ -282,7 +283,11 @@ fn run_kind(root: &Path, args: &Args) -> Result<()> {
         println!("{}", plan.run.join(" "));
         return Ok(());
     }
-    cmd!("cargo", "build", "--locked", "-p", "mcp-e2e").dir(root).run().context("e2e: build mcp-e2e")?;
+    // `cli` steps run the real `mcp-runtime` against the port-forwarded platform.
+    cmd!("cargo", "build", "--locked", "-p", "mcp-e2e", "-p", "mcp-runtime")
+        .dir(root)
+        .run()
+        .context("e2e: build mcp-e2e and mcp-runtime")?;
     images::execute(&plan.setup, false, &logs)
         .context("e2e --kind: is the cluster up? (`cargo xtask kind up --test-mode`)")?;
     let mut held = Vec::new();
