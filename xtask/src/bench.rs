@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::util::project_root;
 
+mod cli;
 mod gateway;
 mod oha;
 mod operator;
@@ -43,6 +44,9 @@ enum Target {
     /// Platform API: authenticated list latency with 10,000 accounts, requests/s with an access
     /// token and with an API key against unauthenticated `/health`, password sign-in cost.
     Platform,
+    /// `mcp-runtime` cold start as a whole process: `--help`, `--version`, `server list`
+    /// against an embedded platform, next to `true` and `curl` baselines.
+    Cli,
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -52,6 +56,7 @@ pub fn run(args: &Args) -> Result<()> {
         Target::Sentinel => sentinel::run(),
         Target::Operator => operator::run(),
         Target::Platform => platform::run(),
+        Target::Cli => cli::run(),
     }
 }
 
