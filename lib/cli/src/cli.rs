@@ -12,7 +12,7 @@ use jiff::Timestamp;
 
 use crate::error::CliError;
 use crate::platform::Env;
-use crate::{access, agent, analytics, auth, catalog, completion, policy, server, team};
+use crate::{access, agent, analytics, auth, catalog, cluster, completion, policy, server, team};
 
 /// `--version`: version, git commit and build date (set by build.rs).
 pub(crate) const VERSION: &str = concat!(
@@ -70,6 +70,10 @@ pub(crate) enum Command {
     /// Read recorded tool calls and usage
     #[command(subcommand)]
     Analytics(analytics::AnalyticsCommand),
+    /// Install the platform into a Kubernetes cluster (server-side apply of a deploy/ overlay)
+    Setup(cluster::SetupArgs),
+    /// Check the platform and the cluster: named checks with a fix hint each
+    Doctor(cluster::DoctorArgs),
     /// Print a shell completion script
     Completion(completion::Args),
 }
@@ -85,6 +89,8 @@ impl Command {
             Command::Agent(cmd) => cmd.run(ctx),
             Command::Catalog(cmd) => cmd.run(ctx),
             Command::Analytics(cmd) => cmd.run(ctx),
+            Command::Setup(args) => cluster::setup(args, ctx),
+            Command::Doctor(args) => cluster::doctor(args, ctx),
             Command::Completion(args) => completion::run(args, ctx),
         }
     }

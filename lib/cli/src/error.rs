@@ -215,6 +215,16 @@ pub enum CliError {
     /// A sign-in step failed before the platform was asked (prompt, browser flow).
     #[error("{0}")]
     SignIn(String),
+    /// `setup` could not render, apply or wait for the installation (`mcp_cluster`'s message
+    /// names the object and what to do).
+    #[error("{0}")]
+    Cluster(String),
+    /// `doctor` found failing checks (each printed with its hint).
+    #[error("{failed} check(s) failed")]
+    ChecksFailed {
+        /// How many.
+        failed: usize,
+    },
 }
 
 /// One line for a platform error: what happened, its stable code, and a hint.
@@ -251,6 +261,7 @@ impl CliError {
         match self {
             CliError::Invalid { .. } | CliError::ValidationFailed { .. } | CliError::BadManifest { .. } => 1,
             CliError::SignIn(_) | CliError::Encode { .. } => 1,
+            CliError::Cluster(_) | CliError::ChecksFailed { .. } => 1,
             CliError::Denied => 3,
             CliError::NotSignedIn { .. } => 4,
             CliError::NotFound { .. } => 6,

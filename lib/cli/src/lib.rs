@@ -34,6 +34,7 @@ mod args;
 mod auth;
 mod catalog;
 mod cli;
+mod cluster;
 mod completion;
 mod error;
 mod fsio;
@@ -57,7 +58,7 @@ pub const EXIT_CODES: &[(i32, &str)] = &[
         1,
         "invalid input (every problem printed, one line each; a malformed file given to a platform command \
          names file:line and field, and nothing is sent), or the platform refused the request as invalid \
-         or failed",
+         or failed; `setup` could not apply or the workloads were not ready in time; a `doctor` check failed",
     ),
     (2, "usage, I/O or parse error (unknown flag, missing argument, unreadable file)"),
     (3, "`policy check` denied the call"),

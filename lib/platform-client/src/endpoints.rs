@@ -91,6 +91,7 @@ pub const TEAM_USAGE: Endpoint = ep("GET", "/api/v1/teams/{team}/analytics/usage
 // Service.
 pub const READY: Endpoint = ep("GET", "/ready");
 pub const HEALTH: Endpoint = ep("GET", "/health");
+pub const COMPONENTS: Endpoint = ep("GET", "/api/v1/admin/components");
 
 /// Every endpoint above.
 pub const ALL: &[Endpoint] = &[
@@ -147,6 +148,7 @@ pub const ALL: &[Endpoint] = &[
     TEAM_USAGE,
     READY,
     HEALTH,
+    COMPONENTS,
 ];
 
 impl Endpoint {

@@ -365,4 +365,15 @@ impl Client {
     pub async fn ready(&self) -> Result<Value, ClientError> {
         self.call(&ep::READY, &[], &[], NO_BODY).await
     }
+
+    /// `GET /health`.
+    pub async fn health(&self) -> Result<Value, ClientError> {
+        self.call(&ep::HEALTH, &[], &[], NO_BODY).await
+    }
+
+    /// `GET /api/v1/admin/components` (administrators): `{status, items: [{component, status,
+    /// detail}]}` for the store, runtime backend, analytics, audit and signing keys.
+    pub async fn components(&self) -> Result<Value, ClientError> {
+        self.call(&ep::COMPONENTS, &[], &[], NO_BODY).await
+    }
 }

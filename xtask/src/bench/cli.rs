@@ -52,7 +52,10 @@ pub fn run() -> Result<()> {
     let list = [cli.to_str().unwrap_or_default(), "server", "list", "-o", "json"];
     let check = Command::new(list[0]).args(&list[1..]).envs(envs(&config, &url, &token)).output()?;
     if !check.status.success() {
-        bail!("bench cli: `mcp-runtime server list` failed: {}", String::from_utf8_lossy(&check.stderr).trim());
+        bail!(
+            "bench cli: `mcp-runtime server list` failed: {}",
+            String::from_utf8_lossy(&check.stderr).trim()
+        );
     }
     let bearer = format!("authorization: Bearer {token}");
     let servers = format!("{url}/api/v1/runtime/servers");
@@ -123,7 +126,9 @@ fn start_platform(bin: &Path, dir: &Path) -> Result<(Platform, String)> {
             .env("RUST_LOG", "warn");
     };
     let mut admin = Command::new(bin);
-    admin.args(["admin", "create", "--email", ADMIN_EMAIL]).env("MCP_PLATFORM_ADMIN_PASSWORD", ADMIN_PASSWORD);
+    admin
+        .args(["admin", "create", "--email", ADMIN_EMAIL])
+        .env("MCP_PLATFORM_ADMIN_PASSWORD", ADMIN_PASSWORD);
     env(&mut admin);
     let out = admin.output().context("mcp-platform admin create")?;
     if !out.status.success() {
@@ -146,24 +151,54 @@ fn start_platform(bin: &Path, dir: &Path) -> Result<(Platform, String)> {
 /// Signs in and publishes three servers; returns the access token.
 fn login(url: &str) -> Result<String> {
     let body = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}).to_string();
-    let out = cmd!("curl", "-sf", "-H", "content-type: application/json", "-d", body, format!("{url}/api/v1/auth/login"))
-        .read()
-        .context("sign in")?;
-    let token = serde_json::from_str::<Value>(&out)?["access_token"].as_str().context("access_token")?.to_string();
+    let out = cmd!(
+        "curl",
+        "-sf",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        body,
+        format!("{url}/api/v1/auth/login")
+    )
+    .read()
+    .context("sign in")?;
+    let token =
+        serde_json::from_str::<Value>(&out)?["access_token"].as_str().context("access_token")?.to_string();
     let auth = format!("authorization: Bearer {token}");
     let team = json!({"name": "bench", "display_name": "Bench"}).to_string();
-    cmd!("curl", "-sf", "-H", &auth, "-H", "content-type: application/json", "-d", team, format!("{url}/api/v1/teams"))
+    cmd!(
+        "curl",
+        "-sf",
+        "-H",
+        &auth,
+        "-H",
+        "content-type: application/json",
+        "-d",
+        team,
+        format!("{url}/api/v1/teams")
+    )
+    .stdout_null()
+    .run()
+    .context("create the team")?;
+    for i in 0..3 {
+        let server =
+            json!({"team": "bench", "name": format!("tools-{i}"), "spec": {"image": "registry.local/tools",
+            "tools": [{"name": "echo", "sideEffect": "read"}]}})
+            .to_string();
+        cmd!(
+            "curl",
+            "-sf",
+            "-H",
+            &auth,
+            "-H",
+            "content-type: application/json",
+            "-d",
+            server,
+            format!("{url}/api/v1/runtime/servers")
+        )
         .stdout_null()
         .run()
-        .context("create the team")?;
-    for i in 0..3 {
-        let server = json!({"team": "bench", "name": format!("tools-{i}"), "spec": {"image": "registry.local/tools",
-            "tools": [{"name": "echo", "sideEffect": "read"}]}})
-        .to_string();
-        cmd!("curl", "-sf", "-H", &auth, "-H", "content-type: application/json", "-d", server, format!("{url}/api/v1/runtime/servers"))
-            .stdout_null()
-            .run()
-            .context("publish a server")?;
+        .context("publish a server")?;
     }
     Ok(token)
 }
@@ -191,7 +226,11 @@ process costs here) for `--help`/`--version`, and `curl` making the same authent
         let name = c["name"].as_str().unwrap_or("?");
         let m = c["median_ms"].as_f64().unwrap_or(f64::NAN);
         let base = if name.contains("server list") { curl } else { process };
-        let ratio = if name.starts_with("true") || name.starts_with("curl") { "baseline".into() } else { format!("{:.2}×", m / base) };
+        let ratio = if name.starts_with("true") || name.starts_with("curl") {
+            "baseline".into()
+        } else {
+            format!("{:.2}×", m / base)
+        };
         s.push_str(&format!(
             "| `{name}` | {m:.2} ms | {:.2} ms | {:.2} ms | {ratio} |\n",
             c["p90_ms"].as_f64().unwrap_or(f64::NAN),

@@ -3,6 +3,7 @@
 //! against a real `mcp-platform` ([`platform`], [`stack`]).
 
 mod access;
+mod cluster;
 mod help;
 mod platform;
 mod readme;
