@@ -1,0 +1,1 @@
+//! Component tests of the adapters against a real platform, gateway and example server.
