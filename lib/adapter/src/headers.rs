@@ -47,7 +47,8 @@ const DROPPED: &[&str] = &[
 /// Headers dropped by (lower-case) prefix: `X-MCP-Human-ID` and friends, `X-Forwarded-*`
 /// (`-For`, `-Host`, `-User`, `-Email`, …), `X-Auth-*` and `X-Authenticated-*` as set by
 /// authenticating proxies.
-const DROPPED_PREFIXES: &[&str] = &["x-mcp-", "x-forwarded-", "x-auth", "x-remote-", "x-amzn-oidc-", "x-goog-authenticated-"];
+const DROPPED_PREFIXES: &[&str] =
+    &["x-mcp-", "x-forwarded-", "x-auth", "x-remote-", "x-amzn-oidc-", "x-goog-authenticated-"];
 
 /// Whether a client header named `name` is dropped.
 pub fn is_dropped(name: &HeaderName) -> bool {
@@ -82,7 +83,13 @@ pub fn forwarded_response_headers(from: &HeaderMap) -> HeaderMap {
     for (name, value) in from {
         if matches!(
             name.as_str(),
-            "connection" | "keep-alive" | "proxy-connection" | "te" | "trailer" | "transfer-encoding" | "upgrade"
+            "connection"
+                | "keep-alive"
+                | "proxy-connection"
+                | "te"
+                | "trailer"
+                | "transfer-encoding"
+                | "upgrade"
         ) {
             continue;
         }
@@ -100,7 +107,10 @@ mod tests {
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut m = HeaderMap::new();
         for (k, v) in pairs {
-            m.append(HeaderName::from_bytes(k.as_bytes()).expect("name"), HeaderValue::from_str(v).expect("value"));
+            m.append(
+                HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
         }
         m
     }

@@ -51,7 +51,13 @@ impl std::fmt::Debug for Identity {
 impl Identity {
     /// A fixed token (tests, externally managed tokens).
     pub fn fixed(token: impl Into<String>) -> Identity {
-        Identity { token: token.into(), expires_at: None, session: String::new(), team: String::new(), audience: None }
+        Identity {
+            token: token.into(),
+            expires_at: None,
+            session: String::new(),
+            team: String::new(),
+            audience: None,
+        }
     }
 
     /// The `Authorization` header value.
@@ -261,12 +267,10 @@ mod tests {
         let issuer = Arc::new(Counting { issued: 0.into(), fail_refresh: false });
         let events = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = events.clone();
-        let source = RefreshingIdentity::start(
-            issuer,
-            Arc::new(move |e| sink.lock().expect("events").push(e)),
-        )
-        .await
-        .expect("issue");
+        let source =
+            RefreshingIdentity::start(issuer, Arc::new(move |e| sink.lock().expect("events").push(e)))
+                .await
+                .expect("issue");
         let held = source.current();
         assert_eq!(held.token, "t0");
         tokio::time::sleep(Duration::from_millis(1_100)).await;
@@ -281,12 +285,10 @@ mod tests {
         let issuer = Arc::new(Counting { issued: 0.into(), fail_refresh: true });
         let events = Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = events.clone();
-        let source = RefreshingIdentity::start(
-            issuer,
-            Arc::new(move |e| sink.lock().expect("events").push(e)),
-        )
-        .await
-        .expect("issue");
+        let source =
+            RefreshingIdentity::start(issuer, Arc::new(move |e| sink.lock().expect("events").push(e)))
+                .await
+                .expect("issue");
         tokio::time::sleep(Duration::from_millis(1_100)).await;
         assert_eq!(source.current().token, "t0");
         let events = events.lock().expect("events");

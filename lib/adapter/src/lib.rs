@@ -20,10 +20,14 @@
 pub mod errors;
 pub mod headers;
 pub mod identity;
+pub mod platform;
 pub mod proxy;
 pub mod sse;
 pub mod stdio;
 pub mod upstream;
 
-pub use identity::{Identity, IdentitySource, RefreshEvent, RefreshingIdentity, SessionIssuer, StaticIdentity};
+pub use identity::{
+    Identity, IdentitySource, RefreshEvent, RefreshingIdentity, SessionIssuer, StaticIdentity,
+};
+pub use platform::PlatformIssuer;
 pub use upstream::{Upstream, UpstreamOptions};

@@ -73,11 +73,7 @@ pub enum ProxyError {
 
 /// Checks the listen address against the loopback rule.
 pub fn check_listen(addr: SocketAddr, allow_remote: bool) -> Result<(), ProxyError> {
-    if addr.ip().is_loopback() || allow_remote {
-        Ok(())
-    } else {
-        Err(ProxyError::NotLoopback(addr))
-    }
+    if addr.ip().is_loopback() || allow_remote { Ok(()) } else { Err(ProxyError::NotLoopback(addr)) }
 }
 
 /// The proxy: the route, the identity and the options.
@@ -113,7 +109,8 @@ fn is_loopback_host(host: &str) -> bool {
     let name = if let Some(rest) = host.strip_prefix('[') {
         rest.split(']').next().unwrap_or_default()
     } else {
-        host.rsplit_once(':').map_or(host, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host })
+        host.rsplit_once(':')
+            .map_or(host, |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { host })
     };
     let name = name.to_ascii_lowercase();
     name == "localhost"
@@ -148,12 +145,17 @@ impl Proxy {
             }
             let origin = req.headers().get(header::ORIGIN).and_then(|h| h.to_str().ok());
             if origin.is_some_and(|o| !is_loopback_origin(o)) {
-                return refused(StatusCode::FORBIDDEN, "origin_not_allowed", "the Origin is not a loopback origin");
+                return refused(
+                    StatusCode::FORBIDDEN,
+                    "origin_not_allowed",
+                    "the Origin is not a loopback origin",
+                );
             }
         }
         let method = req.method().clone();
         if !matches!(method, Method::POST | Method::GET | Method::DELETE) {
-            let mut res = refused(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use POST, GET or DELETE");
+            let mut res =
+                refused(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use POST, GET or DELETE");
             res.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST, GET, DELETE"));
             return res;
         }
@@ -169,11 +171,18 @@ impl Proxy {
         }
         let bytes = match http_body_util::Limited::new(body, limit).collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return too_large(limit),
+            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                return too_large(limit);
+            }
             Err(e) => {
                 return json_reply(
                     StatusCode::BAD_REQUEST,
-                    &error_response(None, errors::PARSE_ERROR, "cannot read the request body", Some(json!({"detail": e.to_string()}))),
+                    &error_response(
+                        None,
+                        errors::PARSE_ERROR,
+                        "cannot read the request body",
+                        Some(json!({"detail": e.to_string()})),
+                    ),
                 );
             }
         };
@@ -196,15 +205,19 @@ impl Proxy {
         match self.upstream.send(out, parts.uri.query()).await {
             Ok(res) => {
                 let (parts, body) = res.into_parts();
-                let mut reply = Response::new(body.map_err(|e| Box::new(e) as crate::upstream::BoxError).boxed());
+                let mut reply =
+                    Response::new(body.map_err(|e| Box::new(e) as crate::upstream::BoxError).boxed());
                 *reply.status_mut() = parts.status;
                 *reply.headers_mut() = forwarded_response_headers(&parts.headers);
                 reply
             }
-            Err(e @ UpstreamError::Timeout(_)) => {
-                json_reply(StatusCode::GATEWAY_TIMEOUT, &errors::upstream_failure(id.as_ref(), &e.to_string()))
+            Err(e @ UpstreamError::Timeout(_)) => json_reply(
+                StatusCode::GATEWAY_TIMEOUT,
+                &errors::upstream_failure(id.as_ref(), &e.to_string()),
+            ),
+            Err(e) => {
+                json_reply(StatusCode::BAD_GATEWAY, &errors::upstream_failure(id.as_ref(), &e.to_string()))
             }
-            Err(e) => json_reply(StatusCode::BAD_GATEWAY, &errors::upstream_failure(id.as_ref(), &e.to_string())),
         }
     }
 }
@@ -271,7 +284,8 @@ mod tests {
     use crate::identity::{Identity, StaticIdentity};
 
     fn proxy(port: u16, max: usize) -> Proxy {
-        let upstream = Upstream::new(&format!("http://127.0.0.1:{port}/mcp"), &Default::default()).expect("url");
+        let upstream =
+            Upstream::new(&format!("http://127.0.0.1:{port}/mcp"), &Default::default()).expect("url");
         Proxy::new(
             upstream,
             Arc::new(StaticIdentity::new(Identity::fixed("tok"))),
@@ -359,7 +373,9 @@ mod tests {
 
     #[test]
     fn loopback_names() {
-        for h in ["localhost", "localhost:8099", "127.0.0.1", "127.0.0.1:1", "[::1]:8099", "[::1]", "a.localhost"] {
+        for h in
+            ["localhost", "localhost:8099", "127.0.0.1", "127.0.0.1:1", "[::1]:8099", "[::1]", "a.localhost"]
+        {
             assert!(is_loopback_host(h), "{h}");
         }
         for h in ["evil.example", "10.0.0.1:80", "localhost.evil.example", "[2001:db8::1]:80"] {

@@ -115,7 +115,12 @@ mod tests {
     fn events_split_across_chunks_and_line_endings() {
         let mut r = Reader::new();
         let mut all = Vec::new();
-        for chunk in [&b"id: 1\r"[..], b"\nevent: message\ndata: {\"a\"", b":1}\r\n\r\n: keepalive\n\ndata: x\ndata: y\n", b"\n"] {
+        for chunk in [
+            &b"id: 1\r"[..],
+            b"\nevent: message\ndata: {\"a\"",
+            b":1}\r\n\r\n: keepalive\n\ndata: x\ndata: y\n",
+            b"\n",
+        ] {
             all.extend(r.feed(chunk).expect("feed"));
         }
         assert_eq!(

@@ -76,7 +76,11 @@ pub struct StdioOptions {
 
 impl Default for StdioOptions {
     fn default() -> StdioOptions {
-        StdioOptions { tools_cache_ttl: Duration::from_secs(60), open_get_stream: true, drain: Duration::from_secs(5) }
+        StdioOptions {
+            tools_cache_ttl: Duration::from_secs(60),
+            open_get_stream: true,
+            drain: Duration::from_secs(5),
+        }
     }
 }
 
@@ -140,7 +144,8 @@ impl Shared {
 
     /// A server message on its way to the client: watched for `list_changed`.
     fn seen(&self, v: &Value) {
-        let changed = |m: &Value| m.get("method").and_then(Value::as_str) == Some("notifications/tools/list_changed");
+        let changed =
+            |m: &Value| m.get("method").and_then(Value::as_str) == Some("notifications/tools/list_changed");
         let any = match v {
             Value::Array(items) => items.iter().any(changed),
             other => changed(other),
@@ -184,7 +189,8 @@ fn mirrored(value: &str) -> Option<HeaderValue> {
         return HeaderValue::from_str(value).ok();
     }
     use base64::Engine as _;
-    HeaderValue::from_str(&format!("=?base64?{}?=", base64::engine::general_purpose::STANDARD.encode(value))).ok()
+    HeaderValue::from_str(&format!("=?base64?{}?=", base64::engine::general_purpose::STANDARD.encode(value)))
+        .ok()
 }
 
 /// Runs the adapter until `input` ends; writes every line for the client to `output`.
@@ -250,10 +256,9 @@ where
         dispatch(&shared, msg, &mut tasks).await;
     }
     shared.closing.store(true, Ordering::SeqCst);
-    let drained = tokio::time::timeout(shared.options.drain, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
+    let drained =
+        tokio::time::timeout(shared.options.drain, async { while tasks.join_next().await.is_some() {} })
+            .await;
     if drained.is_err() {
         (shared.log)("adapter: end of input; answers still under way were abandoned");
         tasks.abort_all();
@@ -374,7 +379,8 @@ async fn exchange(shared: &Arc<Shared>, msg: &Value) -> Option<(HeaderMap, Vec<V
     let id = msg.get("id").cloned().filter(|_| !method.is_empty());
     let body = Bytes::from(serde_json::to_vec(msg).unwrap_or_default());
     let tools_epoch = shared.cache.epoch.load(Ordering::SeqCst);
-    let caches_tools = method == "tools/list" && msg.get("params").and_then(|p| p.get("cursor")).is_none_or(Value::is_null);
+    let caches_tools =
+        method == "tools/list" && msg.get("params").and_then(|p| p.get("cursor")).is_none_or(Value::is_null);
     let mut attempt = 0usize;
     loop {
         let (req, had_session) = post(shared, &body, msg);
@@ -530,7 +536,11 @@ async fn get_stream(shared: Arc<Shared>) {
         if let Ok(v) = HeaderValue::from_str(&shared.identity.current().bearer()) {
             h.insert(header::AUTHORIZATION, v);
         }
-        for (name, value) in [("mcp-session-id", session_id), ("mcp-protocol-version", protocol), ("last-event-id", last_id.clone())] {
+        for (name, value) in [
+            ("mcp-session-id", session_id),
+            ("mcp-protocol-version", protocol),
+            ("last-event-id", last_id.clone()),
+        ] {
             if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
                 h.insert(name, v);
             }
@@ -554,7 +564,10 @@ async fn get_stream(shared: Arc<Shared>) {
             }
             Ok(res) if res.status() == StatusCode::METHOD_NOT_ALLOWED => return,
             Ok(res) if res.status().is_client_error() => {
-                (shared.log)(&format!("adapter: the route refused the GET stream with HTTP {}", res.status()));
+                (shared.log)(&format!(
+                    "adapter: the route refused the GET stream with HTTP {}",
+                    res.status()
+                ));
                 return;
             }
             Ok(_) | Err(_) => failures += 1,
@@ -601,7 +614,9 @@ mod tests {
             assert!(!may_retry(m, Failure::Status(403)), "{m}");
             assert!(!may_retry(m, Failure::Transport { retryable: false }), "{m}");
         }
-        for m in ["tools/call", "resources/read", "prompts/get", "initialize", "notifications/initialized", ""] {
+        for m in
+            ["tools/call", "resources/read", "prompts/get", "initialize", "notifications/initialized", ""]
+        {
             assert!(!may_retry(m, Failure::Status(502)), "{m}");
             assert!(!may_retry(m, Failure::Transport { retryable: true }), "{m}");
         }

@@ -93,8 +93,11 @@ impl Upstream {
             Some(h) => HeaderValue::from_str(h).map_err(|_| bad("the host header is not a header value"))?,
             None => HeaderValue::from_str(authority.as_str()).map_err(|_| bad("bad host"))?,
         };
-        let connector =
-            hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots().https_or_http().enable_http1().build();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .build();
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(32)
@@ -124,12 +127,18 @@ impl Upstream {
 
     /// Sends `req` (its URI is replaced by the route, keeping `query`; `Host` is set) and waits
     /// for the response headers.
-    pub async fn send(&self, mut req: Request<Body>, query: Option<&str>) -> Result<Response<Incoming>, UpstreamError> {
+    pub async fn send(
+        &self,
+        mut req: Request<Body>,
+        query: Option<&str>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
         *req.uri_mut() = self.target(query);
         req.headers_mut().insert(header::HOST, self.host.clone());
         let fut = self.client.request(req);
         let result = match self.request_timeout {
-            Some(limit) => tokio::time::timeout(limit, fut).await.map_err(|_| UpstreamError::Timeout(limit))?,
+            Some(limit) => {
+                tokio::time::timeout(limit, fut).await.map_err(|_| UpstreamError::Timeout(limit))?
+            }
             None => fut.await,
         };
         result.map_err(classify)
@@ -197,7 +206,8 @@ mod tests {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             l.local_addr().expect("addr").port()
         };
-        let u = Upstream::new(&format!("http://127.0.0.1:{port}/mcp"), &UpstreamOptions::default()).expect("url");
+        let u =
+            Upstream::new(&format!("http://127.0.0.1:{port}/mcp"), &UpstreamOptions::default()).expect("url");
         let err = u.send(Request::new(empty()), None).await.expect_err("nothing listens");
         assert!(err.is_retryable(), "{err:?}");
     }

@@ -35,6 +35,9 @@ pub(crate) enum Command {
     /// Render gateway policies and check decisions against them
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Agent adapters: any MCP client through a governed route (stdio shim, local HTTP proxy)
+    #[command(subcommand)]
+    Adapter(crate::adapter::AdapterCommand),
 }
 
 impl Command {
@@ -43,6 +46,7 @@ impl Command {
             Command::Server(cmd) => cmd.run(ctx),
             Command::Access(cmd) => cmd.run(ctx),
             Command::Policy(cmd) => cmd.run(ctx),
+            Command::Adapter(cmd) => cmd.run(ctx),
         }
     }
 }

@@ -25,6 +25,7 @@ use std::path::Path;
 use clap::Parser;
 
 mod access;
+mod adapter;
 mod args;
 mod cli;
 mod error;
