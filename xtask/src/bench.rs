@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::util::project_root;
 
+mod adapter;
 mod gateway;
 mod oha;
 mod operator;
@@ -43,6 +44,9 @@ enum Target {
     /// Platform API: authenticated list latency with 10,000 accounts, requests/s with an access
     /// token and with an API key against unauthenticated `/health`, password sign-in cost.
     Platform,
+    /// Agent adapter: what `mcp-runtime adapter proxy` adds to a `tools/call` against the
+    /// gateway called directly (same token, same client, same run).
+    Adapter,
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -52,6 +56,7 @@ pub fn run(args: &Args) -> Result<()> {
         Target::Sentinel => sentinel::run(),
         Target::Operator => operator::run(),
         Target::Platform => platform::run(),
+        Target::Adapter => adapter::run(),
     }
 }
 
