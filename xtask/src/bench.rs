@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::util::project_root;
 
+mod adapter;
 mod cli;
 mod gateway;
 mod oha;
@@ -47,6 +48,9 @@ enum Target {
     /// `mcp-runtime` cold start as a whole process: `--help`, `--version`, `server list`
     /// against an embedded platform, next to `true` and `curl` baselines.
     Cli,
+    /// Agent adapter: what `mcp-runtime adapter proxy` adds to a `tools/call` against the
+    /// gateway called directly (same token, same client, same run).
+    Adapter,
 }
 
 pub fn run(args: &Args) -> Result<()> {
@@ -57,6 +61,7 @@ pub fn run(args: &Args) -> Result<()> {
         Target::Operator => operator::run(),
         Target::Platform => platform::run(),
         Target::Cli => cli::run(),
+        Target::Adapter => adapter::run(),
     }
 }
 

@@ -51,6 +51,10 @@ pub struct Args {
     /// Only run against the fixture directly, not through the gateway.
     #[arg(long)]
     direct_only: bool,
+    /// Run only these legs besides `direct` (`gateway`, `enforcing`, `adapter`; repeatable)
+    /// [default: all].
+    #[arg(long = "leg", value_name = "LEG", value_parser = ["gateway", "enforcing", "adapter"])]
+    legs: Vec<String>,
     /// Where Node and the suite are installed [default: $MCP_CONFORMANCE_CACHE or
     /// /var/tmp/mcp-runtime-conformance].
     #[arg(long, value_name = "DIR")]
@@ -100,6 +104,9 @@ enum Leg {
     Gateway,
     /// The gateway enforcing, behind a token-injecting Traefik.
     Enforcing,
+    /// `mcp-runtime adapter proxy` → the gateway enforcing, with the session token the real
+    /// `mcp-platform` issued the adapter.
+    Adapter,
 }
 
 impl Leg {
@@ -108,7 +115,13 @@ impl Leg {
             Leg::Direct => "direct",
             Leg::Gateway => "gateway",
             Leg::Enforcing => "enforcing",
+            Leg::Adapter => "adapter",
         }
+    }
+
+    #[cfg(test)]
+    fn all() -> [Leg; 4] {
+        [Leg::Direct, Leg::Gateway, Leg::Enforcing, Leg::Adapter]
     }
 
     fn baseline(self, root: &Path, config: &Config) -> PathBuf {
@@ -116,6 +129,7 @@ impl Leg {
             Leg::Direct => String::new(),
             Leg::Gateway => "-gateway".to_owned(),
             Leg::Enforcing => "-enforcing".to_owned(),
+            Leg::Adapter => "-adapter".to_owned(),
         };
         root.join(format!("e2e/conformance/expected-failures-{}{suffix}.yml", config.key()))
     }
@@ -180,8 +194,19 @@ pub fn run(args: &Args) -> Result<()> {
     let mut gateway_skipped = None;
     if !args.direct_only {
         step("build the gateway and the CLI");
-        if let Err(err) =
-            cmd!("cargo", "build", "--locked", "-p", "mcp-gateway-bin", "-p", "mcp-runtime").dir(&root).run()
+        if let Err(err) = cmd!(
+            "cargo",
+            "build",
+            "--locked",
+            "-p",
+            "mcp-gateway-bin",
+            "-p",
+            "mcp-runtime",
+            "-p",
+            "mcp-platform-bin"
+        )
+        .dir(&root)
+        .run()
         {
             eprintln!("warning: the gateway leg is skipped: cargo build failed: {err}");
             gateway_skipped = Some("the gateway did not build".to_owned());
@@ -213,21 +238,37 @@ pub fn run(args: &Args) -> Result<()> {
     )?;
     let mut gateway = None;
     let mut enforcing = None;
+    let mut adapter = None;
+    let wanted = |leg: Leg| args.legs.is_empty() || args.legs.iter().any(|l| l == leg.name());
     if !args.direct_only && gateway_skipped.is_none() {
-        step("start the gateway in front of it (observe mode)");
-        match start_gateway(&root, &bin, &work, fixture_port) {
-            Ok(child) => gateway = Some(child),
-            Err(err) => {
-                eprintln!("warning: the gateway leg is skipped: {err:#}");
-                gateway_skipped = Some(format!("the gateway did not start: {err:#}"));
+        if wanted(Leg::Gateway) {
+            step("start the gateway in front of it (observe mode)");
+            match start_gateway(&root, &bin, &work, fixture_port) {
+                Ok(child) => gateway = Some(child),
+                Err(err) => {
+                    eprintln!("warning: the gateway leg is skipped: {err:#}");
+                    gateway_skipped = Some(format!("the gateway did not start: {err:#}"));
+                }
             }
         }
-        step("start an enforcing gateway behind a token-injecting Traefik");
-        match start_enforcing(&root, &bin, &work, fixture_port) {
-            Ok(front) => enforcing = Some(front),
-            Err(err) => {
-                eprintln!("warning: the enforcing leg is skipped: {err:#}");
-                gateway_skipped = Some(format!("the enforcing gateway did not start: {err:#}"));
+        if wanted(Leg::Enforcing) {
+            step("start an enforcing gateway behind a token-injecting Traefik");
+            match start_enforcing(&root, &bin, &work, fixture_port) {
+                Ok(front) => enforcing = Some(front),
+                Err(err) => {
+                    eprintln!("warning: the enforcing leg is skipped: {err:#}");
+                    gateway_skipped = Some(format!("the enforcing gateway did not start: {err:#}"));
+                }
+            }
+        }
+        if wanted(Leg::Adapter) {
+            step("start mcp-platform, an enforcing gateway on its policy, and adapter proxy in front");
+            match start_adapter_chain(&root, &bin, &work, fixture_port) {
+                Ok(chain) => adapter = Some(chain),
+                Err(err) => {
+                    eprintln!("warning: the adapter leg is skipped: {err:#}");
+                    gateway_skipped = Some(format!("the adapter chain did not start: {err:#}"));
+                }
             }
         }
     }
@@ -248,6 +289,9 @@ pub fn run(args: &Args) -> Result<()> {
         if let Some(front) = &enforcing {
             targets.push((Leg::Enforcing, front.traefik.port));
         }
+        if let Some(chain) = &adapter {
+            targets.push((Leg::Adapter, chain.proxy.port));
+        }
         for (leg, port) in targets {
             step(&format!("{} ({})", config.describe(), leg.name()));
             let result = run_suite(&root, &node, &entry, config, leg, port, &work)?;
@@ -264,6 +308,7 @@ pub fn run(args: &Args) -> Result<()> {
         print_table(config, &legs);
         reports.push((config.clone(), legs));
     }
+    drop(adapter);
     drop(enforcing);
     drop(gateway);
     drop(fixture);
@@ -571,6 +616,178 @@ fn start_enforcing(root: &Path, bin: &Path, work: &Path, fixture_port: u16) -> R
     Ok(Enforcing { traefik, _gateway: gateway })
 }
 
+/// The adapter leg's processes: the adapter proxy (the suite's target), the gateway behind it
+/// and the platform that issued the adapter's session.
+#[derive(Debug)]
+struct AdapterChain {
+    proxy: Child,
+    _gateway: Child,
+    _platform: Child,
+}
+
+/// The platform's team, agent and server of the adapter leg.
+const ADAPTER_TEAM: &str = "conformance";
+const ADAPTER_SERVER: &str = "conformance-fixture";
+const ADAPTER_ADMIN: &str = "conformance-admin@example.org";
+
+/// One platform API call as the administrator; the JSON answer, or an error naming the call.
+fn platform_call(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Result<Value> {
+    let text = body.map(Value::to_string);
+    let (status, answer) = crate::issuer::http_json(port, method, path, token, text.as_deref())
+        .with_context(|| format!("platform {method} {path}: no answer"))?;
+    if !(200..300).contains(&status) {
+        bail!("platform {method} {path}: HTTP {status}: {answer}");
+    }
+    serde_json::from_str(&answer).with_context(|| format!("platform {method} {path}: not JSON: {answer}"))
+}
+
+/// Starts the real `mcp-platform` (SQLite, Local backend writing the policy directory), signs
+/// in as a fresh administrator, creates team, agent, the fixture as a governed server in
+/// enforcing mode (the spec of `fixture-server-enforcing.yaml`) and a grant for the
+/// administrator acting through the agent; starts an enforcing gateway on the policy file the
+/// platform rendered (its JWKS included) and `mcp-runtime adapter proxy` in front, which asks the
+/// platform for its session token. The suite sends no credentials: the adapter is the identity.
+fn start_adapter_chain(root: &Path, bin: &Path, work: &Path, fixture_port: u16) -> Result<AdapterChain> {
+    let dir = work.join("adapter");
+    let policy_dir = dir.join("policies");
+    std::fs::create_dir_all(policy_dir.join(format!("mcp-team-{ADAPTER_TEAM}")))?;
+    let platform_port = crate::util::free_port()?;
+    let password = "conformance-password-1";
+    let platform_env = |e: duct::Expression| {
+        e.env("PLATFORM_LISTEN_ADDR", format!("127.0.0.1:{platform_port}"))
+            .env("PLATFORM_DATA_DIR", dir.join("platform"))
+            .env("PLATFORM_RUNTIME", "local")
+            .env("PLATFORM_POLICY_DIR", &policy_dir)
+            .env("PLATFORM_MCP_HOST", INGRESS_HOST)
+            .env("PLATFORM_KEY_PUBLISH_DELAY_SECS", "0")
+            .env("RUST_LOG", "warn")
+    };
+    platform_env(cmd!(bin.join("mcp-platform"), "admin", "create", "--email", ADAPTER_ADMIN))
+        .env("MCP_PLATFORM_ADMIN_PASSWORD", password)
+        .stdout_null()
+        .run()
+        .context("mcp-platform admin create")?;
+    let platform = Child::start(
+        "platform",
+        platform_env(cmd!(bin.join("mcp-platform"), "serve")),
+        &dir.join("platform.log"),
+        platform_port,
+    )?;
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while !matches!(crate::issuer::http_get(platform_port, "/ready"), Some((200, _))) {
+        if Instant::now() > deadline {
+            bail!("the platform was not ready within {READY_TIMEOUT:?}; see {}", dir.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let login = platform_call(
+        platform_port,
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(&serde_json::json!({"email": ADAPTER_ADMIN, "password": password})),
+    )?;
+    let token = login["access_token"].as_str().context("login: no access_token")?.to_owned();
+    let human = login["user"]["id"].as_str().context("login: no user id")?.to_owned();
+    let call = |method: &str, path: &str, body: Value| {
+        platform_call(platform_port, method, path, Some(&token), Some(&body))
+    };
+    call("POST", "/api/v1/teams", serde_json::json!({"name": ADAPTER_TEAM}))?;
+    let agent = call(
+        "POST",
+        &format!("/api/v1/runtime/teams/{ADAPTER_TEAM}/agents"),
+        serde_json::json!({"name": "conformance-suite"}),
+    )?["id"]
+        .as_str()
+        .context("no agent id")?
+        .to_owned();
+    let fixture = std::fs::read_to_string(root.join("e2e/conformance/fixture-server-enforcing.yaml"))?;
+    let server: serde_yaml::Value =
+        fixture.split("\n---\n").next().map(serde_yaml::from_str).context("no server document")??;
+    let mut spec: Value = serde_json::to_value(&server["spec"]).context("server spec")?;
+    if let Some(spec) = spec.as_object_mut() {
+        // The platform owns the server's team.
+        spec.remove("teamID");
+    }
+    call(
+        "POST",
+        "/api/v1/runtime/servers",
+        serde_json::json!({"team": ADAPTER_TEAM, "name": ADAPTER_SERVER, "spec": spec}),
+    )?;
+    call(
+        "POST",
+        "/api/v1/runtime/grants",
+        serde_json::json!({"team": ADAPTER_TEAM, "name": "conformance-adapter", "spec": {
+            "serverRef": {"name": ADAPTER_SERVER},
+            "subject": {"humanID": human, "agentID": agent},
+            "maxTrust": "low", "allowedSideEffects": ["read"]
+        }}),
+    )?;
+    let policy = policy_dir.join(format!("mcp-team-{ADAPTER_TEAM}")).join(format!("{ADAPTER_SERVER}.json"));
+    if !policy.exists() {
+        bail!("the platform did not render {}", policy.display());
+    }
+    let (port, admin) = (crate::util::free_port()?, crate::util::free_port()?);
+    let log = dir.join("gateway.log");
+    let gateway = Child::start(
+        "adapter-leg gateway",
+        cmd!(bin.join("mcp-gateway"))
+            .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+            .env("ADMIN_LISTEN_ADDR", format!("127.0.0.1:{admin}"))
+            .env("UPSTREAM_URL", format!("http://127.0.0.1:{fixture_port}"))
+            .env("POLICY_FILE", &policy)
+            .env("STRIP_PREFIX", format!("/{ADAPTER_SERVER}"))
+            .env("AUDIT_SPOOL_DIR", dir.join("spool"))
+            .env("RUST_LOG", "warn"),
+        &log,
+        port,
+    )?;
+    wait_ready("adapter-leg gateway", admin, &log)?;
+    let route = format!("/{ADAPTER_SERVER}{MCP_PATH}");
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"xtask","version":"1"}}}"#;
+    match crate::issuer::http_post_json(port, &route, init) {
+        Some((401, body)) if body.contains("missing_identity") => {}
+        other => bail!(
+            "the adapter leg's gateway answered an anonymous initialize with {other:?}, not 401 missing_identity"
+        ),
+    }
+    let proxy_port = crate::util::free_port()?;
+    let proxy_log = dir.join("adapter-proxy.log");
+    let proxy = Child::start(
+        "adapter proxy",
+        cmd!(
+            bin.join("mcp-runtime"),
+            "adapter",
+            "proxy",
+            "--listen",
+            format!("127.0.0.1:{proxy_port}"),
+            "--platform-url",
+            format!("http://127.0.0.1:{platform_port}"),
+            "--server",
+            ADAPTER_SERVER,
+            "--team",
+            ADAPTER_TEAM,
+            "--agent",
+            &agent,
+            "--runtime-url",
+            format!("http://127.0.0.1:{port}{route}")
+        )
+        .env("MCP_PLATFORM_API_TOKEN", &token),
+        &proxy_log,
+        proxy_port,
+    )?;
+    if !matches!(crate::issuer::http_get(proxy_port, "/healthz"), Some((204, _))) {
+        bail!("adapter proxy: /healthz is not 204; see {}", proxy_log.display());
+    }
+    Ok(AdapterChain { proxy, _gateway: gateway, _platform: platform })
+}
+
 /// Runs one suite configuration against `port` and reads its per-scenario results.
 fn run_suite(
     root: &Path,
@@ -761,6 +978,9 @@ fn section(config: &Config, legs: &[LegResult], facts: &Facts) -> String {
             Leg::Direct => "fixture, direct",
             Leg::Gateway => "through `mcp-gateway` (observe mode)",
             Leg::Enforcing => "through `mcp-gateway` (enforcing, token-injecting Traefik in front)",
+            Leg::Adapter => {
+                "through `mcp-runtime adapter proxy` → `mcp-gateway` (enforcing; token issued by `mcp-platform`)"
+            }
         };
         let _ = writeln!(
             s,
@@ -829,7 +1049,7 @@ mod tests {
     fn committed_baselines_exist_for_the_standard_matrix() {
         let root = project_root();
         for config in [Config::new(None, None), Config::new(None, Some("2026-07-28"))] {
-            for leg in [Leg::Direct, Leg::Gateway, Leg::Enforcing] {
+            for leg in Leg::all() {
                 let path = leg.baseline(&root, &config);
                 let text =
                     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -134,13 +134,37 @@ pub fn http_post_json(port: u16, path: &str, body: &str) -> Option<(u16, String)
     http(port, "POST", path, Some(body))
 }
 
+/// `method path` with an optional bearer token and JSON body (the platform API).
+pub fn http_json(
+    port: u16,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<&str>,
+) -> Option<(u16, String)> {
+    http_with(port, method, path, bearer, body)
+}
+
 fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> Option<(u16, String)> {
+    http_with(port, method, path, None, body)
+}
+
+fn http_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<&str>,
+) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let timeout = std::time::Duration::from_secs(2);
     let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout).ok()?;
     stream.set_read_timeout(Some(timeout)).ok()?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    if let Some(token) = bearer {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
     if let Some(body) = body {
         head.push_str(&format!(
             "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\n",

@@ -70,6 +70,9 @@ pub(crate) enum Command {
     /// Read recorded tool calls and usage
     #[command(subcommand)]
     Analytics(analytics::AnalyticsCommand),
+    /// Agent adapters: any MCP client through a governed route (stdio shim, local HTTP proxy)
+    #[command(subcommand)]
+    Adapter(crate::adapter::AdapterCommand),
     /// Install the platform into a Kubernetes cluster (server-side apply of a deploy/ overlay)
     Setup(cluster::SetupArgs),
     /// Check the platform and the cluster: named checks with a fix hint each
@@ -89,6 +92,7 @@ impl Command {
             Command::Agent(cmd) => cmd.run(ctx),
             Command::Catalog(cmd) => cmd.run(ctx),
             Command::Analytics(cmd) => cmd.run(ctx),
+            Command::Adapter(cmd) => cmd.run(ctx),
             Command::Setup(args) => cluster::setup(args, ctx),
             Command::Doctor(args) => cluster::doctor(args, ctx),
             Command::Completion(args) => completion::run(args, ctx),

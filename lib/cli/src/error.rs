@@ -96,6 +96,12 @@ pub enum CliError {
         /// Why it cannot be used.
         reason: String,
     },
+    /// An agent adapter could not start or stopped on an error.
+    #[error("adapter: {message}")]
+    Adapter {
+        /// What went wrong.
+        message: String,
+    },
     /// Validation found errors; they have been printed, one line each.
     #[error("{what}: {} (nothing written)", count(*errors, "error"))]
     Invalid {

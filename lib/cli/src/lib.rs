@@ -28,6 +28,7 @@ use std::path::Path;
 use clap::Parser;
 
 mod access;
+mod adapter;
 mod agent;
 mod analytics;
 mod args;

@@ -38,6 +38,7 @@ pub mod kube_api;
 pub mod oidc;
 pub mod platform;
 pub mod postgres;
+pub mod python;
 mod serve;
 pub mod services;
 mod tools;
