@@ -4,6 +4,7 @@
 
 mod access;
 mod help;
+mod oidc;
 mod platform;
 mod readme;
 mod server_generate;

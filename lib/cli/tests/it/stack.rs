@@ -108,8 +108,12 @@ impl Drop for Stack {
 impl Stack {
     /// Creates the administrator, then serves the platform and waits until it is ready.
     pub fn start(backend: Backend, extra: &[(&str, String)]) -> Stack {
+        Stack::start_on(backend, free_port().expect("port"), extra)
+    }
+
+    /// [`Stack::start`] on a given port (for settings that must name the URL in advance).
+    pub fn start_on(backend: Backend, port: u16, extra: &[(&str, String)]) -> Stack {
         let dir = tempfile::Builder::new().prefix("mcp-cli-platform-").tempdir().expect("tempdir");
-        let port = free_port().expect("port");
         let database = match backend {
             Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("platform.db").display()),
             Backend::Postgres => postgres().create_database("cli").expect("create database"),
