@@ -186,11 +186,31 @@ fn scenario(backend: Backend) {
     assert_eq!(one[0]["required_trust"], "high");
     assert!(admin.run(&["catalog", "tool", "no_such_tool"]).fails(6).contains("not found"));
 
-    // Analytics and replay (an empty event store: the calls succeed and report nothing).
+    // Analytics and replay, over events seeded as the processor writes them.
     assert!(admin.run(&["analytics", "events", "--limit", "5"]).ok().starts_with("TIME"));
-    let events = admin.run(&["analytics", "events", "--team", "payments", "-o", "json"]).json();
-    assert!(events["events"].as_array().is_some(), "{events}");
-    admin.run(&["analytics", "usage", "--team", "payments"]).ok();
+    let ns = "mcp-team-payments";
+    stack.insert_events(&[
+        ("ev-1", ns, "gh", &id, "search", "allow", "allowed"),
+        ("ev-2", ns, "gh", &id, "delete_repo", "deny", "tool_denied"),
+        ("ev-3", ns, "gh", &id, "search", "allow", "allowed"),
+    ]);
+    let events =
+        admin.run(&["analytics", "events", "--team", "payments", "--since", "1h", "-o", "json"]).json();
+    let ids: Vec<&str> =
+        events["events"].as_array().expect("events").iter().filter_map(|e| e["event_id"].as_str()).collect();
+    assert_eq!(ids, ["ev-3", "ev-2", "ev-1"], "{events}");
+    let denied = admin.run(&["analytics", "events", "--decision", "deny"]);
+    assert!(denied.ok().contains("delete_repo") && !denied.out.contains("search"), "{}", denied.out);
+    let usage = admin.run(&["analytics", "usage", "--team", "payments", "-o", "json"]).json();
+    assert!(usage.to_string().contains("search"), "{usage}");
+    let table = admin.run(&["analytics", "usage", "--team", "payments"]);
+    let total = table.ok().lines().find(|l| l.starts_with("TOTAL")).expect("totals row").to_string();
+    assert_eq!(
+        total.split_whitespace().collect::<Vec<_>>(),
+        ["TOTAL", "-", "-", "3", "2", "1"],
+        "{}",
+        table.out
+    );
     let report = admin
         .run(&[
             "policy",
@@ -207,13 +227,14 @@ fn scenario(backend: Backend) {
             "json",
         ])
         .json();
-    assert_eq!(report["scanned"], 0, "{report}");
+    assert_eq!(report["scanned"], 3, "{report}");
     assert!(
         admin
             .run(&["policy", "replay", "--server", "gh", "--team", "payments", "-f", "grant.yaml"])
             .ok()
             .starts_with("SCANNED")
     );
+    tail(&admin, &stack, &id);
 
     // Deactivation.
     let state = admin.run(&["agent", "deactivate", &id, "-o", "json"]).json();
@@ -276,6 +297,42 @@ fn scenario(backend: Backend) {
     assert!(rt().block_on(anon.refresh(&refresh)).is_err(), "the refresh token still works after logout");
     let out = admin.run(&["server", "list"]);
     assert!(out.fails(4).contains("not signed in"), "{}", out.err);
+}
+
+/// `analytics tail` prints only events recorded after it started, and stops on Ctrl-C (exit 0).
+fn tail(admin: &User, stack: &Stack, agent: &str) {
+    use std::io::BufRead;
+    let mut child = admin.spawn(&[
+        "analytics",
+        "tail",
+        "--team",
+        "payments",
+        "--limit",
+        "0",
+        "--interval",
+        "1",
+        "-o",
+        "json",
+    ]);
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    stack.insert_events(&[("ev-4", "mcp-team-payments", "gh", agent, "delete_repo", "deny", "tool_denied")]);
+    let line = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("a new event from tail");
+    let event: serde_json::Value = serde_json::from_str(&line).expect("one JSON event per line");
+    assert_eq!(event["event_id"], "ev-4", "tail printed an old event: {line}");
+    mcp_testkit::services::signal(child.id(), "INT").expect("Ctrl-C");
+    let status = child.wait().expect("wait tail");
+    assert_eq!(status.code(), Some(0), "tail after Ctrl-C");
+    assert!(rx.try_iter().all(|l| !l.contains("ev-1")), "tail printed events from before it started");
 }
 
 fn missing_grant(admin: &User) {
