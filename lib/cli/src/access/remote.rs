@@ -358,3 +358,19 @@ pub(crate) fn grant_revoke_sessions(args: NameArgs, ctx: &mut Ctx<'_>) -> Result
         t
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::field_line;
+
+    #[test]
+    fn fields_are_located_by_line() {
+        let text = "apiVersion: v\nkind: K\nmetadata:\n  name: x\nspec:\n  toolRules:\n    - name: a\n      decision: maybe\n";
+        assert_eq!(field_line(text, None, "spec.toolRules[0].decision"), Some(8));
+        assert_eq!(field_line(text, None, "metadata.name"), Some(4));
+        // Unknown segments stop at the deepest one found.
+        assert_eq!(field_line(text, None, "spec.nothing"), Some(5));
+        let two = "kind: A\n---\nkind: B\nspec:\n  x: 1\n";
+        assert_eq!(field_line(two, Some(1), "spec.x"), Some(5));
+    }
+}
