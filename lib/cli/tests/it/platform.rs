@@ -23,6 +23,22 @@ fn scenario(backend: Backend) {
     let stack = Stack::start(backend, &[]);
     let admin = User::new();
 
+    // Refused sign-ins: one line, exit 4, nothing saved.
+    let stranger = User::new();
+    let out = stranger.run_with(
+        &["auth", "login", "--api-url", &stack.url, "--email", ADMIN, "--password-stdin"],
+        Some("wrong-password\n"),
+        &[],
+    );
+    assert_eq!(out.fails(4), "error: sign-in refused: email or password is not correct (unauthorized)");
+    let out = stranger.run_with(
+        &["auth", "login", "--api-url", &stack.url, "--token-stdin"],
+        Some("mcpk_nope"),
+        &[],
+    );
+    assert!(out.fails(4).starts_with("error: sign-in refused: "), "{}", out.err);
+    assert!(!stranger.config_dir().join("config.json").exists());
+
     // Sign in: the credential file is private.
     login(&admin, &stack, ADMIN, ADMIN_PASSWORD, None);
     #[cfg(unix)]
@@ -250,6 +266,12 @@ fn scenario(backend: Backend) {
     admin.run(&["auth", "use", "default"]).ok();
     assert_eq!(admin.config()["current"], "default");
     assert!(admin.run(&["auth", "use", "nobody"]).fails(6).contains("profile \"nobody\""));
+
+    admin.run(&["team", "member", "add", "payments", ADA, "--role", "viewer"]).ok();
+    assert!(admin.run(&["team", "member", "remove", "payments", ADA]).ok().contains("removed"));
+    let members = admin.run(&["team", "member", "list", "payments", "-o", "json"]).json();
+    assert!(!members.to_string().contains(ADA), "{members}");
+    assert!(admin.run(&["agent", "get", &id]).ok().contains("release-bot"));
 
     // Deletes, then 404.
     admin.run(&["access", "session", "delete", "bot-session", "--team", "payments"]).ok();
