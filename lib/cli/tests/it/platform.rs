@@ -448,6 +448,32 @@ fn bad_input_is_one_line_with_its_exit_code() {
     assert!(line.starts_with("error: wrong.yaml:12:"), "{line}");
     let line = user.run(&["access", "session", "apply", "-f", "wrong.yaml"]).fails(1).to_string();
     assert!(line.starts_with("error: wrong.yaml:12:"), "{line}");
+
+    // Suspicious humanIDs are advisory warnings: checked before anything is sent, never blocking.
+    user.run(&[
+        "access",
+        "grant",
+        "init",
+        "g",
+        "--server",
+        "gh",
+        "--human-id",
+        "Ada@Example",
+        "-o",
+        "odd.yaml",
+    ])
+    .ok();
+    let out = user.run(&["access", "grant", "apply", "-f", "odd.yaml"]);
+    assert_eq!(out.code, 4, "{}", out.err);
+    let lines: Vec<&str> = out.err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "warning: odd.yaml: spec.subject.humanID: emails are lower-cased by the platform; this one has upper-case letters: \"Ada@Example\"",
+            "warning: odd.yaml: spec.subject.humanID: is not a well-formed email: \"Ada@Example\"",
+            "error: not signed in (profile \"default\") — run `mcp-runtime auth login`",
+        ]
+    );
 }
 
 #[test]
