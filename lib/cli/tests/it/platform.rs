@@ -265,6 +265,9 @@ fn scenario(backend: Backend) {
     assert!(admin.run(&["--profile", "ada", "server", "list"]).ok().contains("gh"));
     admin.run(&["auth", "use", "default"]).ok();
     assert_eq!(admin.config()["current"], "default");
+    let env_profile =
+        admin.run_with(&["team", "create", "other"], None, &[("MCP_PLATFORM_API_PROFILE", "ada")]);
+    env_profile.fails(5);
     assert!(admin.run(&["auth", "use", "nobody"]).fails(6).contains("profile \"nobody\""));
 
     admin.run(&["team", "member", "add", "payments", ADA, "--role", "viewer"]).ok();

@@ -32,17 +32,24 @@ struct Bins {
 fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
     BINS.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let status = Command::new(cargo)
-            .args(["build", "--locked", "-p", "mcp-platform-bin", "-p", "mcp-runtime"])
-            .current_dir(&root)
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build -p mcp-platform-bin -p mcp-runtime failed");
-        // target/<profile>/deps/it-… → target/<profile>/
+        // target/<profile>/deps/it-… → target/<profile>/, built with the same profile.
         let exe = std::env::current_exe().expect("test executable");
         let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut build = Command::new(cargo);
+        build.args(["build", "--locked", "-p", "mcp-platform-bin", "-p", "mcp-runtime"]).current_dir(&root);
+        match dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => {}
+            Some("release") => {
+                build.arg("--release");
+            }
+            Some(profile) => {
+                build.args(["--profile", profile]);
+            }
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "cargo build -p mcp-platform-bin -p mcp-runtime failed");
         let bins = Bins { platform: dir.join("mcp-platform"), runtime: dir.join("mcp-runtime") };
         assert!(bins.platform.is_file() && bins.runtime.is_file(), "binaries not in {}", dir.display());
         bins
