@@ -135,6 +135,7 @@ pub struct Client {
     timeout: Duration,
     base: String,
     credential: Arc<Mutex<Credential>>,
+    refresh_lock: Arc<tokio::sync::Mutex<()>>,
     on_refresh: Option<RefreshHook>,
 }
 
@@ -184,7 +185,14 @@ impl Client {
             .wrap_connector(connector);
         let http =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
-        Ok(Client { http, timeout, base, credential: Arc::new(Mutex::new(credential)), on_refresh: None })
+        Ok(Client {
+            http,
+            timeout,
+            base,
+            credential: Arc::new(Mutex::new(credential)),
+            refresh_lock: Arc::new(tokio::sync::Mutex::new(())),
+            on_refresh: None,
+        })
     }
 
     /// Calls `hook` with the new tokens after each transparent refresh.
@@ -249,18 +257,28 @@ impl Client {
             && endpoint != &endpoints::LOGOUT
             && error_code(&bytes).as_deref() == Some("invalid_token")
         {
-            let tokens = self.refresh_with(refresh_token).await.map_err(|e| match e {
-                ClientError::Api { message, .. } => ClientError::LoginExpired(message),
-                other => other,
-            })?;
-            let credential = Credential::Session {
-                access_token: tokens.access_token.clone(),
-                refresh_token: tokens.refresh_token.clone(),
+            // One refresh at a time: refresh tokens are single-use, so concurrent calls that
+            // all met the expiry wait for the first refresh and reuse its pair.
+            let _guard = self.refresh_lock.lock().await;
+            let current = self.credential();
+            let credential = if current != credential {
+                current
+            } else {
+                let tokens = self.refresh_with(refresh_token).await.map_err(|e| match e {
+                    ClientError::Api { message, .. } => ClientError::LoginExpired(message),
+                    other => other,
+                })?;
+                let credential = Credential::Session {
+                    access_token: tokens.access_token.clone(),
+                    refresh_token: tokens.refresh_token.clone(),
+                };
+                self.set_credential(credential.clone());
+                if let Some(hook) = &self.on_refresh {
+                    hook(&tokens);
+                }
+                credential
             };
-            self.set_credential(credential.clone());
-            if let Some(hook) = &self.on_refresh {
-                hook(&tokens);
-            }
+            drop(_guard);
             let (status, bytes, retry_after) = self.send_once(endpoint, &url, &credential, body).await?;
             return check(status, bytes, retry_after, &url);
         }
