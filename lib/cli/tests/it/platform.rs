@@ -421,6 +421,21 @@ fn bad_input_is_one_line_with_its_exit_code() {
     );
     let line = out.fails(8);
     assert!(line.starts_with(&format!("error: platform unreachable at {url} (")), "{line}");
+    // --debug adds the whole error on a line of its own.
+    let out = user.run_with(
+        &["--debug", "server", "list"],
+        None,
+        &[("MCP_PLATFORM_API_URL", &url), ("MCP_PLATFORM_API_TOKEN", "k")],
+    );
+    assert_eq!(out.code, 8);
+    let lines: Vec<&str> = out.err.lines().collect();
+    assert!(
+        lines.len() == 2
+            && lines[0].starts_with("debug: Platform(Unreachable(")
+            && lines[1].starts_with("error: "),
+        "{}",
+        out.err
+    );
     let out = user.run_with(
         &["auth", "login", "--api-url", &url, "--email", "a@b.c", "--password-stdin"],
         Some("pw\n"),
