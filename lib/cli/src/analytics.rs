@@ -150,30 +150,29 @@ fn usage(args: UsageArgs, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
     }
     let usage = platform.run(platform.client.usage(args.team.as_deref(), &q))?;
     print(ctx, args.output.format, &usage, || {
-        let mut t = Table::new(&["SERVER", "TOOL", "CALLS", "ALLOWED", "DENIED"]);
-        let rows = usage.get("items").or_else(|| usage.get("rows")).and_then(Value::as_array);
-        for r in rows.into_iter().flatten() {
-            let tool = field(r, "tool_name");
+        // `tools`: one row per server, tool and caller; `totals` last.
+        let mut t = Table::new(&["SERVER", "TOOL", "AGENT", "CALLS", "ALLOWED", "DENIED"]);
+        for r in usage["tools"].as_array().into_iter().flatten() {
             t.row(vec![
                 cell(field(r, "server")),
-                cell(if tool.is_empty() { field(r, "tool") } else { tool }),
-                cell(field(r, "calls").or_if_empty(field(r, "total"))),
-                cell(field(r, "allowed").or_if_empty(field(r, "allow"))),
-                cell(field(r, "denied").or_if_empty(field(r, "deny"))),
+                cell(field(r, "tool_name")),
+                cell(field(r, "agent_id")),
+                cell(field(r, "events")),
+                cell(field(r, "allowed")),
+                cell(field(r, "denied")),
             ]);
         }
+        let totals = &usage["totals"];
+        t.row(vec![
+            "TOTAL".into(),
+            "-".into(),
+            "-".into(),
+            cell(field(totals, "events")),
+            cell(field(totals, "allowed")),
+            cell(field(totals, "denied")),
+        ]);
         t
     })
-}
-
-trait OrIfEmpty {
-    fn or_if_empty(self, other: String) -> String;
-}
-
-impl OrIfEmpty for String {
-    fn or_if_empty(self, other: String) -> String {
-        if self.is_empty() { other } else { self }
-    }
 }
 
 #[derive(Debug, clap::Args)]

@@ -231,6 +231,13 @@ pub enum CliError {
         /// How many.
         failed: usize,
     },
+    /// The platform refused the credentials given to `auth login` (same exit codes as
+    /// [`CliError::Platform`]).
+    #[error("{}", match .0 {
+        mcp_platform_client::ClientError::Api { code, message, .. } => format!("sign-in refused: {message} ({code})"),
+        other => platform_message(other),
+    })]
+    LoginRefused(mcp_platform_client::ClientError),
 }
 
 /// One line for a platform error: what happened, its stable code, and a hint.
@@ -271,7 +278,7 @@ impl CliError {
             CliError::Denied => 3,
             CliError::NotSignedIn { .. } => 4,
             CliError::NotFound { .. } => 6,
-            CliError::Platform(e) => match e {
+            CliError::Platform(e) | CliError::LoginRefused(e) => match e {
                 E::LoginExpired(_) => 4,
                 E::Unreachable(..) => 8,
                 E::InvalidUrl(..) => 2,

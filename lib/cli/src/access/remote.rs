@@ -120,11 +120,15 @@ fn validated(ctx: &mut Ctx<'_>, file: &Path, m: &Manifests, grants: bool) -> Res
     let several = m.grants.len() + m.sessions.len() + m.servers.len() > 1;
     if grants {
         for g in &m.grants {
-            report.extend(&Source::new(file, g.index, several), validate_grant(&g.object.spec, "spec"));
+            let source = Source::new(file, g.index, several);
+            report.extend(&source, validate_grant(&g.object.spec, "spec"));
+            human_id_warnings(&mut report, &source, g.object.spec.subject.human_id.as_deref());
         }
     } else {
         for s in &m.sessions {
-            report.extend(&Source::new(file, s.index, several), validate_session(&s.object.spec, "spec"));
+            let source = Source::new(file, s.index, several);
+            report.extend(&source, validate_session(&s.object.spec, "spec"));
+            human_id_warnings(&mut report, &source, s.object.spec.subject.human_id.as_deref());
         }
     }
     report.print(ctx.err)?;
@@ -145,6 +149,30 @@ fn validated(ctx: &mut Ctx<'_>, file: &Path, m: &Manifests, grants: bool) -> Res
         });
     }
     Ok(())
+}
+
+/// Advisory warnings (nothing blocks) on a `humanID` that is probably not what the platform
+/// puts in tokens: a platform user id or a lower-case email.
+fn human_id_warnings(report: &mut Report, source: &Source, human: Option<&str>) {
+    let Some(h) = human else { return };
+    let field = "spec.subject.humanID";
+    let warn = |report: &mut Report, message: &str| {
+        report.warning(source, crate::yaml::Problem::new(field, message, Some(h)));
+    };
+    if h.trim() != h || h.contains(char::is_whitespace) {
+        warn(report, "contains whitespace; it will never match a caller");
+    }
+    if h.starts_with("mcp-team-") {
+        warn(report, "looks like a team namespace, not a person (use subject.teamID for a team)");
+    }
+    if let Some((local, domain)) = h.split_once('@') {
+        if h.chars().any(|c| c.is_ascii_uppercase()) {
+            warn(report, "emails are lower-cased by the platform; this one has upper-case letters");
+        }
+        if local.is_empty() || !domain.contains('.') || domain.contains('@') || domain.ends_with('.') {
+            warn(report, "is not a well-formed email");
+        }
+    }
 }
 
 pub(crate) fn grant_apply(args: ApplyArgs, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
@@ -357,4 +385,20 @@ pub(crate) fn grant_revoke_sessions(args: NameArgs, ctx: &mut Ctx<'_>) -> Result
         t.row(vec![revoked.revoked.to_string(), cell(revoked.sessions.join(","))]);
         t
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_line;
+
+    #[test]
+    fn fields_are_located_by_line() {
+        let text = "apiVersion: v\nkind: K\nmetadata:\n  name: x\nspec:\n  toolRules:\n    - name: a\n      decision: maybe\n";
+        assert_eq!(field_line(text, None, "spec.toolRules[0].decision"), Some(8));
+        assert_eq!(field_line(text, None, "metadata.name"), Some(4));
+        // Unknown segments stop at the deepest one found.
+        assert_eq!(field_line(text, None, "spec.nothing"), Some(5));
+        let two = "kind: A\n---\nkind: B\nspec:\n  x: 1\n";
+        assert_eq!(field_line(two, Some(1), "spec.x"), Some(5));
+    }
 }

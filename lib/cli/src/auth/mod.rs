@@ -116,7 +116,7 @@ fn login(args: LoginArgs, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
             None => read_stdin_line("API key")?,
         };
         let client = Client::new(&api_url, Credential::Bearer(key.clone())).map_err(CliError::Platform)?;
-        let me = rt.block_on(client.me()).map_err(CliError::Platform)?;
+        let me = rt.block_on(client.me()).map_err(CliError::LoginRefused)?;
         profile.method = "api_key".into();
         profile.api_key = Some(key);
         me
@@ -134,7 +134,7 @@ fn login(args: LoginArgs, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
             .or(existing.oidc_client_id.clone())
             .unwrap_or_else(|| "mcp-runtime".into());
         let id_token = rt.block_on(oidc::id_token(ctx, &issuer, &client_id, !args.no_browser))?;
-        let tokens = rt.block_on(anonymous.oidc_token(&id_token)).map_err(CliError::Platform)?;
+        let tokens = rt.block_on(anonymous.oidc_token(&id_token)).map_err(CliError::LoginRefused)?;
         profile.method = "oidc".into();
         profile.oidc_issuer = Some(issuer);
         profile.oidc_client_id = Some(client_id);
@@ -155,7 +155,7 @@ fn login(args: LoginArgs, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
                 "standard input is not a terminal: pass the password with --password-stdin".into(),
             ));
         };
-        let tokens = rt.block_on(anonymous.login(&email, &password)).map_err(CliError::Platform)?;
+        let tokens = rt.block_on(anonymous.login(&email, &password)).map_err(CliError::LoginRefused)?;
         profile.method = "password".into();
         session(&rt, &api_url, &mut profile, tokens)?
     };

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use mcp_platform_client::{Client, Credential};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -73,15 +74,15 @@ fn query_param(query: &str, key: &str) -> Option<String> {
     query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == key).map(|(_, v)| decode(v))
 }
 
-async fn get_json(http: &reqwest::Client, url: &str) -> Result<Value, CliError> {
-    let resp =
-        http.get(url).send().await.map_err(|e| fail(format!("cannot reach the issuer at {url}: {e}")))?;
-    let status = resp.status();
-    let bytes = resp.bytes().await.map_err(|e| fail(format!("{url}: {e}")))?;
-    if !status.is_success() {
-        return Err(fail(format!("{url}: HTTP {status}")));
+async fn get_json(http: &Client, url: &str) -> Result<Value, CliError> {
+    let (status, body) = http
+        .external_json("GET", url, None)
+        .await
+        .map_err(|e| fail(format!("cannot reach the issuer: {e}")))?;
+    if !(200..300).contains(&status) || body.is_null() {
+        return Err(fail(format!("{url}: HTTP {status} without a JSON answer")));
     }
-    serde_json::from_slice(&bytes).map_err(|e| fail(format!("{url}: not JSON ({e})")))
+    Ok(body)
 }
 
 /// Signs in at `issuer` as client `client_id` and returns the id_token.
@@ -91,12 +92,8 @@ pub(crate) async fn id_token(
     client_id: &str,
     open_browser: bool,
 ) -> Result<String, CliError> {
-    // The TLS provider is installed by `mcp_platform_client::Client::new` (called first).
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .map_err(|e| fail(format!("http client: {e}")))?;
     let issuer = issuer.trim_end_matches('/');
+    let http = Client::new(issuer, Credential::None).map_err(CliError::Platform)?;
     let discovery = get_json(&http, &format!("{issuer}/.well-known/openid-configuration")).await?;
     let authorize = discovery["authorization_endpoint"]
         .as_str()
@@ -148,17 +145,10 @@ pub(crate) async fn id_token(
         encode(&redirect),
         encode(client_id)
     );
-    let resp = http
-        .post(&token_endpoint)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("accept", "application/json")
-        .body(form)
-        .send()
+    let (status, body) = http
+        .external_json("POST", &token_endpoint, Some(&form))
         .await
         .map_err(|e| fail(format!("cannot reach the issuer's token endpoint: {e}")))?;
-    let status = resp.status();
-    let body: Value = serde_json::from_slice(&resp.bytes().await.map_err(|e| fail(e.to_string()))?)
-        .map_err(|e| fail(format!("the token endpoint answered HTTP {status} without JSON ({e})")))?;
     match body["id_token"].as_str() {
         Some(t) => Ok(t.to_string()),
         None => Err(fail(format!(

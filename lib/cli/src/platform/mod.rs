@@ -263,3 +263,6 @@ pub(crate) fn cell(s: impl Into<String>) -> String {
 pub(crate) fn unix(t: i64) -> String {
     jiff::Timestamp::from_second(t).map(|t| t.to_string()).unwrap_or_else(|_| t.to_string())
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,7 @@
 mod access;
 mod cluster;
 mod help;
+mod oidc;
 mod platform;
 mod readme;
 mod server_generate;

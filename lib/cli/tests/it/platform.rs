@@ -23,6 +23,22 @@ fn scenario(backend: Backend) {
     let stack = Stack::start(backend, &[]);
     let admin = User::new();
 
+    // Refused sign-ins: one line, exit 4, nothing saved.
+    let stranger = User::new();
+    let out = stranger.run_with(
+        &["auth", "login", "--api-url", &stack.url, "--email", ADMIN, "--password-stdin"],
+        Some("wrong-password\n"),
+        &[],
+    );
+    assert_eq!(out.fails(4), "error: sign-in refused: email or password is not correct (unauthorized)");
+    let out = stranger.run_with(
+        &["auth", "login", "--api-url", &stack.url, "--token-stdin"],
+        Some("mcpk_nope"),
+        &[],
+    );
+    assert!(out.fails(4).starts_with("error: sign-in refused: "), "{}", out.err);
+    assert!(!stranger.config_dir().join("config.json").exists());
+
     // Sign in: the credential file is private.
     login(&admin, &stack, ADMIN, ADMIN_PASSWORD, None);
     #[cfg(unix)]
@@ -186,11 +202,31 @@ fn scenario(backend: Backend) {
     assert_eq!(one[0]["required_trust"], "high");
     assert!(admin.run(&["catalog", "tool", "no_such_tool"]).fails(6).contains("not found"));
 
-    // Analytics and replay (an empty event store: the calls succeed and report nothing).
+    // Analytics and replay, over events seeded as the processor writes them.
     assert!(admin.run(&["analytics", "events", "--limit", "5"]).ok().starts_with("TIME"));
-    let events = admin.run(&["analytics", "events", "--team", "payments", "-o", "json"]).json();
-    assert!(events["events"].as_array().is_some(), "{events}");
-    admin.run(&["analytics", "usage", "--team", "payments"]).ok();
+    let ns = "mcp-team-payments";
+    stack.insert_events(&[
+        ("ev-1", ns, "gh", &id, "search", "allow", "allowed"),
+        ("ev-2", ns, "gh", &id, "delete_repo", "deny", "tool_denied"),
+        ("ev-3", ns, "gh", &id, "search", "allow", "allowed"),
+    ]);
+    let events =
+        admin.run(&["analytics", "events", "--team", "payments", "--since", "1h", "-o", "json"]).json();
+    let ids: Vec<&str> =
+        events["events"].as_array().expect("events").iter().filter_map(|e| e["event_id"].as_str()).collect();
+    assert_eq!(ids, ["ev-3", "ev-2", "ev-1"], "{events}");
+    let denied = admin.run(&["analytics", "events", "--decision", "deny"]);
+    assert!(denied.ok().contains("delete_repo") && !denied.out.contains("search"), "{}", denied.out);
+    let usage = admin.run(&["analytics", "usage", "--team", "payments", "-o", "json"]).json();
+    assert!(usage.to_string().contains("search"), "{usage}");
+    let table = admin.run(&["analytics", "usage", "--team", "payments"]);
+    let total = table.ok().lines().find(|l| l.starts_with("TOTAL")).expect("totals row").to_string();
+    assert_eq!(
+        total.split_whitespace().collect::<Vec<_>>(),
+        ["TOTAL", "-", "-", "3", "2", "1"],
+        "{}",
+        table.out
+    );
     let report = admin
         .run(&[
             "policy",
@@ -207,13 +243,14 @@ fn scenario(backend: Backend) {
             "json",
         ])
         .json();
-    assert_eq!(report["scanned"], 0, "{report}");
+    assert_eq!(report["scanned"], 3, "{report}");
     assert!(
         admin
             .run(&["policy", "replay", "--server", "gh", "--team", "payments", "-f", "grant.yaml"])
             .ok()
             .starts_with("SCANNED")
     );
+    tail(&admin, &stack, &id);
 
     // Deactivation.
     let state = admin.run(&["agent", "deactivate", &id, "-o", "json"]).json();
@@ -228,7 +265,16 @@ fn scenario(backend: Backend) {
     assert!(admin.run(&["--profile", "ada", "server", "list"]).ok().contains("gh"));
     admin.run(&["auth", "use", "default"]).ok();
     assert_eq!(admin.config()["current"], "default");
+    let env_profile =
+        admin.run_with(&["team", "create", "other"], None, &[("MCP_PLATFORM_API_PROFILE", "ada")]);
+    env_profile.fails(5);
     assert!(admin.run(&["auth", "use", "nobody"]).fails(6).contains("profile \"nobody\""));
+
+    admin.run(&["team", "member", "add", "payments", ADA, "--role", "viewer"]).ok();
+    assert!(admin.run(&["team", "member", "remove", "payments", ADA]).ok().contains("removed"));
+    let members = admin.run(&["team", "member", "list", "payments", "-o", "json"]).json();
+    assert!(!members.to_string().contains(ADA), "{members}");
+    assert!(admin.run(&["agent", "get", &id]).ok().contains("release-bot"));
 
     // Deletes, then 404.
     admin.run(&["access", "session", "delete", "bot-session", "--team", "payments"]).ok();
@@ -276,6 +322,42 @@ fn scenario(backend: Backend) {
     assert!(rt().block_on(anon.refresh(&refresh)).is_err(), "the refresh token still works after logout");
     let out = admin.run(&["server", "list"]);
     assert!(out.fails(4).contains("not signed in"), "{}", out.err);
+}
+
+/// `analytics tail` prints only events recorded after it started, and stops on Ctrl-C (exit 0).
+fn tail(admin: &User, stack: &Stack, agent: &str) {
+    use std::io::BufRead;
+    let mut child = admin.spawn(&[
+        "analytics",
+        "tail",
+        "--team",
+        "payments",
+        "--limit",
+        "0",
+        "--interval",
+        "1",
+        "-o",
+        "json",
+    ]);
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    stack.insert_events(&[("ev-4", "mcp-team-payments", "gh", agent, "delete_repo", "deny", "tool_denied")]);
+    let line = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("a new event from tail");
+    let event: serde_json::Value = serde_json::from_str(&line).expect("one JSON event per line");
+    assert_eq!(event["event_id"], "ev-4", "tail printed an old event: {line}");
+    mcp_testkit::services::signal(child.id(), "INT").expect("Ctrl-C");
+    let status = child.wait().expect("wait tail");
+    assert_eq!(status.code(), Some(0), "tail after Ctrl-C");
+    assert!(rx.try_iter().all(|l| !l.contains("ev-1")), "tail printed events from before it started");
 }
 
 fn missing_grant(admin: &User) {
@@ -339,6 +421,21 @@ fn bad_input_is_one_line_with_its_exit_code() {
     );
     let line = out.fails(8);
     assert!(line.starts_with(&format!("error: platform unreachable at {url} (")), "{line}");
+    // --debug adds the whole error on a line of its own.
+    let out = user.run_with(
+        &["--debug", "server", "list"],
+        None,
+        &[("MCP_PLATFORM_API_URL", &url), ("MCP_PLATFORM_API_TOKEN", "k")],
+    );
+    assert_eq!(out.code, 8);
+    let lines: Vec<&str> = out.err.lines().collect();
+    assert!(
+        lines.len() == 2
+            && lines[0].starts_with("debug: Platform(Unreachable(")
+            && lines[1].starts_with("error: "),
+        "{}",
+        out.err
+    );
     let out = user.run_with(
         &["auth", "login", "--api-url", &url, "--email", "a@b.c", "--password-stdin"],
         Some("pw\n"),
@@ -369,6 +466,32 @@ fn bad_input_is_one_line_with_its_exit_code() {
     assert!(line.starts_with("error: wrong.yaml:12:"), "{line}");
     let line = user.run(&["access", "session", "apply", "-f", "wrong.yaml"]).fails(1).to_string();
     assert!(line.starts_with("error: wrong.yaml:12:"), "{line}");
+
+    // Suspicious humanIDs are advisory warnings: checked before anything is sent, never blocking.
+    user.run(&[
+        "access",
+        "grant",
+        "init",
+        "g",
+        "--server",
+        "gh",
+        "--human-id",
+        "Ada@Example",
+        "-o",
+        "odd.yaml",
+    ])
+    .ok();
+    let out = user.run(&["access", "grant", "apply", "-f", "odd.yaml"]);
+    assert_eq!(out.code, 4, "{}", out.err);
+    let lines: Vec<&str> = out.err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "warning: odd.yaml: spec.subject.humanID: emails are lower-cased by the platform; this one has upper-case letters: \"Ada@Example\"",
+            "warning: odd.yaml: spec.subject.humanID: is not a well-formed email: \"Ada@Example\"",
+            "error: not signed in (profile \"default\") — run `mcp-runtime auth login`",
+        ]
+    );
 }
 
 #[test]

@@ -32,17 +32,24 @@ struct Bins {
 fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
     BINS.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let status = Command::new(cargo)
-            .args(["build", "--locked", "-p", "mcp-platform-bin", "-p", "mcp-runtime"])
-            .current_dir(&root)
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build -p mcp-platform-bin -p mcp-runtime failed");
-        // target/<profile>/deps/it-… → target/<profile>/
+        // target/<profile>/deps/it-… → target/<profile>/, built with the same profile.
         let exe = std::env::current_exe().expect("test executable");
         let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut build = Command::new(cargo);
+        build.args(["build", "--locked", "-p", "mcp-platform-bin", "-p", "mcp-runtime"]).current_dir(&root);
+        match dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => {}
+            Some("release") => {
+                build.arg("--release");
+            }
+            Some(profile) => {
+                build.args(["--profile", profile]);
+            }
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "cargo build -p mcp-platform-bin -p mcp-runtime failed");
         let bins = Bins { platform: dir.join("mcp-platform"), runtime: dir.join("mcp-runtime") };
         assert!(bins.platform.is_file() && bins.runtime.is_file(), "binaries not in {}", dir.display());
         bins
@@ -75,16 +82,16 @@ fn clickhouse() -> &'static ClickHouse {
 }
 
 /// A fresh, migrated events database: (url, database).
-fn events_database() -> (String, String) {
+fn events_database() -> mcp_sentinel::ClickHouseConfig {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let url = clickhouse().url();
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = format!("cli_{}_{n}", std::process::id());
-    let mut config = mcp_sentinel::ClickHouseConfig::new(url.clone());
+    let mut config = mcp_sentinel::ClickHouseConfig::new(url);
     config.database = mcp_sentinel::Database::new(&name).expect("database name");
     rt().block_on(mcp_sentinel::schema::migrate(&config.client(), &config.database))
         .expect("migrate ClickHouse");
-    (url, name)
+    config
 }
 
 /// A small runtime for the few direct API calls of the tests.
@@ -95,6 +102,7 @@ pub fn rt() -> tokio::runtime::Runtime {
 /// A running platform.
 pub struct Stack {
     pub url: String,
+    events: mcp_sentinel::ClickHouseConfig,
     child: Child,
     pub dir: tempfile::TempDir,
 }
@@ -108,13 +116,18 @@ impl Drop for Stack {
 impl Stack {
     /// Creates the administrator, then serves the platform and waits until it is ready.
     pub fn start(backend: Backend, extra: &[(&str, String)]) -> Stack {
+        Stack::start_on(backend, free_port().expect("port"), extra)
+    }
+
+    /// [`Stack::start`] on a given port (for settings that must name the URL in advance).
+    pub fn start_on(backend: Backend, port: u16, extra: &[(&str, String)]) -> Stack {
         let dir = tempfile::Builder::new().prefix("mcp-cli-platform-").tempdir().expect("tempdir");
-        let port = free_port().expect("port");
         let database = match backend {
             Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("platform.db").display()),
             Backend::Postgres => postgres().create_database("cli").expect("create database"),
         };
-        let (ch_url, ch_db) = events_database();
+        let events = events_database();
+        let (ch_url, ch_db) = (events.url.clone(), events.database.as_str().to_string());
         let env = |cmd: &mut Command| {
             cmd.env("PLATFORM_LISTEN_ADDR", format!("127.0.0.1:{port}"))
                 .env("PLATFORM_DATABASE_URL", &database)
@@ -139,7 +152,7 @@ impl Stack {
         serve.arg("serve").stdin(Stdio::null()).stdout(log.try_clone().expect("log")).stderr(log);
         env(&mut serve);
         let child = serve.spawn().expect("start mcp-platform");
-        let stack = Stack { url: format!("http://127.0.0.1:{port}"), child, dir };
+        let stack = Stack { url: format!("http://127.0.0.1:{port}"), events, child, dir };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !http_get(port, "/ready")
             .is_some_and(|r| r.starts_with("HTTP/1.1 200") || r.starts_with("HTTP/1.0 200"))
@@ -148,6 +161,39 @@ impl Stack {
             std::thread::sleep(Duration::from_millis(100));
         }
         stack
+    }
+
+    /// Writes gateway events into the platform's event store, as the processor would: one
+    /// `tools/call` per `(event id, namespace, server, agent, tool, decision, reason)`, a minute ago.
+    pub fn insert_events(&self, events: &[(&str, &str, &str, &str, &str, &str, &str)]) {
+        let now = jiff::Timestamp::now().as_millisecond() - 60_000;
+        let rows: Vec<mcp_sentinel::EventRow> = events
+            .iter()
+            .enumerate()
+            .map(|(i, (id, namespace, server, agent, tool, decision, reason))| {
+                let envelope = serde_json::json!({
+                    "event_id": id,
+                    "timestamp": format!("{:.3}", jiff::Timestamp::from_millisecond(now + i as i64).expect("time")),
+                    "source": "mcp-gateway", "event_type": "mcp.request",
+                    "payload": {
+                        "method": "POST", "path": "/mcp", "status": if *decision == "deny" { 403 } else { 200 },
+                        "latency_ms": 1.0, "server": server, "namespace": namespace, "team_id": namespace,
+                        "human_id": "alice", "agent_id": agent, "subject_team_id": namespace, "session_id": "",
+                        "decision": decision, "reason": reason, "policy_version": "sha256:x",
+                        "rpc_method": "tools/call", "tool_name": tool,
+                    },
+                });
+                mcp_sentinel::row::extract(envelope.to_string().as_bytes()).expect("row")
+            })
+            .collect();
+        let client = self.events.client().with_database(self.events.database.as_str());
+        rt().block_on(async {
+            let mut insert = client.insert::<mcp_sentinel::EventRow>("events").await.expect("insert");
+            for r in &rows {
+                insert.write(r).await.expect("write");
+            }
+            insert.end().await.expect("end");
+        });
     }
 
     pub fn log(&self) -> String {
@@ -241,6 +287,23 @@ impl User {
             out: String::from_utf8_lossy(&out.stdout).into_owned(),
             err: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+
+    /// Starts `mcp-runtime <args>` with stdout piped (for commands that keep running).
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        Command::new(runtime_bin())
+            .args(args)
+            .current_dir(self.home.path())
+            .env("MCP_RUNTIME_CONFIG_DIR", self.config_dir())
+            .env("HOME", self.home.path())
+            .env_remove("MCP_PLATFORM_API_URL")
+            .env_remove("MCP_PLATFORM_API_PROFILE")
+            .env_remove("MCP_PLATFORM_API_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run mcp-runtime")
     }
 
     pub fn write(&self, rel: &str, text: &str) {
