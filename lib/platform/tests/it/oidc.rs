@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::support::{Backend, Harness};
 
-const SCRIPT: &str = include_str!("oidc-issuer.mjs");
+const SCRIPT: &str = mcp_testkit::oidc::TEST_ISSUER_SCRIPT;
 
 fn issuer(dir: &std::path::Path, redirect_uris: &str) -> Issuer {
     Issuer::start(SCRIPT, &[redirect_uris], &dir.join("issuer.log"))

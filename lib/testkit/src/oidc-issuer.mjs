@@ -1,9 +1,12 @@
-// The OpenID Connect issuer of the CLI's sign-in test: the certified `oidc-provider` with a
-// confidential client for the platform and a native public client for `mcp-runtime` (loopback
-// redirect on any port, RFC 8252; PKCE required). Logins and consent complete automatically
-// for the account named by `login_hint` (default alice): the test drives the CLI, not a UI.
+// The OpenID Connect issuer of the platform's and the CLI's sign-in tests
+// (`mcp_testkit::oidc::TEST_ISSUER_SCRIPT`): the certified `oidc-provider`, with a confidential
+// client for the platform's browser flow (authorization code + PKCE), a public client `cli`
+// the platform tests drive by hand, and the native public client `mcp-runtime` of
+// `mcp-runtime auth login --oidc` (loopback redirect on any port, RFC 8252; PKCE required).
+// Logins and consent are completed automatically for the account named by `login_hint`
+// (default alice): the tests exercise the platform and the CLI, not a UI.
 //
-// Usage: node oidc-issuer.mjs <port> <platform redirect URI>
+// Usage: node oidc-issuer.mjs <port> <platform redirect URIs, comma-separated>
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
 
@@ -11,10 +14,12 @@ const port = Number(process.argv[2]);
 const redirects = (process.argv[3] || '').split(',').filter(Boolean);
 const issuer = `http://127.0.0.1:${port}`;
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'cli-test', use: 'sig', alg: 'RS256' };
+const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'test-issuer', use: 'sig', alg: 'RS256' };
 const accounts = {
   alice: { email: 'alice@example.org', email_verified: true, name: 'Alice' },
   bob: { email: 'bob@example.org', email_verified: true, name: 'Bob' },
+  carol: { email: 'carol@example.org', email_verified: true, name: 'Carol' },
+  eve: { email: 'eve@example.org', email_verified: false, name: 'Eve' },
 };
 
 const provider = new Provider(issuer, {
@@ -26,6 +31,13 @@ const provider = new Provider(issuer, {
       grant_types: ['authorization_code'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_post',
+    },
+    {
+      client_id: 'cli',
+      redirect_uris: ['http://127.0.0.1/cli-callback'],
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
     },
     {
       client_id: 'mcp-runtime',
