@@ -113,8 +113,9 @@ pub(crate) struct ProxyArgs {
 
 impl AdapterCommand {
     pub(crate) fn run(self, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+        // One event loop: an adapter serves one user, and a call handed between worker threads
+        // costs more than it gains (see docs/benchmarks.md, adapter).
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| failed(format!("cannot start the async runtime: {e}")))?;
