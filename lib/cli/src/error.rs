@@ -163,15 +163,120 @@ pub enum CliError {
         /// How many errors were printed.
         errors: usize,
     },
+    /// A call to the platform failed.
+    #[error("{}", platform_message(.0))]
+    Platform(mcp_platform_client::ClientError),
+    /// No saved credential for the profile (and no `MCP_PLATFORM_API_TOKEN`).
+    #[error("not signed in (profile {profile:?}) — run `mcp-runtime auth login`")]
+    NotSignedIn {
+        /// The profile looked at.
+        profile: String,
+    },
+    /// The command needs a team and the caller is in none or several.
+    #[error("{}", if teams.is_empty() { "you are in no team — pass --team".to_string() } else { format!("you are in several teams ({teams}) — choose one with --team") })]
+    NoTeam {
+        /// The caller's teams, comma-separated.
+        teams: String,
+    },
+    /// Neither `MCP_RUNTIME_CONFIG_DIR` nor `HOME` is set.
+    #[error("cannot locate the configuration: set MCP_RUNTIME_CONFIG_DIR or HOME")]
+    NoConfigDir,
+    /// The configuration file is unusable.
+    #[error("{}: {message}", path.display())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] io::Error),
+    /// An answer could not be printed in the format asked for.
+    #[error("cannot encode {what}: {message}")]
+    Encode {
+        /// What.
+        what: String,
+        /// Why.
+        message: String,
+    },
+    /// A manifest given to a platform command is malformed; nothing was sent.
+    #[error("{}{}: {}{message} (nothing sent)", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default(), if field.is_empty() { String::new() } else { format!("{field}: ") })]
+    BadManifest {
+        /// The file, as the user named it.
+        file: PathBuf,
+        /// One-based line, when known.
+        line: Option<usize>,
+        /// Field path, e.g. `spec.toolRules[0].decision`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Something the command looked up locally in an answer is not there.
+    #[error("{what} not found")]
+    NotFound {
+        /// What.
+        what: String,
+    },
+    /// A sign-in step failed before the platform was asked (prompt, browser flow).
+    #[error("{0}")]
+    SignIn(String),
+    /// The platform refused the credentials given to `auth login` (same exit codes as
+    /// [`CliError::Platform`]).
+    #[error("{}", match .0 {
+        mcp_platform_client::ClientError::Api { code, message, .. } => format!("sign-in refused: {message} ({code})"),
+        other => platform_message(other),
+    })]
+    LoginRefused(mcp_platform_client::ClientError),
+}
+
+/// One line for a platform error: what happened, its stable code, and a hint.
+fn platform_message(e: &mcp_platform_client::ClientError) -> String {
+    use mcp_platform_client::ClientError as E;
+    match e {
+        E::Api { status: 401, code, message, .. } => {
+            format!("{message} ({code}) — run `mcp-runtime auth login`")
+        }
+        E::Api { status: 403, code, message, .. } => {
+            format!("{message} ({code}) — your account or team role does not allow this")
+        }
+        E::Api { code, message, retry_after: Some(s), .. } => format!("{message} ({code}) — retry in {s} s"),
+        E::Api { code, message, details, .. } => {
+            match details.as_ref().and_then(|d| d.get("field")).and_then(|f| f.as_str()) {
+                Some(field) if !message.contains(field) => format!("{field}: {message} ({code})"),
+                _ => format!("{message} ({code})"),
+            }
+        }
+        E::LoginExpired(_) => "login expired — run `mcp-runtime auth login`".to_string(),
+        E::Unreachable(url, cause) => {
+            let base = url.split("/api/").next().unwrap_or(url);
+            let short = cause.rsplit(": ").next().unwrap_or(cause);
+            format!("platform unreachable at {base} ({short}) — check --api-url or MCP_PLATFORM_API_URL")
+        }
+        other => other.to_string(),
+    }
 }
 
 impl CliError {
-    /// The process exit code for this error: 1 when validation found problems in the input, 2
-    /// for usage, I/O and parse errors, 3 when `policy check` denied the call.
+    /// The process exit code for this error (the table is [`crate::EXIT_CODES`]).
     pub fn exit_code(&self) -> i32 {
+        use mcp_platform_client::ClientError as E;
         match self {
-            CliError::Invalid { .. } | CliError::ValidationFailed { .. } => 1,
+            CliError::Invalid { .. } | CliError::ValidationFailed { .. } | CliError::BadManifest { .. } => 1,
+            CliError::SignIn(_) | CliError::Encode { .. } => 1,
             CliError::Denied => 3,
+            CliError::NotSignedIn { .. } => 4,
+            CliError::NotFound { .. } => 6,
+            CliError::Platform(e) | CliError::LoginRefused(e) => match e {
+                E::LoginExpired(_) => 4,
+                E::Unreachable(..) => 8,
+                E::InvalidUrl(..) => 2,
+                E::Api { status: 401, .. } => 4,
+                E::Api { status: 403, .. } => 5,
+                E::Api { status: 404, .. } => 6,
+                E::Api { status: 409 | 429, .. } => 7,
+                _ => 1,
+            },
             _ => 2,
         }
     }

@@ -15,8 +15,11 @@
 //!   atomically (temporary file in the same directory, then rename).
 //! - Input never panics the process: every problem is a [`CliError`] or a finding line
 //!   `error: <file>: <field>: <message>: "<value>"`.
-//! - Exit codes: 0 success (warnings allowed), 1 the input is invalid (findings were printed),
-//!   2 usage, I/O and parse errors, 3 `policy check` denied the call. See [`CliError::exit_code`].
+//! - Platform commands (`auth`, `server deploy|list|…`, `access … apply|list|…`, `team`,
+//!   `agent`, `catalog`, `analytics`, `policy replay`) talk to the platform API through
+//!   `mcp-platform-client`; only they read the saved sign-in or build an async runtime, after
+//!   the arguments parsed, so `--help` and the local commands stay fast.
+//! - Exit codes: [`EXIT_CODES`] (also printed at the top of docs/cli.md).
 
 use std::ffi::OsString;
 use std::io::{self, Write};
@@ -26,20 +29,45 @@ use clap::Parser;
 
 mod access;
 mod adapter;
+mod agent;
+mod analytics;
 mod args;
+mod auth;
+mod catalog;
 mod cli;
+mod completion;
 mod error;
 mod fsio;
 pub mod manifests;
 mod metadata;
 mod names;
+mod platform;
 mod policy;
 mod report;
 mod server;
+mod team;
 mod yaml;
 
 pub use cli::Cli;
 pub use error::CliError;
+
+/// Every exit status of `mcp-runtime`, and what it means.
+pub const EXIT_CODES: &[(i32, &str)] = &[
+    (0, "success (warnings allowed)"),
+    (
+        1,
+        "invalid input (every problem printed, one line each; a malformed file given to a platform command \
+         names file:line and field, and nothing is sent), or the platform refused the request as invalid \
+         or failed",
+    ),
+    (2, "usage, I/O or parse error (unknown flag, missing argument, unreadable file)"),
+    (3, "`policy check` denied the call"),
+    (4, "not signed in, bad credentials, or the login expired and could not be refreshed (HTTP 401)"),
+    (5, "forbidden: signed in, but the role does not allow it (HTTP 403)"),
+    (6, "not found (HTTP 404, or a name the command looked up)"),
+    (7, "conflict or quota: the object exists, or a limit or cooldown applies (HTTP 409, 429)"),
+    (8, "the platform is unreachable (connection refused, DNS, TLS, timeout)"),
+];
 
 /// Runs the command line on the process's arguments, streams and working directory, and
 /// returns the exit code.
@@ -76,7 +104,15 @@ where
             return e.exit_code();
         }
     };
-    let mut ctx = cli::Ctx { out, err, cwd, now: jiff::Timestamp::now() };
+    let debug = cli.debug;
+    let mut ctx = cli::Ctx {
+        out,
+        err,
+        cwd,
+        now: jiff::Timestamp::now(),
+        env: platform::Env::from_process(),
+        profile: cli.profile,
+    };
     let result = cli.command.run(&mut ctx);
     let _ = ctx.out.flush();
     match result {
@@ -85,7 +121,12 @@ where
         Err(CliError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => 0,
         // `policy check` has already printed the decision; a denial only sets the exit code.
         Err(e @ CliError::Denied) => e.exit_code(),
-        Err(e) => report(ctx.err, &e),
+        Err(e) => {
+            if debug {
+                let _ = writeln!(ctx.err, "debug: {e:?}");
+            }
+            report(ctx.err, &e)
+        }
     }
 }
 

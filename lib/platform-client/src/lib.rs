@@ -124,13 +124,18 @@ impl ClientError {
 /// Called with the new token pair after a transparent refresh.
 pub type RefreshHook = Arc<dyn Fn(&TokenResponse) + Send + Sync>;
 
+type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+type Http = hyper_util::client::legacy::Client<Connector, http_body_util::Full<bytes::Bytes>>;
+
 /// The platform API client. Cheap to clone (clones share the connection pool and the
 /// credential, so a refresh made by one is seen by all).
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    http: Http,
+    timeout: Duration,
     base: String,
     credential: Arc<Mutex<Credential>>,
+    refresh_lock: Arc<tokio::sync::Mutex<()>>,
     on_refresh: Option<RefreshHook>,
 }
 
@@ -142,6 +147,9 @@ impl fmt::Debug for Client {
 
 /// Default time for one request (connect included).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Largest answer read (bigger ones are a [`ClientError::Transport`]).
+pub const MAX_BODY: usize = 32 << 20;
 
 impl Client {
     /// A client of the platform at `base_url` (`http(s)://host[:port]`, with or without a
@@ -157,23 +165,34 @@ impl Client {
         timeout: Duration,
     ) -> Result<Client, ClientError> {
         let base = base_url.trim().trim_end_matches('/').to_string();
-        let parsed = reqwest::Url::parse(&base)
-            .map_err(|e| ClientError::InvalidUrl(base_url.to_string(), e.to_string()))?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        let uri: http::Uri = base.parse().map_err(|e: http::uri::InvalidUri| {
+            ClientError::InvalidUrl(base_url.to_string(), e.to_string())
+        })?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
             return Err(ClientError::InvalidUrl(
                 base_url.to_string(),
                 "expected http(s)://host[:port]".into(),
             ));
         }
-        // One process-wide provider (ring, the workspace's); a second install is a no-op.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("mcp-platform-client/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ClientError::Transport(base.clone(), e.to_string()))?;
-        Ok(Client { http, base, credential: Arc::new(Mutex::new(credential)), on_refresh: None })
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.enforce_http(false);
+        connector.set_connect_timeout(Some(timeout.min(Duration::from_secs(10))));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .map_err(|e| ClientError::Transport(base.clone(), e.to_string()))?
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
+        let http =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
+        Ok(Client {
+            http,
+            timeout,
+            base,
+            credential: Arc::new(Mutex::new(credential)),
+            refresh_lock: Arc::new(tokio::sync::Mutex::new(())),
+            on_refresh: None,
+        })
     }
 
     /// Calls `hook` with the new tokens after each transparent refresh.
@@ -238,18 +257,28 @@ impl Client {
             && endpoint != &endpoints::LOGOUT
             && error_code(&bytes).as_deref() == Some("invalid_token")
         {
-            let tokens = self.refresh_with(refresh_token).await.map_err(|e| match e {
-                ClientError::Api { message, .. } => ClientError::LoginExpired(message),
-                other => other,
-            })?;
-            let credential = Credential::Session {
-                access_token: tokens.access_token.clone(),
-                refresh_token: tokens.refresh_token.clone(),
+            // One refresh at a time: refresh tokens are single-use, so concurrent calls that
+            // all met the expiry wait for the first refresh and reuse its pair.
+            let _guard = self.refresh_lock.lock().await;
+            let current = self.credential();
+            let credential = if current != credential {
+                current
+            } else {
+                let tokens = self.refresh_with(refresh_token).await.map_err(|e| match e {
+                    ClientError::Api { message, .. } => ClientError::LoginExpired(message),
+                    other => other,
+                })?;
+                let credential = Credential::Session {
+                    access_token: tokens.access_token.clone(),
+                    refresh_token: tokens.refresh_token.clone(),
+                };
+                self.set_credential(credential.clone());
+                if let Some(hook) = &self.on_refresh {
+                    hook(&tokens);
+                }
+                credential
             };
-            self.set_credential(credential.clone());
-            if let Some(hook) = &self.on_refresh {
-                hook(&tokens);
-            }
+            drop(_guard);
             let (status, bytes, retry_after) = self.send_once(endpoint, &url, &credential, body).await?;
             return check(status, bytes, retry_after, &url);
         }
@@ -263,27 +292,84 @@ impl Client {
         credential: &Credential,
         body: Option<Vec<u8>>,
     ) -> Result<(u16, Vec<u8>, Option<u64>), ClientError> {
-        let method = reqwest::Method::from_bytes(endpoint.method.as_bytes())
-            .map_err(|e| ClientError::Transport(url.to_string(), e.to_string()))?;
-        let mut req = self.http.request(method, url).header("accept", "application/json");
+        let mut req = http::Request::builder()
+            .method(endpoint.method)
+            .uri(url)
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::USER_AGENT, concat!("mcp-platform-client/", env!("CARGO_PKG_VERSION")));
         match credential {
             Credential::None => {}
             Credential::Bearer(token) | Credential::Session { access_token: token, .. } => {
-                req = req.header("authorization", format!("Bearer {token}"));
+                req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
             }
         }
-        if let Some(body) = body {
-            req = req.header("content-type", "application/json").body(body);
+        if body.is_some() {
+            req = req.header(http::header::CONTENT_TYPE, "application/json");
         }
-        let resp = req.send().await.map_err(|e| transport(url, &e))?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok());
-        let bytes = resp.bytes().await.map_err(|e| transport(url, &e))?;
-        Ok((status, bytes.to_vec(), retry_after))
+        self.exchange(url, req, body.unwrap_or_default()).await
+    }
+
+    /// Sends one request and reads the whole answer (bounded by the timeout and [`MAX_BODY`]).
+    async fn exchange(
+        &self,
+        url: &str,
+        req: http::request::Builder,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>, Option<u64>), ClientError> {
+        use http_body_util::BodyExt;
+        let req = req
+            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .map_err(|e| ClientError::Transport(url.to_string(), e.to_string()))?;
+        let work = async {
+            let resp = self.http.request(req).await.map_err(|e| {
+                let cause = error_chain(&e);
+                if e.is_connect() {
+                    ClientError::Unreachable(url.to_string(), cause)
+                } else {
+                    ClientError::Transport(url.to_string(), cause)
+                }
+            })?;
+            let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
+            let body = http_body_util::Limited::new(resp.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(|e| ClientError::Transport(url.to_string(), format!("reading the answer: {e}")))?;
+            Ok((status, body.to_bytes().to_vec(), retry_after))
+        };
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(ClientError::Unreachable(
+                url.to_string(),
+                format!("no answer within {} s", self.timeout.as_secs()),
+            )),
+        }
+    }
+
+    /// A request to a URL outside the platform (the OpenID Connect issuer of `auth login
+    /// --oidc`): `GET` without a body, or `POST` of a form. Returns the status and the JSON
+    /// answer (`null` when it is not JSON).
+    pub async fn external_json(
+        &self,
+        method: &str,
+        url: &str,
+        form: Option<&str>,
+    ) -> Result<(u16, Value), ClientError> {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::USER_AGENT, concat!("mcp-platform-client/", env!("CARGO_PKG_VERSION")));
+        if form.is_some() {
+            req = req.header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        }
+        let (status, bytes, _) =
+            self.exchange(url, req, form.unwrap_or_default().as_bytes().to_vec()).await?;
+        Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     }
 
     async fn refresh_with(&self, refresh_token: &str) -> Result<TokenResponse, ClientError> {
@@ -336,19 +422,15 @@ impl Client {
 /// No body, for [`Client::call`].
 pub(crate) const NO_BODY: Option<&()> = None;
 
-fn transport(url: &str, e: &reqwest::Error) -> ClientError {
+fn error_chain(e: &dyn std::error::Error) -> String {
     let mut cause = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = e.source();
     while let Some(s) = source {
         cause.push_str(": ");
         cause.push_str(&s.to_string());
         source = s.source();
     }
-    if e.is_connect() || e.is_timeout() {
-        ClientError::Unreachable(url.to_string(), cause)
-    } else {
-        ClientError::Transport(url.to_string(), cause)
-    }
+    cause
 }
 
 fn error_code(bytes: &[u8]) -> Option<String> {

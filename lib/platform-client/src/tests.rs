@@ -348,3 +348,29 @@ async fn adapter_sessions_post_the_request_and_decode_the_session() {
             .starts_with("POST /api/v1/runtime/adapter/sessions/a/adapter-0123456789abcdef/token HTTP/1.1")
     );
 }
+
+#[tokio::test]
+async fn concurrent_expiries_refresh_once() {
+    let tokens = r#"{"access_token":"new-a","token_type":"Bearer","expires_in":900,"refresh_token":"new-r","user":{"id":"u","email":"a@b.c"}}"#;
+    let me = r#"{"user":{"id":"u","email":"a@b.c"},"teams":[],"auth":"access_token"}"#;
+    let expired = r#"{"error":{"code":"invalid_token","message":"token expired"}}"#;
+    // Both calls meet the expiry; exactly one refresh follows, then both retries succeed.
+    let (base, task) =
+        canned(vec![(401, expired), (401, expired), (200, tokens), (200, me), (200, me)]).await;
+    let refreshes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = refreshes.clone();
+    let c = Client::new(
+        &base,
+        Credential::Session { access_token: "old-a".into(), refresh_token: "old-r".into() },
+    )
+    .expect("client")
+    .on_refresh(Arc::new(move |_: &TokenResponse| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }));
+    let (a, b) = tokio::join!(c.me(), c.me());
+    a.expect("first");
+    b.expect("second");
+    assert_eq!(refreshes.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let heads = task.await.expect("server");
+    assert_eq!(heads.iter().filter(|h| h.starts_with("POST /api/v1/auth/refresh")).count(), 1, "{heads:#?}");
+}

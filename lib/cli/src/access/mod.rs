@@ -1,4 +1,5 @@
-//! `mcp-runtime access …`: writes MCPAccessGrant and MCPAgentSession manifests locally.
+//! `mcp-runtime access …`: writes MCPAccessGrant and MCPAgentSession manifests locally
+//! (`init`), and applies and manages them on the platform ([`remote`]).
 
 use std::path::Path;
 
@@ -14,15 +15,18 @@ use crate::yaml::Problem;
 use crate::{fsio, names};
 
 mod grant_init;
+pub(crate) mod remote;
 mod session_init;
+
+use remote::{GrantAction, SessionAction};
 
 /// Access commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum AccessCommand {
-    /// Write access grants
+    /// Write, apply and manage access grants
     #[command(subcommand)]
     Grant(GrantCommand),
-    /// Write agent sessions
+    /// Write, apply and manage agent sessions
     #[command(subcommand)]
     Session(SessionCommand),
 }
@@ -31,21 +35,80 @@ pub(crate) enum AccessCommand {
 #[derive(Debug, Subcommand)]
 pub(crate) enum GrantCommand {
     /// Write an MCPAccessGrant manifest
-    Init(grant_init::Args),
+    Init(Box<grant_init::Args>),
+    /// Create or replace the grants of a manifest file on the platform
+    #[command(
+        after_help = "Example:\n  mcp-runtime access grant init --server github --agent-id agt_01j… -o grant.yaml\n  \
+mcp-runtime access grant apply -f grant.yaml --team payments"
+    )]
+    Apply(remote::ApplyArgs),
+    /// List the grants of the servers you administer
+    #[command(after_help = "Example:\n  mcp-runtime access grant list --team payments --server github")]
+    List(remote::ListArgs),
+    /// Show one grant
+    #[command(after_help = "Example:\n  mcp-runtime access grant get github-agent -o yaml")]
+    Get(remote::NameArgs),
+    /// Enable a grant
+    #[command(after_help = "Example:\n  mcp-runtime access grant enable github-agent")]
+    Enable(remote::NameArgs),
+    /// Disable a grant (its calls are denied from the next policy reload)
+    #[command(after_help = "Example:\n  mcp-runtime access grant disable github-agent")]
+    Disable(remote::NameArgs),
+    /// Delete a grant
+    #[command(after_help = "Example:\n  mcp-runtime access grant delete github-agent --team payments")]
+    Delete(remote::DeleteArgs),
+    /// Revoke every session the grant authorised
+    #[command(after_help = "Example:\n  mcp-runtime access grant revoke-sessions github-agent")]
+    RevokeSessions(remote::NameArgs),
 }
 
 /// `access session …`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum SessionCommand {
     /// Write an MCPAgentSession manifest
-    Init(session_init::Args),
+    Init(Box<session_init::Args>),
+    /// Create or replace the sessions of a manifest file on the platform (administrators)
+    #[command(after_help = "Example:\n  mcp-runtime access session apply -f session.yaml --team payments")]
+    Apply(remote::ApplyArgs),
+    /// List the sessions of the servers you administer
+    #[command(after_help = "Example:\n  mcp-runtime access session list --server github -o json")]
+    List(remote::ListArgs),
+    /// Show one session
+    #[command(after_help = "Example:\n  mcp-runtime access session get adapter-0123456789abcdef")]
+    Get(remote::NameArgs),
+    /// Revoke a session (gateways refuse its token from the next policy reload)
+    #[command(after_help = "Example:\n  mcp-runtime access session revoke adapter-0123456789abcdef")]
+    Revoke(remote::NameArgs),
+    /// Reinstate a revoked session
+    #[command(after_help = "Example:\n  mcp-runtime access session unrevoke adapter-0123456789abcdef")]
+    Unrevoke(remote::NameArgs),
+    /// Delete a session
+    #[command(after_help = "Example:\n  mcp-runtime access session delete adapter-0123456789abcdef")]
+    Delete(remote::DeleteArgs),
 }
 
 impl AccessCommand {
     pub(crate) fn run(self, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
         match self {
-            AccessCommand::Grant(GrantCommand::Init(args)) => grant_init::run(args, ctx),
-            AccessCommand::Session(SessionCommand::Init(args)) => session_init::run(args, ctx),
+            AccessCommand::Grant(cmd) => match cmd {
+                GrantCommand::Init(args) => grant_init::run(*args, ctx),
+                GrantCommand::Apply(args) => remote::grant_apply(args, ctx),
+                GrantCommand::List(args) => remote::grant_list(args, ctx),
+                GrantCommand::Get(args) => remote::grant_one(args, GrantAction::Get, ctx),
+                GrantCommand::Enable(args) => remote::grant_one(args, GrantAction::Enable, ctx),
+                GrantCommand::Disable(args) => remote::grant_one(args, GrantAction::Disable, ctx),
+                GrantCommand::Delete(args) => remote::grant_delete(args, ctx),
+                GrantCommand::RevokeSessions(args) => remote::grant_revoke_sessions(args, ctx),
+            },
+            AccessCommand::Session(cmd) => match cmd {
+                SessionCommand::Init(args) => session_init::run(*args, ctx),
+                SessionCommand::Apply(args) => remote::session_apply(args, ctx),
+                SessionCommand::List(args) => remote::session_list(args, ctx),
+                SessionCommand::Get(args) => remote::session_one(args, SessionAction::Get, ctx),
+                SessionCommand::Revoke(args) => remote::session_one(args, SessionAction::Revoke, ctx),
+                SessionCommand::Unrevoke(args) => remote::session_one(args, SessionAction::Unrevoke, ctx),
+                SessionCommand::Delete(args) => remote::session_delete(args, ctx),
+            },
         }
     }
 }

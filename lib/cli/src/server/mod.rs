@@ -1,4 +1,5 @@
-//! `mcp-runtime server …`: local metadata commands (files only, no network).
+//! `mcp-runtime server …`: local metadata commands (files only, no network) and the servers
+//! on the platform (`deploy`, `list`, `get`, `status`, `delete`, `policy`, `connect-config`).
 
 use clap::Subcommand;
 
@@ -7,9 +8,10 @@ use crate::error::CliError;
 
 mod generate;
 mod init;
+pub(crate) mod remote;
 mod validate;
 
-/// Server metadata commands.
+/// Server commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum ServerCommand {
     /// Create or update a server's metadata in .mcp/servers.yaml
@@ -18,6 +20,30 @@ pub(crate) enum ServerCommand {
     Validate(validate::Args),
     /// Write one MCPServer manifest per server in the metadata
     Generate(generate::Args),
+    /// Deploy servers from the metadata to the platform (as `generate` builds them)
+    #[command(after_help = "Examples:\n  mcp-runtime server deploy --team payments\n  \
+mcp-runtime server deploy github --update --metadata-file .mcp/servers.yaml")]
+    Deploy(remote::DeployArgs),
+    /// List the servers you can see on the platform
+    #[command(after_help = "Example:\n  mcp-runtime server list --team payments -o json")]
+    List(remote::ListArgs),
+    /// Show one server on the platform
+    #[command(after_help = "Example:\n  mcp-runtime server get github --team payments -o yaml")]
+    Get(remote::GetArgs),
+    /// Show a server's phase, URL, policy revision and conditions
+    #[command(after_help = "Example:\n  mcp-runtime server status github")]
+    Status(remote::GetArgs),
+    /// Delete a server from the platform
+    #[command(after_help = "Example:\n  mcp-runtime server delete github --team payments")]
+    Delete(remote::DeleteArgs),
+    /// Show the gateway policy the platform renders for a server
+    #[command(after_help = "Example:\n  mcp-runtime server policy github -o json")]
+    Policy(remote::GetArgs),
+    /// Print the configuration connecting an MCP client to a server through the adapter
+    #[command(
+        after_help = "Example:\n  mcp-runtime server connect-config github --client claude --agent agt_01j…"
+    )]
+    ConnectConfig(remote::ConnectArgs),
 }
 
 impl ServerCommand {
@@ -26,6 +52,13 @@ impl ServerCommand {
             ServerCommand::Init(args) => init::run(args, ctx),
             ServerCommand::Validate(args) => validate::run(args, ctx),
             ServerCommand::Generate(args) => generate::run(args, ctx),
+            ServerCommand::Deploy(args) => remote::deploy(args, ctx),
+            ServerCommand::List(args) => remote::list(args, ctx),
+            ServerCommand::Get(args) => remote::get(args, ctx),
+            ServerCommand::Status(args) => remote::status(args, ctx),
+            ServerCommand::Delete(args) => remote::delete(args, ctx),
+            ServerCommand::Policy(args) => remote::policy(args, ctx),
+            ServerCommand::ConnectConfig(args) => remote::connect_config(args, ctx),
         }
     }
 }
