@@ -657,6 +657,7 @@ fn start_adapter_chain(root: &Path, bin: &Path, work: &Path, fixture_port: u16) 
     let dir = work.join("adapter");
     let policy_dir = dir.join("policies");
     std::fs::create_dir_all(policy_dir.join(format!("mcp-team-{ADAPTER_TEAM}")))?;
+    std::fs::create_dir_all(dir.join("platform"))?;
     let platform_port = crate::util::free_port()?;
     let password = "conformance-password-1";
     let platform_env = |e: duct::Expression| {

@@ -56,11 +56,11 @@ pub(crate) struct IdentityArgs {
     /// Session lifetime to request (`30m`, `8h`; the platform caps it)
     #[arg(long, value_name = "DURATION")]
     ttl: Option<String>,
-    /// The platform API
-    #[arg(long, value_name = "URL", env = "MCP_PLATFORM_URL")]
+    /// The platform API [default: the signed-in profile's, or MCP_PLATFORM_API_URL]
+    #[arg(long, visible_alias = "platform", value_name = "URL")]
     platform_url: Option<String>,
-    /// Your platform API token or API key
-    #[arg(long, value_name = "TOKEN", env = "MCP_PLATFORM_API_TOKEN", hide_env_values = true)]
+    /// A platform API token or API key for --platform-url [default: MCP_PLATFORM_API_TOKEN]
+    #[arg(long, value_name = "TOKEN")]
     token: Option<String>,
     /// Present this platform session token as is instead of asking the platform (never refreshed)
     #[arg(long, value_name = "JWT", env = "MCP_RUNTIME_SESSION_TOKEN", hide_env_values = true)]
@@ -113,17 +113,58 @@ pub(crate) struct ProxyArgs {
 
 impl AdapterCommand {
     pub(crate) fn run(self, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+        // One event loop: an adapter serves one user, and a call handed between worker threads
+        // costs more than it gains (see docs/benchmarks.md, adapter).
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| failed(format!("cannot start the async runtime: {e}")))?;
         let log = stderr_logger(ctx)?;
         match self {
-            AdapterCommand::Stdio(args) => runtime.block_on(run_stdio(args, log)),
-            AdapterCommand::Proxy(args) => runtime.block_on(run_proxy(args, log, ctx)),
+            AdapterCommand::Stdio(args) => {
+                let client = platform_client(&args.identity, ctx)?;
+                runtime.block_on(run_stdio(args, client, log))
+            }
+            AdapterCommand::Proxy(args) => {
+                let client = platform_client(&args.identity, ctx)?;
+                runtime.block_on(run_proxy(args, client, log, ctx))
+            }
         }
     }
+}
+
+/// The platform login: `--platform-url` with `--token` (or `MCP_PLATFORM_API_TOKEN`), else the
+/// signed-in profile (`mcp-runtime auth login`; `MCP_PLATFORM_API_URL`, `MCP_PLATFORM_API_TOKEN`
+/// and `MCP_PLATFORM_API_PROFILE` apply). `None` with `--session-token`.
+fn platform_client(
+    args: &IdentityArgs,
+    ctx: &Ctx<'_>,
+) -> Result<Option<mcp_platform_client::Client>, CliError> {
+    if args.session_token.is_some() {
+        return Ok(None);
+    }
+    let Some(url) = &args.platform_url else {
+        return crate::platform::Platform::connect(ctx).map(|p| Some(p.client));
+    };
+    // A token given for this platform, else the saved credential of the profile in use.
+    let credential = match args.token.clone().or_else(|| ctx.env.token.clone()) {
+        Some(token) => mcp_platform_client::Credential::Bearer(token),
+        None => {
+            // The saved login, when it is for this platform (refreshed tokens are saved back).
+            let settings = crate::platform::Settings::load(ctx)?;
+            let saved =
+                settings.current().map(|p| p.api_url.trim_end_matches('/').to_owned()).unwrap_or_default();
+            if saved == url.trim_end_matches('/') {
+                return crate::platform::Platform::connect(ctx).map(|p| Some(p.client));
+            }
+            return Err(failed(format!(
+                "no platform login for {url}: pass --token, set MCP_PLATFORM_API_TOKEN or run \
+                 `mcp-runtime auth login` (profile {} is signed in to {:?})",
+                settings.profile, saved
+            )));
+        }
+    };
+    mcp_platform_client::Client::new(url, credential).map(Some).map_err(|e| failed(format!("platform: {e}")))
 }
 
 fn failed(message: String) -> CliError {
@@ -160,7 +201,11 @@ fn stderr_logger(_ctx: &mut Ctx<'_>) -> Result<Log, CliError> {
 }
 
 /// The identity (issued and refreshed, or given) and the route URL.
-async fn identity(args: &IdentityArgs, log: &Log) -> Result<(Arc<dyn IdentitySource>, Upstream), CliError> {
+async fn identity(
+    args: &IdentityArgs,
+    client: Option<mcp_platform_client::Client>,
+    log: &Log,
+) -> Result<(Arc<dyn IdentitySource>, Upstream), CliError> {
     let options = UpstreamOptions {
         host_header: args.host_header.clone(),
         request_timeout: match &args.request_timeout {
@@ -171,22 +216,7 @@ async fn identity(args: &IdentityArgs, log: &Log) -> Result<(Arc<dyn IdentitySou
     let (source, audience): (Arc<dyn IdentitySource>, Option<String>) = match &args.session_token {
         Some(token) => (Arc::new(StaticIdentity::new(Identity::fixed(token.clone()))), None),
         None => {
-            let platform = args.platform_url.as_deref().ok_or_else(|| {
-                failed(
-                    "no platform: pass --platform-url or set MCP_PLATFORM_URL (or give --session-token)"
-                        .into(),
-                )
-            })?;
-            let credential = match &args.token {
-                Some(t) => mcp_platform_client::Credential::Bearer(t.clone()),
-                None => {
-                    return Err(failed(
-                        "no platform login: pass --token or set MCP_PLATFORM_API_TOKEN".into(),
-                    ));
-                }
-            };
-            let client = mcp_platform_client::Client::new(platform, credential)
-                .map_err(|e| failed(format!("platform: {e}")))?;
+            let client = client.ok_or_else(|| failed("no platform login".into()))?;
             let request = mcp_platform_client::AdapterSessionRequest {
                 server_name: args.server.clone().unwrap_or_default(),
                 team: args.team.clone(),
@@ -224,13 +254,17 @@ async fn identity(args: &IdentityArgs, log: &Log) -> Result<(Arc<dyn IdentitySou
     Ok((source, upstream))
 }
 
-async fn run_stdio(args: StdioArgs, log: Log) -> Result<(), CliError> {
+async fn run_stdio(
+    args: StdioArgs,
+    client: Option<mcp_platform_client::Client>,
+    log: Log,
+) -> Result<(), CliError> {
     let options = StdioOptions {
         tools_cache_ttl: duration("--tools-cache-ttl", &args.tools_cache_ttl)?,
         open_get_stream: !args.no_get_stream,
         ..StdioOptions::default()
     };
-    let (identity, upstream) = identity(&args.identity, &log).await?;
+    let (identity, upstream) = identity(&args.identity, client, &log).await?;
     // Standard output through a duplicate descriptor: `run` holds the std handle's lock.
     let out = std::io::stdout()
         .as_fd()
@@ -242,7 +276,12 @@ async fn run_stdio(args: StdioArgs, log: Log) -> Result<(), CliError> {
         .map_err(|e| failed(format!("standard input: {e}")))
 }
 
-async fn run_proxy(args: ProxyArgs, log: Log, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
+async fn run_proxy(
+    args: ProxyArgs,
+    client: Option<mcp_platform_client::Client>,
+    log: Log,
+    ctx: &mut Ctx<'_>,
+) -> Result<(), CliError> {
     proxy::check_listen(args.listen, args.allow_remote).map_err(|e| failed(e.to_string()))?;
     let options = ProxyOptions {
         max_inbound_bytes: args.max_inbound_bytes,
@@ -250,7 +289,7 @@ async fn run_proxy(args: ProxyArgs, log: Log, ctx: &mut Ctx<'_>) -> Result<(), C
         header_read_timeout: duration("--header-read-timeout", &args.header_read_timeout)?,
         shutdown_grace: duration("--shutdown-grace", &args.shutdown_grace)?,
     };
-    let (identity, upstream) = identity(&args.identity, &log).await?;
+    let (identity, upstream) = identity(&args.identity, client, &log).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| failed(format!("cannot listen on {}: {e}", args.listen)))?;

@@ -64,7 +64,8 @@ fn section(r: &Value) -> String {
     s.push_str(&format!(
         "Measured {} on {} ({} cores, {}), release binaries on loopback: the example MCP server, one \
 `mcp-gateway` in front of it (allow-list policy, platform session token; the gateway benchmark's \
-fixture) and `mcp-runtime adapter proxy` in front of the gateway presenting the same token. One \
+fixture) and `mcp-runtime adapter proxy` (one event loop) in front of the gateway presenting the same \
+token. One \
 client (one thread, one keep-alive connection and MCP session per target) calls `echo` one call \
 at a time: directly at the gateway with the token, and through the proxy without one, in {} \
 alternating segments of {} calls per target after {} warm-up calls each. Baseline: the direct \

@@ -2,3 +2,4 @@
 
 mod rig;
 mod rmcp_proxy;
+mod stdio_rules;
