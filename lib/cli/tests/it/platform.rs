@@ -113,6 +113,33 @@ fn scenario(backend: Backend) {
         "agt_x",
     ]);
     assert!(vscode.ok().contains("\"servers\"") && vscode.out.contains("agt_x"), "{}", vscode.out);
+    // The generated commands are what `mcp-runtime adapter` accepts (the platform writes them,
+    // the CLI parses them: a renamed flag on either side fails here).
+    let json = admin
+        .run(&[
+            "server",
+            "connect-config",
+            "gh",
+            "--team",
+            "payments",
+            "--client",
+            "json",
+            "--agent",
+            "agt_x",
+        ])
+        .json();
+    for mode in ["stdio", "proxy"] {
+        let args: Vec<String> = json["adapter"][mode]["args"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no {mode} args: {json}"))
+            .iter()
+            .map(|a| a.as_str().expect("string arg").to_string())
+            .collect();
+        let argv = std::iter::once("mcp-runtime".to_string()).chain(args.iter().cloned());
+        if let Err(e) = <mcp_cli::Cli as clap::Parser>::try_parse_from(argv) {
+            panic!("connect-config's {mode} command does not parse: {args:?}: {e}");
+        }
+    }
 
     // Agents.
     let agent = admin.run(&["agent", "create", "bot", "--team", "payments", "-o", "json"]).json();
