@@ -10,6 +10,10 @@
 //! - A `POST` body over the limit is refused with 413 and a JSON-RPC error body before anything
 //!   is sent; a route that cannot be reached is a 502 (504 on the request timeout) with a
 //!   JSON-RPC error carrying the request's id.
+//! - A refusal that means the session is over (`401`/`404` whose JSON-RPC error names
+//!   `session_expired` or `session_not_found`, or a `404` to a request that carried an
+//!   `Mcp-Session-Id`) gets `error.data.runtime_status = "session_expired"`, so a client knows
+//!   to initialize again; every other answer passes unchanged.
 //! - There is no local client authentication: on loopback (the default) a request whose `Host`
 //!   is not a loopback name or whose `Origin` is not a loopback origin is refused with 403
 //!   (DNS-rebinding and cross-site protection: a web page must not borrow the token).
@@ -202,7 +206,11 @@ impl Proxy {
                 );
             }
         }
+        let had_session = parts.headers.contains_key("mcp-session-id");
         match self.upstream.send(out, parts.uri.query()).await {
+            Ok(res) if matches!(res.status().as_u16(), 401 | 404) && is_json(res.headers()) => {
+                mark_session_over(res, had_session).await
+            }
             Ok(res) => {
                 let (parts, body) = res.into_parts();
                 let mut reply =
@@ -220,6 +228,49 @@ impl Proxy {
             }
         }
     }
+}
+
+/// Largest refusal body the proxy reads to mark it (refusals are small; a bigger one passes as is).
+const MAX_REFUSAL_BYTES: usize = 64 << 10;
+
+fn is_json(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"))
+}
+
+/// Whether a refusal body says the session is over.
+fn session_over(body: &Value, status: u16, had_session: bool) -> bool {
+    let reason = body["error"]["data"]["reason"].as_str().or_else(|| body["error"].as_str());
+    matches!(reason, Some("session_expired" | "session_not_found")) || (status == 404 && had_session)
+}
+
+/// A `401`/`404` JSON answer, with `error.data.runtime_status = "session_expired"` added when it
+/// says the session is over (see the module docs); unchanged otherwise.
+async fn mark_session_over(res: Response<Incoming>, had_session: bool) -> Response<Body> {
+    let (mut parts, body) = res.into_parts();
+    let status = parts.status.as_u16();
+    parts.headers = forwarded_response_headers(&parts.headers);
+    let bytes = match http_body_util::Limited::new(body, MAX_REFUSAL_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            return json_reply(StatusCode::BAD_GATEWAY, &errors::upstream_failure(None, &e.to_string()));
+        }
+    };
+    let mut out = bytes.clone();
+    if let Ok(mut value) = serde_json::from_slice::<Value>(&bytes)
+        && value["error"].is_object()
+        && session_over(&value, status, had_session)
+    {
+        if !value["error"]["data"].is_object() {
+            value["error"]["data"] = json!({});
+        }
+        value["error"]["data"]["runtime_status"] = json!("session_expired");
+        out = Bytes::from(value.to_string());
+        parts.headers.remove(header::CONTENT_LENGTH);
+    }
+    Response::from_parts(parts, full(out))
 }
 
 fn refused(status: StatusCode, reason: &str, message: &str) -> Response<Body> {
@@ -311,6 +362,51 @@ mod tests {
     fn closed_port() -> u16 {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
+    }
+
+    /// A route that answers every request with `status` and the JSON `body`, one per connection.
+    async fn route_answering(status: u16, body: &'static str) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut buf = vec![0u8; 65536];
+                let _ = stream.read(&mut buf).await;
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(reply.as_bytes()).await;
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn a_refusal_that_ends_the_session_is_marked_and_others_pass_unchanged() {
+        let expired = r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32001,"message":"m","data":{"reason":"session_expired"}}}"#;
+        let p = proxy(route_answering(401, expired).await, 1 << 20);
+        let res = p.handle(post(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#)).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let v = body_json(res).await;
+        assert_eq!(v["error"]["data"]["runtime_status"], "session_expired");
+        assert_eq!(v["error"]["data"]["reason"], "session_expired");
+
+        // A 404 to a request with an MCP session: the session was forgotten.
+        let gone = r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"unknown session"}}"#;
+        let p = proxy(route_answering(404, gone).await, 1 << 20);
+        let mut req = post(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#);
+        req.headers_mut().insert("mcp-session-id", HeaderValue::from_static("s1"));
+        let v = body_json(p.handle(req).await).await;
+        assert_eq!(v["error"]["data"]["runtime_status"], "session_expired");
+
+        // Any other denial passes as the gateway wrote it.
+        let denied = r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32001,"message":"m","data":{"reason":"session_revoked"}}}"#;
+        let p = proxy(route_answering(401, denied).await, 1 << 20);
+        let res = p.handle(post(r#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#)).await;
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(bytes, Bytes::from_static(denied.as_bytes()));
     }
 
     #[tokio::test]
