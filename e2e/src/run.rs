@@ -131,17 +131,24 @@ pub async fn run_all(stack: &mut Stack, scenarios: &[Scenario], cli: &CliEnv) ->
     results
 }
 
-/// The values every scenario knows: `platform_url`, `ingress` and `mcp_url:<server>`.
+/// The values every scenario knows: `platform_url`, `ingress`, `mcp_url:<server>` and
+/// `route_host:<server>`.
 fn builtin_vars(stack: &Stack) -> Vars {
     let mut vars = Vars::new();
     if let Some(platform) = &stack.platform {
         vars.insert("platform_url".into(), platform.url.clone());
     }
     vars.insert("ingress".into(), stack.ingress.clone());
-    for name in stack.servers.keys() {
+    for (name, served) in &stack.servers {
         if let Ok(url) = stack.mcp_url(name) {
             vars.insert(format!("mcp_url:{name}"), url);
         }
+        // The `Host` the route answers to: the server's own on a cluster (the ingress routes by
+        // host), the ingress address locally (routed by path).
+        vars.insert(
+            format!("route_host:{name}"),
+            served.host.clone().unwrap_or_else(|| stack.ingress.clone()),
+        );
     }
     vars
 }

@@ -228,8 +228,8 @@ pub enum Action {
 /// Every scenario has its own working directory and credentials directory
 /// (`MCP_RUNTIME_CONFIG_DIR`), so a login lasts for the scenario; `MCP_PLATFORM_API_URL` points
 /// at the stack's platform. `${name}` in `args`, `stdin`, `files` and `expect.json` is replaced by
-/// saved values, as in `api` steps; `${platform_url}`, `${ingress}` and `${mcp_url:<server>}`
-/// are always known.
+/// saved values, as in `api` steps; `${platform_url}`, `${ingress}`, `${mcp_url:<server>}` and
+/// `${route_host:<server>}` (the `Host` its route answers to) are always known.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CliStep {
