@@ -324,6 +324,23 @@ pub(crate) fn decode_doc(value: &serde_yaml::Value) -> Result<(MetadataDoc, Vec<
 
 /// Reads and checks every metadata file: shape, then each server, then what servers must
 /// not share (names and routes).
+/// The servers at `location` for commands that act on them (`server generate`, `server
+/// deploy`): every file read and checked, the findings printed; any error, or no server at
+/// all, fails before the caller does anything.
+pub(crate) fn read_valid(ctx: &mut Ctx<'_>, location: &Location) -> Result<Vec<Entry>, CliError> {
+    let files = location.files(ctx)?;
+    let checked = check(ctx, &files)?;
+    checked.report.print(ctx.err)?;
+    if checked.report.errors() > 0 {
+        let what = format!("metadata in {}", location.path().display());
+        return Err(CliError::Invalid { what, errors: checked.report.errors() });
+    }
+    if checked.entries.is_empty() {
+        return Err(CliError::NoMetadata { path: location.path().to_path_buf() });
+    }
+    Ok(checked.entries)
+}
+
 pub(crate) fn check(ctx: &Ctx<'_>, files: &[PathBuf]) -> Result<Checked, CliError> {
     let mut checked = Checked::default();
     for path in files {

@@ -33,19 +33,10 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: Args, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
     let location = Location::new(&args.metadata_dir, args.metadata_file.as_deref());
-    let files = location.files(ctx)?;
-    let checked = metadata::check(ctx, &files)?;
-    checked.report.print(ctx.err)?;
-    if checked.report.errors() > 0 {
-        let what = format!("metadata in {}", location.path().display());
-        return Err(CliError::Invalid { what, errors: checked.report.errors() });
-    }
-    if checked.entries.is_empty() {
-        return Err(CliError::NoMetadata { path: location.path().to_path_buf() });
-    }
+    let entries = metadata::read_valid(ctx, &location)?;
 
     let mut planned = Vec::new();
-    for entry in &checked.entries {
+    for entry in &entries {
         let path = args.output.join(format!("{}.yaml", entry.server.name));
         if !args.force && ctx.path(&path).exists() {
             return Err(CliError::OutputExists { path });

@@ -42,19 +42,10 @@ pub(crate) struct DeployArgs {
 pub(crate) fn deploy(args: DeployArgs, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
     // The same reading and checks as `server generate`; nothing is sent unless all pass.
     let location = Location::new(&args.metadata_dir, args.metadata_file.as_deref());
-    let files = location.files(ctx)?;
-    let checked = metadata::check(ctx, &files)?;
-    checked.report.print(ctx.err)?;
-    if checked.report.errors() > 0 {
-        let what = format!("metadata in {}", location.path().display());
-        return Err(CliError::Invalid { what, errors: checked.report.errors() });
-    }
-    if checked.entries.is_empty() {
-        return Err(CliError::NoMetadata { path: location.path().to_path_buf() });
-    }
+    let all = metadata::read_valid(ctx, &location)?;
     let entries: Vec<_> = match &args.name {
         Some(name) => {
-            let found: Vec<_> = checked.entries.iter().filter(|e| &e.server.name == name).collect();
+            let found: Vec<_> = all.iter().filter(|e| &e.server.name == name).collect();
             if found.is_empty() {
                 return Err(CliError::NotFound {
                     what: format!("server {name:?} in {}", location.path().display()),
@@ -62,7 +53,7 @@ pub(crate) fn deploy(args: DeployArgs, ctx: &mut Ctx<'_>) -> Result<(), CliError
             }
             found
         }
-        None => checked.entries.iter().collect(),
+        None => all.iter().collect(),
     };
     let platform = Platform::connect(ctx)?;
     let team = platform.team(args.team.team.as_deref())?;
