@@ -83,6 +83,33 @@ impl EventStore for mcp_sentinel::Analytics {
     }
 }
 
+impl EventStore for mcp_eventstore::EventStore {
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(mcp_eventstore::EventStore::ping(self))
+    }
+    fn events<'a>(&'a self, query: &'a EventQuery) -> StoreFuture<'a, EventPage> {
+        Box::pin(mcp_eventstore::EventStore::events(self, query))
+    }
+    fn stats<'a>(&'a self, filter: &'a EventFilter) -> StoreFuture<'a, Stats> {
+        Box::pin(mcp_eventstore::EventStore::stats(self, filter))
+    }
+    fn sources<'a>(&'a self, filter: &'a EventFilter) -> StoreFuture<'a, Vec<KeyCount>> {
+        Box::pin(mcp_eventstore::EventStore::sources(self, filter))
+    }
+    fn event_types<'a>(&'a self, filter: &'a EventFilter) -> StoreFuture<'a, Vec<KeyCount>> {
+        Box::pin(mcp_eventstore::EventStore::event_types(self, filter))
+    }
+    fn usage<'a>(&'a self, query: &'a UsageQuery) -> StoreFuture<'a, UsageReport> {
+        Box::pin(mcp_eventstore::EventStore::usage(self, query))
+    }
+    fn tool_latency<'a>(&'a self, query: &'a UsageQuery) -> StoreFuture<'a, Vec<ToolLatency>> {
+        Box::pin(mcp_eventstore::EventStore::tool_latency(self, query))
+    }
+    fn deny_reasons<'a>(&'a self, query: &'a UsageQuery) -> StoreFuture<'a, Vec<ReasonCount>> {
+        Box::pin(mcp_eventstore::EventStore::deny_reasons(self, query))
+    }
+}
+
 /// The configured event store, or 503 when none is.
 pub fn store(state: &AppState) -> Result<&Arc<dyn EventStore>, ApiError> {
     state.events.as_ref().ok_or_else(|| ApiError {
@@ -100,6 +127,7 @@ pub fn query_error(err: QueryError) -> ApiError {
             ApiError::invalid_field(&name, format!("`{name}` is not a query parameter of this route"))
         }
         QueryError::ClickHouse(e) => ApiError::unavailable(format!("analytics query: {e}")),
+        QueryError::Store(e) => ApiError::unavailable(format!("analytics query: {e}")),
     }
 }
 

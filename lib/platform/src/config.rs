@@ -177,6 +177,10 @@ pub struct Config {
     /// The ClickHouse event store of the analytics routes (`PLATFORM_CLICKHOUSE_URL`, `_DB`,
     /// `_USER`, `_PASSWORD`); unset, those routes answer 503.
     pub clickhouse: Option<mcp_sentinel::ClickHouseConfig>,
+    /// The embedded event store (`PLATFORM_EVENTS_DB`: a SQLite file, created when missing), the
+    /// alternative to ClickHouse for a single node (`mcp-runtime dev`); not with
+    /// `PLATFORM_CLICKHOUSE_URL`.
+    pub events_db: Option<PathBuf>,
 }
 
 /// Which runtime backend holds servers, grants and sessions.
@@ -451,6 +455,19 @@ impl Config {
                 })?,
             },
         };
+        let clickhouse = crate::analytics::clickhouse_config(src)?;
+        let events_db = src
+            .get("PLATFORM_EVENTS_DB")
+            .map(|p| PathBuf::from(p.trim()))
+            .filter(|p| !p.as_os_str().is_empty());
+        if let (Some(path), Some(_)) = (&events_db, &clickhouse) {
+            return Err(ConfigError {
+                key: "PLATFORM_EVENTS_DB",
+                value: path.display().to_string(),
+                reason: "set either PLATFORM_EVENTS_DB (embedded) or PLATFORM_CLICKHOUSE_URL, not both"
+                    .into(),
+            });
+        }
         Ok(Config {
             listen,
             data_dir,
@@ -473,7 +490,8 @@ impl Config {
             oidc,
             shutdown_grace,
             runtime,
-            clickhouse: crate::analytics::clickhouse_config(src)?,
+            events_db,
+            clickhouse,
         })
     }
 

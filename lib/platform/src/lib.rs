@@ -157,10 +157,15 @@ impl Platform {
             .await
             .map_err(|e| StartError(format!("publish the JWKS: {e}")))?;
         let (_, routes) = api::routes();
-        let events = config
-            .clickhouse
-            .as_ref()
-            .map(|c| Arc::new(mcp_sentinel::Analytics::new(c)) as Arc<dyn analytics::EventStore>);
+        let events = match (&config.clickhouse, &config.events_db) {
+            (Some(c), _) => Some(Arc::new(mcp_sentinel::Analytics::new(c)) as Arc<dyn analytics::EventStore>),
+            (None, Some(path)) => Some(Arc::new(
+                mcp_eventstore::EventStore::open(path)
+                    .await
+                    .map_err(|e| StartError(format!("PLATFORM_EVENTS_DB {}: {e}", path.display())))?,
+            ) as Arc<dyn analytics::EventStore>),
+            (None, None) => None,
+        };
         Ok(Platform {
             state: Arc::new(AppState {
                 config,

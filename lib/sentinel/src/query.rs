@@ -47,6 +47,9 @@ pub enum QueryError {
     /// ClickHouse refused or could not be reached.
     #[error("query failed: {0}")]
     ClickHouse(#[from] clickhouse::error::Error),
+    /// Another event store (the embedded one of `mcp-runtime dev`) failed.
+    #[error("query failed: {0}")]
+    Store(String),
 }
 
 impl QueryError {
@@ -54,7 +57,7 @@ impl QueryError {
     pub fn code(&self) -> &'static str {
         match self {
             QueryError::InvalidCursor | QueryError::UnknownFilter(_) => "invalid_query_param",
-            QueryError::ClickHouse(_) => "query_failed",
+            QueryError::ClickHouse(_) | QueryError::Store(_) => "query_failed",
         }
     }
 }
@@ -356,6 +359,11 @@ impl Scope {
         let from_ms = to_ms.saturating_sub(u64::from(window_days) * DAY_MS);
         let bucket_ms = if window_days <= 2 { HOUR_MS } else { DAY_MS };
         Scope { window_days, limit, from_ms, to_ms, bucket_ms, query: query.clone() }
+    }
+
+    /// The query this scope was made from.
+    pub fn query(&self) -> &UsageQuery {
+        &self.query
     }
 
     fn conditions(&self) -> Where {

@@ -41,8 +41,13 @@ pub fn row(s: &Seed, extra: Value) -> EventRow {
     mcp_sentinel::row::extract(envelope.to_string().as_bytes()).expect("row")
 }
 
-/// Writes rows into the service's events database.
+/// Writes rows into the service's events database (ClickHouse, or the embedded store).
 pub async fn insert(h: &Harness, rows: &[EventRow]) {
+    if let Some(path) = &h.state.config.events_db {
+        let store = mcp_eventstore::EventStore::open(path).await.expect("open the embedded store");
+        store.insert(rows.to_vec()).await.expect("insert");
+        return;
+    }
     let config = h.state.config.clickhouse.clone().expect("analytics configured");
     let client = config.client().with_database(config.database.as_str());
     let mut insert = client.insert::<EventRow>("events").await.expect("insert");
@@ -94,7 +99,19 @@ fn ids(body: &Value) -> Vec<String> {
 }
 
 async fn admin_and_team_reads(backend: Backend) {
-    let h = Harness::start(backend, &[]).await;
+    reads(Harness::start(backend, &[]).await).await;
+}
+
+/// The same reads answered by the embedded store (`PLATFORM_EVENTS_DB`) instead of ClickHouse:
+/// both stores give the same answers to the same seeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_store_answers_the_same() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.db").display().to_string();
+    reads(Harness::start(Backend::Sqlite, &[("PLATFORM_EVENTS_DB", path.as_str())]).await).await;
+}
+
+async fn reads(h: Harness) {
     let admin = h.admin_token().await;
     let base = u64::try_from(jiff::Timestamp::now().as_millisecond()).expect("time") - 60_000;
     let data = seeds(base);

@@ -136,7 +136,7 @@ impl Harness {
         env.insert("PLATFORM_DATABASE_URL".into(), database_url.to_string());
         env.insert("PLATFORM_LISTEN_ADDR".into(), "127.0.0.1:0".into());
         env.insert("PLATFORM_SHUTDOWN_GRACE_MS".into(), "1000".into());
-        if !settings.iter().any(|(k, _)| *k == "PLATFORM_CLICKHOUSE_URL") {
+        if !settings.iter().any(|(k, _)| *k == "PLATFORM_CLICKHOUSE_URL" || *k == "PLATFORM_EVENTS_DB") {
             let events = fresh_events_database().await;
             env.insert("PLATFORM_CLICKHOUSE_URL".into(), events.url.clone());
             env.insert("PLATFORM_CLICKHOUSE_DB".into(), events.database.as_str().to_string());
