@@ -6,6 +6,11 @@
 //! event carries a unique `event_id` (UUIDv7) so retries that did reach ingest collapse
 //! downstream. An event is dropped only when the in-memory queue or the spool is full, and every
 //! drop is counted. Shutdown drains the queue (to ingest, else to the spool).
+//!
+//! Embedded (`mcp-runtime dev`): an [`AuditSink`] takes the place of ingest. Its writes are
+//! acknowledged once durable, and the response body holds back its end (and, for a body of known
+//! length, its last bytes) until the acknowledgement: a caller who received a whole answer knows
+//! its event is stored, even if the process is killed right after.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,10 +86,29 @@ impl AuditMetrics {
     }
 }
 
+/// The future of one [`AuditSink`] write.
+pub type SinkFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'static>>;
+
+/// An in-process destination of audit events (instead of ingest): resolves once the events
+/// are durable.
+pub trait AuditSink: Send + Sync + std::fmt::Debug {
+    /// Stores `events`; resolves when they are durable, or with why not.
+    fn write(&self, events: Vec<Envelope<AuditPayload>>) -> SinkFuture;
+}
+
 /// The sending side, cloned into every request.
 #[derive(Debug, Clone)]
 pub struct Auditor {
     inner: Option<Arc<Inner>>,
+    sink: Option<Arc<SinkInner>>,
+}
+
+#[derive(Debug)]
+struct SinkInner {
+    sink: Arc<dyn AuditSink>,
+    source: String,
+    event_type: String,
+    metrics: AuditMetrics,
 }
 
 #[derive(Debug)]
@@ -100,7 +124,49 @@ struct Inner {
 impl Auditor {
     /// An auditor that records nothing (no ingest configured).
     pub fn disabled() -> Auditor {
-        Auditor { inner: None }
+        Auditor { inner: None, sink: None }
+    }
+
+    /// An auditor that writes every event to `sink` (source and event type from `config`),
+    /// durably before the response completes (see the module documentation).
+    pub fn with_sink(sink: Arc<dyn AuditSink>, config: &AuditConfig, metrics: AuditMetrics) -> Auditor {
+        Auditor {
+            inner: None,
+            sink: Some(Arc::new(SinkInner {
+                sink,
+                source: config.source.clone(),
+                event_type: config.event_type.clone(),
+                metrics,
+            })),
+        }
+    }
+
+    /// Records one event and returns what to wait for before the response may complete: the
+    /// sink's acknowledgement (embedded), or nothing (ingest: the event is queued).
+    pub fn record_acked(&self, payload: AuditPayload) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> {
+        let Some(sink) = &self.sink else {
+            self.record(payload);
+            return None;
+        };
+        let envelope = Envelope {
+            event_id: uuid::Uuid::now_v7().to_string(),
+            timestamp: jiff::Timestamp::now().to_string(),
+            trace_id: None,
+            source: sink.source.clone(),
+            event_type: sink.event_type.clone(),
+            payload,
+        };
+        let write = sink.sink.write(vec![envelope]);
+        let sink = sink.clone();
+        Some(Box::pin(async move {
+            match write.await {
+                Ok(()) => sink.metrics.count("sent", 1),
+                Err(e) => {
+                    sink.metrics.count("rejected", 1);
+                    warn!(error = %e, "audit sink refused an event");
+                }
+            }
+        }))
     }
 
     /// Starts the writer on a thread of its own (`mcp-audit`, with a one-thread runtime): encoding
@@ -126,17 +192,28 @@ impl Auditor {
         }
         Auditor {
             inner: Some(Arc::new(Inner { tx, deny_tx, metrics, stop: std::sync::Mutex::new(Some(stop_tx)) })),
+            sink: None,
         }
     }
 
     /// Whether events are recorded.
     pub fn enabled(&self) -> bool {
-        self.inner.is_some()
+        self.inner.is_some() || self.sink.is_some()
     }
 
     /// Queues one event with this payload; never blocks the request. The id and time are
     /// taken now; the envelope is serialized by the writer, off the request path.
     pub fn record(&self, payload: AuditPayload) {
+        if self.sink.is_some() {
+            // Not awaited (a body dropped unfinished): the write still happens.
+            if let Some(write) = self.record_acked(payload) {
+                match tokio::runtime::Handle::try_current() {
+                    Ok(rt) => drop(rt.spawn(write)),
+                    Err(_) => warn!("audit sink: no runtime to write an event on; event dropped"),
+                }
+            }
+            return;
+        }
         let Some(inner) = &self.inner else { return };
         let event = Event { id: uuid::Uuid::now_v7(), at: jiff::Timestamp::now(), payload };
         let event = if event.payload.decision == "deny" {

@@ -65,6 +65,19 @@ impl Gateway {
     /// Builds the gateway from validated settings (no I/O besides reading the upstream
     /// credential file).
     pub fn new(config: Config) -> std::io::Result<Arc<Gateway>> {
+        Gateway::build(config, None)
+    }
+
+    /// [`Gateway::new`] whose audit events go to `sink` (in-process, acknowledged before each
+    /// response completes) instead of ingest: the gateways `mcp-runtime dev` embeds.
+    pub fn with_audit_sink(
+        config: Config,
+        sink: Arc<dyn crate::audit::AuditSink>,
+    ) -> std::io::Result<Arc<Gateway>> {
+        Gateway::build(config, Some(sink))
+    }
+
+    fn build(config: Config, sink: Option<Arc<dyn crate::audit::AuditSink>>) -> std::io::Result<Arc<Gateway>> {
         let upstream_token = match &config.upstream_token_file {
             Some(path) => Some(std::fs::read_to_string(path)?.trim().to_string()),
             None => None,
@@ -76,7 +89,10 @@ impl Gateway {
         let upstreams = crate::upstream::Upstreams::new(authority);
         let upstream_host = config.upstream.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok());
         let metrics = Metrics::new();
-        let auditor = Auditor::start(config.audit.clone(), metrics.audit.clone());
+        let auditor = match sink {
+            Some(sink) => Auditor::with_sink(sink, &config.audit, metrics.audit.clone()),
+            None => Auditor::start(config.audit.clone(), metrics.audit.clone()),
+        };
         let policy = Arc::new(PolicySource::new(Settings::from_config(&config), ReloadMetrics::of(&metrics)));
         Ok(Arc::new(Gateway {
             upstream_slots: Semaphore::new(config.limits.max_upstream_connections),
@@ -100,7 +116,7 @@ impl Gateway {
     }
 
     /// Answers one request on the public listener; never fails (errors become responses).
-    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    pub async fn handle<B: crate::pipeline::RequestBody>(&self, req: Request<B>, peer: SocketAddr) -> Response<Body> {
         let started = Instant::now();
         self.metrics.inflight.inc();
         let method = req.method().clone();
@@ -132,9 +148,9 @@ impl Gateway {
         res
     }
 
-    async fn route(
+    async fn route<B: crate::pipeline::RequestBody>(
         &self,
-        req: Request<Incoming>,
+        req: Request<B>,
         peer: SocketAddr,
     ) -> (Response<Body>, &'static str, &'static str) {
         let path = req.uri().path();

@@ -158,6 +158,10 @@ struct Record {
 /// body is dropped unfinished (client gone).
 struct AuditedBody {
     inner: Body,
+    /// Acknowledgements to wait for before the last frame (embedded sink only).
+    commit: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// What to answer once `commit` resolves: the held-back last frame, or the end.
+    held: Option<Option<Result<http_body::Frame<Bytes>, hyper::Error>>>,
     records: Vec<Record>,
     bytes_out: u64,
     watch_errors: bool,
@@ -177,7 +181,16 @@ const IS_ERROR_KEY: &[u8] = b"\"isError\"";
 
 impl AuditedBody {
     fn new(inner: Body, records: Vec<Record>, watch_errors: bool) -> AuditedBody {
-        AuditedBody { inner, records, bytes_out: 0, watch_errors, is_error: false, matched: 0 }
+        AuditedBody {
+            inner,
+            commit: None,
+            held: None,
+            records,
+            bytes_out: 0,
+            watch_errors,
+            is_error: false,
+            matched: 0,
+        }
     }
 
     /// Looks for `"isError":true` (whitespace between tokens ignored) in the response stream:
@@ -243,6 +256,29 @@ impl AuditedBody {
             record.auditor.record(record.gateway_payload);
         }
     }
+
+    /// Records every event and returns the acknowledgements to wait for (none unless an
+    /// embedded sink is configured).
+    fn emit_acked(&mut self) -> Option<tokio::sync::oneshot::Receiver<()>> {
+        let mut waits = Vec::new();
+        for mut record in std::mem::take(&mut self.records) {
+            record.gateway_payload.bytes_out = self.bytes_out;
+            if self.watch_errors {
+                record.gateway_payload.is_error = Some(self.is_error);
+            }
+            waits.extend(record.auditor.record_acked(record.gateway_payload));
+        }
+        if waits.is_empty() {
+            return None;
+        }
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let rt = tokio::runtime::Handle::try_current().ok()?;
+        rt.spawn(async move {
+            futures::future::join_all(waits).await;
+            let _ = done.send(());
+        });
+        Some(wait)
+    }
 }
 
 impl http_body::Body for AuditedBody {
@@ -253,27 +289,59 @@ impl http_body::Body for AuditedBody {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        use std::task::Poll;
+        if let Some(commit) = self.commit.as_mut() {
+            // A lost acknowledgement (the writer task ended) ends the wait as well.
+            let _ = std::task::ready!(std::pin::Pin::new(commit).poll(cx));
+            self.commit = None;
+            return Poll::Ready(self.held.take().flatten());
+        }
         let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            std::task::Poll::Ready(Some(Ok(frame))) => {
+        match polled {
+            Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     let data = data.clone();
                     self.bytes_out += data.len() as u64;
                     self.scan(&data);
                 }
+                // The last frame of a body that knows its end (a known length) completes the
+                // answer for the client: it waits for the events' acknowledgement.
+                if !self.records.is_empty() && self.inner.is_end_stream() {
+                    if let Some(commit) = self.emit_acked() {
+                        self.commit = Some(commit);
+                        self.held = Some(Some(Ok(frame)));
+                        return self.poll_frame(cx);
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
             }
-            std::task::Poll::Ready(None) | std::task::Poll::Ready(Some(Err(_))) => self.emit(),
-            std::task::Poll::Pending => {}
+            Poll::Ready(None) => match self.emit_acked() {
+                Some(commit) => {
+                    self.commit = Some(commit);
+                    self.held = Some(None);
+                    self.poll_frame(cx)
+                }
+                None => Poll::Ready(None),
+            },
+            Poll::Ready(Some(Err(e))) => {
+                self.emit();
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Pending => Poll::Pending,
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.commit.is_none() && self.held.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
+        let mut hint = self.inner.size_hint();
+        if let Some(Some(Ok(frame))) = &self.held {
+            let held = frame.data_ref().map_or(0, |d| d.len() as u64);
+            hint = http_body::SizeHint::with_exact(hint.exact().unwrap_or(0) + held);
+        }
+        hint
     }
 }
 

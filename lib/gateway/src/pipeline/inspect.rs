@@ -9,7 +9,6 @@ use bytes::Bytes;
 use http::Method;
 use http::request::Parts;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use mcp_protocol::{InspectError, InspectOptions, RequestHeaders};
 
 use super::Exchange;
@@ -17,10 +16,10 @@ use crate::error::{GatewayError, Refusal};
 use crate::server::Gateway;
 
 /// Reads and inspects the body of a POST.
-pub async fn read(
+pub async fn read<B: super::RequestBody>(
     gw: &Gateway,
     parts: &Parts,
-    body: Incoming,
+    body: B,
     ex: &mut Exchange,
 ) -> Result<(), GatewayError> {
     if parts.method != Method::POST {

@@ -35,7 +35,6 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http::{Method, Request, Response};
-use hyper::body::Incoming;
 use mcp_policy::{Decision, Identity};
 use serde_json::Value;
 
@@ -81,7 +80,7 @@ pub struct Exchange {
 }
 
 impl Exchange {
-    fn new(req: &Request<Incoming>, peer: SocketAddr) -> Exchange {
+    fn new<B>(req: &Request<B>, peer: SocketAddr) -> Exchange {
         Exchange {
             started: Instant::now(),
             method: req.method().clone(),
@@ -132,8 +131,20 @@ impl Exchange {
     }
 }
 
+/// A request body the gateway can read: hyper's own (the sidecar's listener) or any other
+/// byte stream (a router that embeds the gateway in-process, such as `mcp-runtime dev`).
+pub trait RequestBody:
+    http_body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send + 'static
+{
+}
+
+impl<B> RequestBody for B where
+    B: http_body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send + 'static
+{
+}
+
 /// Runs one request through every phase; never fails (a refusal becomes its response).
-pub async fn run(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> (Response<Body>, Exchange) {
+pub async fn run<B: RequestBody>(gw: &Gateway, req: Request<B>, peer: SocketAddr) -> (Response<Body>, Exchange) {
     let mut ex = Exchange::new(&req, peer);
     let outcome = phases(gw, req, &mut ex).await;
     let res = match outcome {
@@ -147,9 +158,9 @@ pub async fn run(gw: &Gateway, req: Request<Incoming>, peer: SocketAddr) -> (Res
     (res, ex)
 }
 
-async fn phases(
+async fn phases<B: RequestBody>(
     gw: &Gateway,
-    req: Request<Incoming>,
+    req: Request<B>,
     ex: &mut Exchange,
 ) -> Result<Response<Body>, GatewayError> {
     guard::check(gw, &req, ex)?;
