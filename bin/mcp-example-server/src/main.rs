@@ -1,4 +1,4 @@
-//! `mcp-example-server`: the workspace-assistant example MCP server (`mcp_testkit`) over
+//! `mcp-example-server`: the workspace-assistant example MCP server (`mcp_examples`) over
 //! Streamable HTTP, until SIGINT or SIGTERM.
 
 use std::io::IsTerminal;
@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mcp_testkit::{AllowedHosts, ServeOptions};
+use mcp_examples::{AllowedHosts, ServeOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
@@ -124,8 +124,8 @@ async fn run(cli: Cli) -> ExitCode {
         }
     });
     let served = match cli.fixture {
-        Fixture::WorkspaceAssistant => mcp_testkit::serve(listener, options, shutdown).await,
-        Fixture::Conformance => mcp_testkit::serve_conformance(listener, options, shutdown).await,
+        Fixture::WorkspaceAssistant => mcp_examples::serve(listener, options, shutdown).await,
+        Fixture::Conformance => mcp_examples::serve_conformance(listener, options, shutdown).await,
     };
     match served {
         Ok(()) => ExitCode::SUCCESS,

@@ -87,7 +87,8 @@ impl AuditMetrics {
 }
 
 /// The future of one [`AuditSink`] write.
-pub type SinkFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'static>>;
+pub type SinkFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'static>>;
 
 /// An in-process destination of audit events (instead of ingest): resolves once the events
 /// are durable.
@@ -143,7 +144,10 @@ impl Auditor {
 
     /// Records one event and returns what to wait for before the response may complete: the
     /// sink's acknowledgement (embedded), or nothing (ingest: the event is queued).
-    pub fn record_acked(&self, payload: AuditPayload) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> {
+    pub fn record_acked(
+        &self,
+        payload: AuditPayload,
+    ) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> {
         let Some(sink) = &self.sink else {
             self.record(payload);
             return None;

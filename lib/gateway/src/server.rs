@@ -77,7 +77,10 @@ impl Gateway {
         Gateway::build(config, Some(sink))
     }
 
-    fn build(config: Config, sink: Option<Arc<dyn crate::audit::AuditSink>>) -> std::io::Result<Arc<Gateway>> {
+    fn build(
+        config: Config,
+        sink: Option<Arc<dyn crate::audit::AuditSink>>,
+    ) -> std::io::Result<Arc<Gateway>> {
         let upstream_token = match &config.upstream_token_file {
             Some(path) => Some(std::fs::read_to_string(path)?.trim().to_string()),
             None => None,
@@ -116,7 +119,11 @@ impl Gateway {
     }
 
     /// Answers one request on the public listener; never fails (errors become responses).
-    pub async fn handle<B: crate::pipeline::RequestBody>(&self, req: Request<B>, peer: SocketAddr) -> Response<Body> {
+    pub async fn handle<B: crate::pipeline::RequestBody>(
+        &self,
+        req: Request<B>,
+        peer: SocketAddr,
+    ) -> Response<Body> {
         let started = Instant::now();
         self.metrics.inflight.inc();
         let method = req.method().clone();

@@ -1,5 +1,5 @@
-//! Test fixtures for MCP Runtime: example MCP servers built on the official Rust SDK `rmcp`,
-//! and the helpers tests use to run them.
+//! Test fixtures for MCP Runtime: the example MCP servers (re-exported from the product crate
+//! `mcp-examples`, so tests keep their paths), and the helpers tests use to run them.
 //!
 //! - [`ExampleServer`] runs the workspace-assistant server ([`WorkspaceAssistant`]) over
 //!   Streamable HTTP on an ephemeral loopback port, so tests can run in parallel; [`serve`]
@@ -32,23 +32,16 @@
 //! - Nothing here panics on I/O: bind and accept errors are returned or logged.
 //! - Product crates must never depend on this crate outside `[dev-dependencies]`.
 
-mod conformance;
 #[cfg(feature = "kube-api")]
 pub mod kube_api;
 pub mod oidc;
 pub mod platform;
 pub mod postgres;
 pub mod python;
-mod serve;
 pub mod services;
-mod tools;
 
-#[cfg(test)]
-mod tests;
-
-pub use conformance::{CONFORMANCE_TOOL_NAMES, ConformanceServer, conformance_tools, serve_conformance};
-pub use serve::{AllowedHosts, ExampleServer, HEALTH_PATH, ServeOptions, serve};
-pub use tools::{
-    AddArgs, CreateTaskArgs, MAX_PROGRESS_STEPS, ProgressArgs, ReleaseNoteArgs, TOOL_NAMES, TextArgs,
-    WorkspaceAssistant, tools,
+pub use mcp_examples::{
+    AddArgs, AllowedHosts, CONFORMANCE_TOOL_NAMES, ConformanceServer, CreateTaskArgs, ExampleServer,
+    HEALTH_PATH, MAX_PROGRESS_STEPS, ProgressArgs, ReleaseNoteArgs, ServeOptions, TOOL_NAMES, TextArgs,
+    WorkspaceAssistant, conformance_tools, serve, serve_conformance, tools,
 };

@@ -144,7 +144,11 @@ impl<B> RequestBody for B where
 }
 
 /// Runs one request through every phase; never fails (a refusal becomes its response).
-pub async fn run<B: RequestBody>(gw: &Gateway, req: Request<B>, peer: SocketAddr) -> (Response<Body>, Exchange) {
+pub async fn run<B: RequestBody>(
+    gw: &Gateway,
+    req: Request<B>,
+    peer: SocketAddr,
+) -> (Response<Body>, Exchange) {
     let mut ex = Exchange::new(&req, peer);
     let outcome = phases(gw, req, &mut ex).await;
     let res = match outcome {
