@@ -77,6 +77,8 @@ pub(crate) enum Command {
     Setup(cluster::SetupArgs),
     /// Check the platform and the cluster: named checks with a fix hint each
     Doctor(cluster::DoctorArgs),
+    /// Run the whole platform on this machine: dashboard, API, governed servers, analytics
+    Dev(crate::dev::DevArgs),
     /// Print a shell completion script
     Completion(completion::Args),
 }
@@ -95,6 +97,7 @@ impl Command {
             Command::Adapter(cmd) => cmd.run(ctx),
             Command::Setup(args) => cluster::setup(args, ctx),
             Command::Doctor(args) => cluster::doctor(args, ctx),
+            Command::Dev(args) => crate::dev::run(args, ctx),
             Command::Completion(args) => completion::run(args, ctx),
         }
     }

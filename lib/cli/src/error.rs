@@ -96,6 +96,12 @@ pub enum CliError {
         /// Why it cannot be used.
         reason: String,
     },
+    /// `mcp-runtime dev` could not start or stopped on an error.
+    #[error("dev: {message}")]
+    Dev {
+        /// What went wrong.
+        message: String,
+    },
     /// An agent adapter could not start or stopped on an error.
     #[error("adapter: {message}")]
     Adapter {
@@ -274,7 +280,7 @@ impl CliError {
         match self {
             CliError::Invalid { .. } | CliError::ValidationFailed { .. } | CliError::BadManifest { .. } => 1,
             CliError::SignIn(_) | CliError::Encode { .. } => 1,
-            CliError::Cluster(_) | CliError::ChecksFailed { .. } => 1,
+            CliError::Cluster(_) | CliError::ChecksFailed { .. } | CliError::Dev { .. } => 1,
             CliError::Denied => 3,
             CliError::NotSignedIn { .. } => 4,
             CliError::NotFound { .. } => 6,

@@ -37,6 +37,7 @@ mod catalog;
 mod cli;
 mod cluster;
 mod completion;
+mod dev;
 mod error;
 mod fsio;
 pub mod manifests;

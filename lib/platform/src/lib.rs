@@ -107,6 +107,16 @@ impl Platform {
         config: Config,
         runtime: Option<Arc<dyn runtime::RuntimeBackend>>,
     ) -> Result<Platform, StartError> {
+        Platform::open_parts(config, runtime, None).await
+    }
+
+    /// [`Platform::open_with`] reading analytics from `events` (an event store the caller
+    /// shares with its own writers, as `mcp-runtime dev` does) instead of the configured one.
+    pub async fn open_parts(
+        config: Config,
+        runtime: Option<Arc<dyn runtime::RuntimeBackend>>,
+        events: Option<Arc<dyn analytics::EventStore>>,
+    ) -> Result<Platform, StartError> {
         let store = store::Store::connect(&config.database_url, config.db_max_connections)
             .await
             .map_err(|e| StartError(format!("store {}: {e}", config::redact_url(&config.database_url))))?;
@@ -158,6 +168,7 @@ impl Platform {
             .map_err(|e| StartError(format!("publish the JWKS: {e}")))?;
         let (_, routes) = api::routes();
         let events = match (&config.clickhouse, &config.events_db) {
+            _ if events.is_some() => events,
             (Some(c), _) => Some(Arc::new(mcp_sentinel::Analytics::new(c)) as Arc<dyn analytics::EventStore>),
             (None, Some(path)) => Some(Arc::new(
                 mcp_eventstore::EventStore::open(path)
@@ -207,6 +218,18 @@ impl Platform {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let router = self.router();
+        self.serve_router(listener, router, shutdown).await
+    }
+
+    /// [`Platform::serve`] with a router the caller built around [`Platform::router`] (routes
+    /// of its own in front of the platform's, as `mcp-runtime dev` mounts its gateways).
+    pub async fn serve_router(
+        self,
+        listener: tokio::net::TcpListener,
+        router: Router,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let state = self.state.clone();
         let keys = state.keys.clone();
         let published = state.clone();
@@ -238,7 +261,7 @@ impl Platform {
         });
         let grace = state.config.shutdown_grace;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let app = self.router().into_make_service_with_connect_info::<SocketAddr>();
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;
             let _ = stop_tx.send(true);

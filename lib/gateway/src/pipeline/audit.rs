@@ -306,12 +306,13 @@ impl http_body::Body for AuditedBody {
                 }
                 // The last frame of a body that knows its end (a known length) completes the
                 // answer for the client: it waits for the events' acknowledgement.
-                if !self.records.is_empty() && self.inner.is_end_stream() {
-                    if let Some(commit) = self.emit_acked() {
-                        self.commit = Some(commit);
-                        self.held = Some(Some(Ok(frame)));
-                        return self.poll_frame(cx);
-                    }
+                if !self.records.is_empty()
+                    && self.inner.is_end_stream()
+                    && let Some(commit) = self.emit_acked()
+                {
+                    self.commit = Some(commit);
+                    self.held = Some(Some(Ok(frame)));
+                    return self.poll_frame(cx);
                 }
                 Poll::Ready(Some(Ok(frame)))
             }

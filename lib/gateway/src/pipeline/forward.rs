@@ -194,7 +194,16 @@ fn upstream_uri(gw: &Gateway, uri: &Uri) -> Option<Uri> {
         && let Some(rest) = path.strip_prefix(prefix.as_str())
         && (rest.is_empty() || rest.starts_with('/'))
     {
-        path = if rest.is_empty() { "/" } else { rest };
+        // The prefix itself is the base URL's own path (a full endpoint URL such as
+        // `http://app/v1/mcp`), or the app's root.
+        let base_path = gw.config.upstream.path().trim_end_matches('/');
+        path = if !rest.is_empty() {
+            rest
+        } else if base_path.is_empty() {
+            "/"
+        } else {
+            ""
+        };
     }
     // Origin form (`/path?query`): the connection is to the app itself, which gets its own
     // authority in `Host`.
