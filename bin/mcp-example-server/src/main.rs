@@ -41,6 +41,10 @@ struct Cli {
     /// Which MCP server to serve.
     #[arg(long, value_enum, default_value_t = Fixture::WorkspaceAssistant)]
     fixture: Fixture,
+
+    /// Speak MCP over standard input and output (newline-delimited JSON-RPC) instead of HTTP.
+    #[arg(long, conflicts_with_all = ["listen", "path", "stateless", "allowed_hosts", "allow_any_host"])]
+    stdio: bool,
 }
 
 /// The servers this binary can serve.
@@ -104,6 +108,21 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> ExitCode {
+    if cli.stdio {
+        let served = match cli.fixture {
+            Fixture::WorkspaceAssistant => {
+                mcp_examples::serve_stdio(mcp_examples::WorkspaceAssistant::new()).await
+            }
+            Fixture::Conformance => mcp_examples::serve_stdio(mcp_examples::ConformanceServer::new()).await,
+        };
+        return match served {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                error!(error = %err, "stdio session failed");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let listener = match TcpListener::bind(cli.listen).await {
         Ok(listener) => listener,
         Err(err) => {

@@ -380,14 +380,21 @@ impl Bridge {
         if self.inner.initialized.load(Ordering::SeqCst) == generation {
             return;
         }
-        let params = lock(&self.inner.init).as_ref().map(|(p, _)| p.clone());
-        if let Some(params) = params {
-            let answer =
-                self.ask(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params})).await;
-            if answer.get("result").is_some() {
-                self.notify(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
-                self.inner.initialized.store(generation, Ordering::SeqCst);
+        // The first caller's parameters, or the bridge's own for a caller that skipped
+        // `initialize` (a stateless call, such as a copy-pasted curl).
+        let known = lock(&self.inner.init).as_ref().map(|(p, _)| p.clone());
+        let params = known.clone().unwrap_or_else(|| {
+            json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "mcp-runtime-dev-bridge", "version": env!("CARGO_PKG_VERSION")}})
+        });
+        let answer =
+            self.ask(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": params})).await;
+        if let Some(result) = answer.get("result") {
+            if known.is_none() {
+                *lock(&self.inner.init) = Some((params, Some(result.clone())));
             }
+            self.notify(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+            self.inner.initialized.store(generation, Ordering::SeqCst);
         }
     }
 

@@ -26,7 +26,7 @@ mod tools;
 mod tests;
 
 pub use conformance::{CONFORMANCE_TOOL_NAMES, ConformanceServer, conformance_tools, serve_conformance};
-pub use serve::{AllowedHosts, ExampleServer, HEALTH_PATH, ServeOptions, serve};
+pub use serve::{AllowedHosts, ExampleServer, HEALTH_PATH, ServeOptions, serve, serve_stdio};
 pub use tools::{
     AddArgs, CreateTaskArgs, MAX_PROGRESS_STEPS, ProgressArgs, ReleaseNoteArgs, TOOL_NAMES, TextArgs,
     WorkspaceAssistant, tools,

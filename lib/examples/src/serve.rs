@@ -254,3 +254,11 @@ impl Drop for ExampleServer {
         self.shutdown.cancel();
     }
 }
+
+/// Serves `handler` over standard input and output (newline-delimited JSON-RPC) until the input
+/// ends: the example servers as a local stdio MCP server.
+pub async fn serve_stdio<S: ServerHandler + Send + 'static>(handler: S) -> io::Result<()> {
+    use rmcp::ServiceExt as _;
+    let running = handler.serve(rmcp::transport::stdio()).await.map_err(io::Error::other)?;
+    running.waiting().await.map(|_| ()).map_err(io::Error::other)
+}

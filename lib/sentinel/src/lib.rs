@@ -23,9 +23,12 @@
 
 pub mod auth;
 pub mod config;
+#[cfg(feature = "pipeline")]
 pub mod ingest;
+#[cfg(feature = "pipeline")]
 pub mod kafka;
 pub mod metrics;
+#[cfg(feature = "pipeline")]
 pub mod processor;
 pub mod query;
 pub mod row;
