@@ -262,11 +262,11 @@ pub fn stacked_columns(title: &str, points: &[(String, Vec<f64>)], series: &[(&s
             esc(&last.0)
         );
     }
-    out.push_str("</svg><figcaption>");
+    let _ = write!(out, "</svg><figcaption>{}:", esc(title));
     for (name, class) in series {
-        let _ = write!(out, "<span class=\"key {class}\">{}</span> ", esc(name));
+        let _ = write!(out, " <span class=\"key {class}\">{}</span>", esc(name));
     }
-    let _ = write!(out, "{}</figcaption></figure>", esc(title));
+    out.push_str("</figcaption></figure>");
     out
 }
 

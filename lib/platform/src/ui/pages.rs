@@ -398,7 +398,7 @@ pub(crate) async fn catalog(State(ui): UiState, req: Req, Query(q): Params) -> R
             if srv["live_inventory"].is_array() {
                 "reported".to_string()
             } else {
-                esc(&format!("not reported {}", text(&srv["live_inventory_error"])))
+                esc(&format!("not reported: {}", text(&srv["live_inventory_error"])))
             },
             enc(&team),
             enc(&name)
@@ -524,7 +524,7 @@ fn grant_form(s: &Signed, team: &str, name: &str, spec: &str, editing: bool) -> 
     )
 }
 
-const SPEC_EXAMPLE: &str = "{\n  \"serverRef\": {\"name\": \"my-server\"},\n  \"subject\": {\"humanId\": \"user-id\", \"agentId\": \"agent-id\"},\n  \"maxTrust\": \"low\",\n  \"toolRules\": [{\"name\": \"echo\", \"decision\": \"allow\"}]\n}";
+const SPEC_EXAMPLE: &str = "{\n  \"serverRef\": {\"name\": \"my-server\"},\n  \"subject\": {\"agentID\": \"agt_...\"},\n  \"maxTrust\": \"low\",\n  \"allowedSideEffects\": [\"read\"],\n  \"toolRules\": [{\"name\": \"echo\", \"decision\": \"allow\"}]\n}";
 
 pub(crate) async fn governance(State(ui): UiState, req: Req, Query(q): Params) -> Response {
     let s = signed!(ui, req);
@@ -609,8 +609,8 @@ pub(crate) async fn governance(State(ui): UiState, req: Req, Query(q): Params) -
                         esc(&team),
                         esc(&name),
                         esc(&text(&spec["serverRef"]["name"])),
-                        esc(&text(&spec["subject"]["humanId"])),
-                        esc(&text(&spec["subject"]["agentId"])),
+                        esc(&text(&spec["subject"]["humanID"])),
+                        esc(&text(&spec["subject"]["agentID"])),
                         esc(&text(&spec["consentedTrust"])),
                         esc(&text(&spec["expiresAt"])),
                         if revoked { badge("revoked", "bad") } else { badge("active", "ok") },
@@ -1009,7 +1009,7 @@ pub(crate) async fn events(State(ui): UiState, req: Req, Query(q): Params) -> Re
                         },
                         esc(&text(&e["reason"])),
                         esc(&text(&e["agent_id"])),
-                        esc(&text(&e["latency_ms"])),
+                        e["latency_ms"].as_f64().map(html::round).unwrap_or_default(),
                     ]
                 })
                 .collect()
@@ -1227,7 +1227,7 @@ fn keys_html(s: &Signed, data: &Value, created: Option<&str>, q: &HashMap<String
         body,
         "{}<h2>New key</h2><form method=\"post\" action=\"/keys\" class=\"stack\">{}<div class=\"grid\">{}{}{}</div>\
          <button type=\"submit\">Create key</button></form>",
-        table("", &["Name", "Prefix", "Scopes", "Created", "Expires", "Last used", ""], &rows),
+        table("", &["Name", "Prefix", "Scopes", "Created", "Expires", "Last used", "Actions"], &rows),
         csrf_field(&s.csrf),
         input("name", "Name", "", "text", true),
         input("scopes", "Scopes (comma separated, empty: all)", "", "text", false),
@@ -1367,7 +1367,7 @@ pub(crate) async fn team(
         esc(&text(&t["display_name"])),
         esc(&text(&t["namespace"])),
         esc(&text(&t["role"])),
-        table("Members", &["Email", "Name", "Account id", "Role", "Joined", ""], &rows),
+        table("Members", &["Email", "Name", "Account id", "Role", "Joined", "Actions"], &rows),
         csrf_field(&s.csrf),
         input("user_id", "Account id", "", "text", true),
         select("role", "Role", &["viewer", "member", "owner"].map(String::from), "viewer")

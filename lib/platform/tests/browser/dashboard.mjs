@@ -148,6 +148,8 @@ try {
   await waitFor(`/analytics?team=${TEAM}&window_days=1`, /echo/, 'the call in analytics');
   expect(await page.locator('figure.chart svg').count() >= 3, 'charts are drawn');
   await check('analytics');
+  await page.evaluate(() => document.querySelector('figure.chart').scrollIntoView());
+  await page.screenshot({ path: join(OUT, 'analytics-charts.png') });
 
   // Revoke the grant's sessions: the next call is denied, with its reason.
   await go(`/governance?team=${TEAM}`);
