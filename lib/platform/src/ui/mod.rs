@@ -328,7 +328,7 @@ impl Ui {
         if let Some(b) = bearer {
             builder = builder.header(header::AUTHORIZATION, format!("Bearer {b}"));
         }
-        for name in ["x-forwarded-for", "user-agent"] {
+        for name in ["host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "user-agent"] {
             for v in req.headers.get_all(name) {
                 builder = builder.header(name, v.clone());
             }
@@ -515,4 +515,47 @@ fn refused(s: &Signed, reply: &Reply) -> Response {
         return to_signin();
     }
     error_page(Some(s), reply.status, &reply.message())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)]) -> Req {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.append(
+                http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        Req { sid: cookie(&map, SESSION_COOKIE), headers: map, peer: None, https: false }
+    }
+
+    #[test]
+    fn a_post_must_name_this_host_in_origin_or_referer() {
+        assert!(same_origin(&req(&[("host", "p.example:8090"), ("origin", "http://p.example:8090")])));
+        assert!(same_origin(&req(&[("host", "p.example"), ("origin", "https://p.example")])));
+        assert!(same_origin(&req(&[("host", "p.example"), ("referer", "https://p.example/governance?x=1")])));
+        for bad in [
+            vec![("host", "p.example"), ("origin", "https://evil.example")],
+            vec![("host", "p.example"), ("origin", "https://p.example.evil.example")],
+            vec![("host", "p.example"), ("origin", "null")],
+            vec![("host", "p.example"), ("referer", "https://evil.example/p.example")],
+            vec![("host", "p.example")],
+            vec![("origin", "https://p.example")],
+        ] {
+            assert!(!same_origin(&req(&bad)), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn cookies_are_read_by_exact_name_and_set_strict() {
+        let r = req(&[("cookie", "a=1; mcprt_ui_pre=x; mcprt_ui=abc")]);
+        assert_eq!(r.sid.as_deref(), Some("abc"));
+        assert_eq!(cookie(&r.headers, PRE_COOKIE).as_deref(), Some("x"));
+        assert_eq!(req(&[("cookie", "mcprt_ui=")]).sid, None);
+        assert_eq!(set_cookie("n", "v", false), "n=v; Path=/; HttpOnly; SameSite=Strict");
+        assert_eq!(set_cookie("n", "", true), "n=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure");
+    }
 }

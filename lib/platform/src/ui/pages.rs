@@ -819,6 +819,11 @@ fn analytics_base(s: &Signed, q: &HashMap<String, String>) -> (String, String) {
     (format!("/api/v1/teams/{}/analytics", enc(&team)), team)
 }
 
+/// The page of someone in no team on a team-scoped reader.
+fn no_team(s: &Signed, title: &str, active: &str) -> Response {
+    render(s, title, active, "<p class=\"empty\">You are in no team yet: ask a team owner to add you.</p>")
+}
+
 fn team_scope_picker(s: &Signed, action: &str, team: &str, extra: &str) -> String {
     let mut teams = s.teams();
     if s.admin() {
@@ -833,6 +838,9 @@ fn team_scope_picker(s: &Signed, action: &str, team: &str, extra: &str) -> Strin
 pub(crate) async fn analytics(State(ui): UiState, req: Req, Query(q): Params) -> Response {
     let s = signed!(ui, req);
     let (base, team) = analytics_base(&s, &q);
+    if team.is_empty() && !s.admin() {
+        return no_team(&s, "Analytics", "/analytics");
+    }
     let window = q.get("window_days").and_then(|w| w.trim().parse::<u32>().ok()).unwrap_or(7).clamp(1, 365);
     let usage_path =
         if team.is_empty() { format!("{base}/analytics/usage") } else { format!("{base}/usage") };
@@ -975,6 +983,9 @@ fn event_keys() -> Vec<&'static str> {
 pub(crate) async fn events(State(ui): UiState, req: Req, Query(q): Params) -> Response {
     let s = signed!(ui, req);
     let (base, team) = analytics_base(&s, &q);
+    if team.is_empty() && !s.admin() {
+        return no_team(&s, "Events", "/events");
+    }
     let path = format!("{base}/events");
     let keys = event_keys();
     let qs = query_string(&q, &keys);

@@ -339,6 +339,9 @@ async fn every_page_renders_for_an_administrator_and_admin_pages_refuse_others(b
             assert!(p.body.contains(w), "{path} lacks {w:?}");
         }
     }
+    // Connect configs name the platform as the browser reached it.
+    let p = b.get("/catalog/ui/ui-srv?agent=agt_x").await;
+    assert!(p.body.contains(&format!("&quot;{}&quot;", h.base)) && p.body.contains("agt_x"), "{}", p.body);
     // A replay answers with its report on the page.
     let csrf = b.get("/replay").await.csrf();
     let since = (jiff::Timestamp::now() - jiff::SignedDuration::from_hours(48)).to_string();
@@ -372,6 +375,15 @@ async fn every_page_renders_for_an_administrator_and_admin_pages_refuse_others(b
     assert_eq!(p.status, 404, "another team is answered as absent");
     let p = m.get("/catalog/hidden/hidden-srv").await;
     assert_eq!(p.status, 404);
+    // Someone in no team: told so, not an error.
+    h.user("loner@example.org", "password-123").await;
+    let mut l = Browser::new(&h);
+    l.sign_in("loner@example.org", "password-123").await;
+    for path in ["/analytics", "/events", "/agents"] {
+        let p = l.get(path).await;
+        assert_eq!(p.status, 200, "{path}");
+        assert!(p.body.contains("no team"), "{path}: {}", p.body);
+    }
     // A POST to an admin form is refused too (by the API).
     let csrf = m.get("/").await.csrf();
     let p = m.post("/admin/users", &[("csrf", &csrf), ("email", "x@example.org")]).await;
@@ -549,4 +561,20 @@ async fn oidc_sign_in_through_the_real_issuer_lands_signed_in_and_is_bound_to_th
     assert!(home.body.contains("alice@example.org"), "{}", home.body);
     // Non-admin: no admin page.
     assert_eq!(b.get("/admin").await.status, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_access_token_is_refreshed_without_the_person_noticing() {
+    let h = Harness::start(Backend::Sqlite, &[("PLATFORM_ACCESS_TOKEN_TTL_SECS", "60")]).await;
+    let mut b = Browser::new(&h);
+    b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    // Past the access token's lifetime (the shortest the platform allows): pages still work,
+    // on a refreshed token.
+    tokio::time::sleep(std::time::Duration::from_secs(62)).await;
+    let p = b.get("/governance").await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains(ADMIN_EMAIL));
+    let csrf = p.csrf();
+    let p = b.post("/teams", &[("csrf", &csrf), ("name", "after-refresh")]).await;
+    assert_eq!(p.status, 303, "{}", p.body);
 }
