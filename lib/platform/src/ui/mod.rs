@@ -113,6 +113,8 @@ pub fn mount(api: Router, platform: Arc<AppState>) -> Router {
         .route("/governance/grants", post(pages::grant_apply))
         .route("/governance/grants/{team}/{name}", get(pages::grant_edit))
         .route("/governance/grants/{team}/{name}/{action}", post(pages::grant_action))
+        .route("/governance/sessions", post(pages::session_apply))
+        .route("/governance/sessions/{team}/{name}", get(pages::session_edit))
         .route("/governance/sessions/{team}/{name}/{action}", post(pages::session_action))
         .route("/agents", get(pages::agents).post(pages::agent_register))
         .route("/agents/{id}/{action}", post(pages::agent_action))

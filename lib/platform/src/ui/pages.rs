@@ -44,6 +44,7 @@ fn done(q: &HashMap<String, String>) -> String {
         Some("grant-disable") => "Grant disabled.",
         Some("grant-revoke-sessions") => "The grant's sessions were revoked.",
         Some("grant-delete") => "Grant deleted.",
+        Some("session-saved") => "Session saved.",
         Some("session-revoke") => "Session revoked.",
         Some("session-unrevoke") => "Session restored.",
         Some("session-delete") => "Session deleted.",
@@ -507,24 +508,58 @@ pub(crate) async fn connect(
 
 // ---- governance ----------------------------------------------------------------------------
 
-fn grant_form(s: &Signed, team: &str, name: &str, spec: &str, editing: bool) -> String {
+/// A grant or a session (the governance objects edited as JSON specs).
+#[derive(Clone, Copy)]
+struct Kind {
+    /// `grant` or `session` (the API's item key).
+    key: &'static str,
+    /// `grants` or `sessions` (paths).
+    plural: &'static str,
+    /// The CRD kind.
+    crd: &'static str,
+    /// The fields worth naming.
+    fields: &'static str,
+    /// A starting spec.
+    example: &'static str,
+}
+
+const GRANT: Kind = Kind {
+    key: "grant",
+    plural: "grants",
+    crd: "MCPAccessGrant",
+    fields: "serverRef, subject, maxTrust, allowedSideEffects, toolRules, expiresAt, disabled, …",
+    example: "{\n  \"serverRef\": {\"name\": \"my-server\"},\n  \"subject\": {\"agentID\": \"agt_...\"},\n  \"maxTrust\": \"low\",\n  \"allowedSideEffects\": [\"read\"],\n  \"toolRules\": [{\"name\": \"echo\", \"decision\": \"allow\"}]\n}",
+};
+
+const SESSION: Kind = Kind {
+    key: "session",
+    plural: "sessions",
+    crd: "MCPAgentSession",
+    fields: "serverRef, subject, grantName, consentedTrust, expiresAt, revoked, …",
+    example: "{\n  \"serverRef\": {\"name\": \"my-server\"},\n  \"subject\": {\"humanID\": \"usr_...\", \"agentID\": \"agt_...\"},\n  \"grantName\": \"my-grant\",\n  \"consentedTrust\": \"low\",\n  \"expiresAt\": \"2030-01-01T00:00:00Z\"\n}",
+};
+
+fn object_form(s: &Signed, kind: Kind, team: &str, name: &str, spec: &str, editing: bool) -> String {
     let mut teams = s.teams();
     if !team.is_empty() && !teams.iter().any(|t| t == team) {
         teams.insert(0, team.to_string());
     }
     format!(
-        "<form method=\"post\" action=\"/governance/grants\" class=\"stack\">{}{}{}{}\
-         <p class=\"hint\">The grant's <code>spec</code> as JSON (fields as in <code>MCPAccessGrant</code>: \
-         serverRef, subject, maxTrust, toolRules, expiresAt, …).</p><button type=\"submit\">{}</button></form>",
+        "<form method=\"post\" action=\"/governance/{}\" class=\"stack\">{}{}{}{}\
+         <p class=\"hint\">The {}'s <code>spec</code> as JSON (fields as in <code>{}</code>: {}).</p>\
+         <button type=\"submit\">{} {}</button></form>",
+        kind.plural,
         csrf_field(&s.csrf),
         select("team", "Team", &teams, team),
-        input("name", "Grant name", name, "text", true),
-        textarea("spec", "Spec (JSON)", spec, 12),
-        if editing { "Save changes" } else { "Create grant" }
+        input("name", if kind.key == "grant" { "Grant name" } else { "Session name" }, name, "text", true),
+        textarea("spec", "Spec (JSON)", spec, 10),
+        kind.key,
+        kind.crd,
+        esc(kind.fields),
+        if editing { "Save" } else { "Create" },
+        kind.key
     )
 }
-
-const SPEC_EXAMPLE: &str = "{\n  \"serverRef\": {\"name\": \"my-server\"},\n  \"subject\": {\"agentID\": \"agt_...\"},\n  \"maxTrust\": \"low\",\n  \"allowedSideEffects\": [\"read\"],\n  \"toolRules\": [{\"name\": \"echo\", \"decision\": \"allow\"}]\n}";
 
 pub(crate) async fn governance(State(ui): UiState, req: Req, Query(q): Params) -> Response {
     let s = signed!(ui, req);
@@ -607,7 +642,12 @@ pub(crate) async fn governance(State(ui): UiState, req: Req, Query(q): Params) -
                     };
                     vec![
                         esc(&team),
-                        esc(&name),
+                        format!(
+                            "<a href=\"/governance/sessions/{}/{}\">{}</a>",
+                            enc(&team),
+                            enc(&name),
+                            esc(&name)
+                        ),
                         esc(&text(&spec["serverRef"]["name"])),
                         esc(&text(&spec["subject"]["humanID"])),
                         esc(&text(&spec["subject"]["agentID"])),
@@ -625,15 +665,34 @@ pub(crate) async fn governance(State(ui): UiState, req: Req, Query(q): Params) -
         .unwrap_or_default();
     let _ = write!(
         body,
-        "<h2>Sessions</h2>{}<h2>New grant</h2>{}",
+        "<h2>Sessions</h2>{}<h2>New grant</h2>{}<h2>New session</h2>{}",
         table(
             "",
             &["Team", "Session", "Server", "Human", "Agent", "Trust", "Expires", "State", "Actions"],
             &rows
         ),
-        grant_form(&s, q.get("team").map(String::as_str).unwrap_or(""), "", SPEC_EXAMPLE, false)
+        object_form(&s, GRANT, q.get("team").map(String::as_str).unwrap_or(""), "", GRANT.example, false),
+        object_form(&s, SESSION, q.get("team").map(String::as_str).unwrap_or(""), "", SESSION.example, false)
     );
     render(&s, "Governance", "/governance", &body)
+}
+
+async fn edit(ui: &Ui, req: Req, kind: Kind, team: &str, name: &str) -> Response {
+    let s = signed!(ui, req);
+    let o = get_ok!(ui, s, format!("/api/v1/runtime/{}/{}/{}", kind.plural, enc(team), enc(name)));
+    let spec = serde_json::to_string_pretty(&o[kind.key]["spec"]).unwrap_or_default();
+    let status = serde_json::to_string_pretty(&o[kind.key]["status"]).unwrap_or_default();
+    let body = format!(
+        "{}<h2>Status</h2><pre>{}</pre>",
+        object_form(&s, kind, team, name, &spec, true),
+        esc(&status)
+    );
+    render(
+        &s,
+        &format!("{} {name}", if kind.key == "grant" { "Grant" } else { "Session" }),
+        "/governance",
+        &body,
+    )
 }
 
 pub(crate) async fn grant_edit(
@@ -641,16 +700,18 @@ pub(crate) async fn grant_edit(
     req: Req,
     Path((team, name)): Path<(String, String)>,
 ) -> Response {
-    let s = signed!(ui, req);
-    let g = get_ok!(ui, s, format!("/api/v1/runtime/grants/{}/{}", enc(&team), enc(&name)));
-    let spec = serde_json::to_string_pretty(&g["grant"]["spec"]).unwrap_or_default();
-    let status = serde_json::to_string_pretty(&g["grant"]["status"]).unwrap_or_default();
-    let body =
-        format!("{}<h2>Status</h2><pre>{}</pre>", grant_form(&s, &team, &name, &spec, true), esc(&status));
-    render(&s, &format!("Grant {name}"), "/governance", &body)
+    edit(&ui, req, GRANT, &team, &name).await
 }
 
-pub(crate) async fn grant_apply(State(ui): UiState, req: Req, Form(f): Fields) -> Response {
+pub(crate) async fn session_edit(
+    State(ui): UiState,
+    req: Req,
+    Path((team, name)): Path<(String, String)>,
+) -> Response {
+    edit(&ui, req, SESSION, &team, &name).await
+}
+
+async fn apply(ui: &Ui, req: Req, kind: Kind, f: HashMap<String, String>) -> Response {
     let s = posted!(ui, req, f);
     let spec: Value = match serde_json::from_str(field(&f, "spec")) {
         Ok(v) => v,
@@ -659,11 +720,19 @@ pub(crate) async fn grant_apply(State(ui): UiState, req: Req, Form(f): Fields) -
         }
     };
     let body = json!({"team": field(&f, "team"), "name": field(&f, "name"), "spec": spec});
-    let r = ui.call(&s, Method::POST, "/api/v1/runtime/grants", Some(&body)).await;
+    let r = ui.call(&s, Method::POST, &format!("/api/v1/runtime/{}", kind.plural), Some(&body)).await;
     if !r.ok() {
         return refused(&s, &r);
     }
-    redirect("/governance?ok=grant-saved")
+    redirect(&format!("/governance?ok={}-saved", kind.key))
+}
+
+pub(crate) async fn grant_apply(State(ui): UiState, req: Req, Form(f): Fields) -> Response {
+    apply(&ui, req, GRANT, f).await
+}
+
+pub(crate) async fn session_apply(State(ui): UiState, req: Req, Form(f): Fields) -> Response {
+    apply(&ui, req, SESSION, f).await
 }
 
 pub(crate) async fn grant_action(

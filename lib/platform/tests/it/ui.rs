@@ -317,7 +317,8 @@ async fn every_page_renders_for_an_administrator_and_admin_pages_refuse_others(b
         ("/catalog", &["ui-srv", "echo", "create_task", "Connect configs"]),
         ("/catalog/ui/ui-srv", &["mcp-runtime", "Claude Desktop", "data-copy"]),
         ("/governance", &["g1", "s1", "secret-grant", "Disable", "Revoke"]),
-        ("/governance/grants/ui/g1", &["serverRef", "Save changes"]),
+        ("/governance/grants/ui/g1", &["serverRef", "Save grant"]),
+        ("/governance/sessions/ui/s1", &["grantName", "Save session"]),
         ("/agents?team=ui", &["ui-bot", &agent]),
         ("/analytics", &["Calls over time by decision", "<svg", "grant_disabled", "Latency per tool"]),
         ("/events", &["ev-ui-1", "grant_disabled", "tool_name"]),
@@ -414,6 +415,16 @@ async fn forms_change_grants_and_sessions_and_refuse_a_missing_token(backend: Ba
     assert_eq!(g["grant"]["spec"]["maxTrust"], "low");
     let p = b.get("/governance?ok=grant-saved").await;
     assert!(p.body.contains("Grant saved.") && p.body.contains("g2"));
+    // A session through its form.
+    let session = json!({"serverRef": {"name": "ui-srv"}, "subject": {"agentID": agent}, "grantName": "g2",
+        "consentedTrust": "low", "expiresAt": "2099-01-01T00:00:00Z"})
+    .to_string();
+    let p = b
+        .post("/governance/sessions", &[("csrf", &csrf), ("team", "ui"), ("name", "s2"), ("spec", &session)])
+        .await;
+    assert_eq!((p.status, p.location()), (303, "/governance?ok=session-saved"), "{}", p.body);
+    let x = state(&h, &admin, "/api/v1/runtime/sessions/ui/s2").await;
+    assert_eq!(x["session"]["spec"]["grantName"], "g2");
     // A bad spec: the API's validation message on a 400 page.
     let bad = json!({"serverRef": {"name": "missing"}, "subject": {"agentID": agent}, "allowedSideEffects": ["read"]})
         .to_string();
