@@ -3,9 +3,11 @@
 //!
 //! The npm packages are installed when missing, pinned, into `/var/tmp/mcp-runtime-tools/<name>`
 //! (once per machine), with the same Node 22 the OpenID Connect issuer uses. Chromium comes from
-//! the system (`apt-get install -y chromium`); `MCP_CHROMIUM` points at another binary.
+//! Debian's `chromium` package, installed with apt-get when missing and running as root;
+//! `MCP_CHROMIUM` points at another binary.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use crate::services::ServiceError;
 
@@ -28,17 +30,41 @@ pub struct BrowserTools {
     pub chromium: PathBuf,
 }
 
+fn find_chromium() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"].iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+/// Debian's `chromium`, installed with apt-get when missing (root only; idempotent).
+fn system_chromium() -> Result<PathBuf, ServiceError> {
+    if let Some(c) = find_chromium() {
+        return Ok(c);
+    }
+    if !crate::postgres::is_root() {
+        return Err(ServiceError::new("no Chromium: sudo apt-get install -y chromium (or set MCP_CHROMIUM)"));
+    }
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| ServiceError::new(format!("run apt-get: {e}")))
+    };
+    let install = ["install", "-y", "-qq", "--no-install-recommends", "chromium"];
+    if !apt(&install)?.success() {
+        apt(&["update", "-qq"])?;
+        if !apt(&install)?.success() {
+            return Err(ServiceError::new("apt-get install chromium failed"));
+        }
+    }
+    find_chromium().ok_or_else(|| ServiceError::new("chromium installed, but no /usr/bin/chromium"))
+}
+
 /// Node, `playwright-core` and `axe-core` (installed when missing) and the system Chromium.
 pub fn install() -> Result<BrowserTools, ServiceError> {
     let chromium = match std::env::var_os("MCP_CHROMIUM") {
         Some(c) => PathBuf::from(c),
-        None => ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.exists())
-            .ok_or_else(|| {
-                ServiceError::new("no Chromium: apt-get install -y chromium (or set MCP_CHROMIUM)")
-            })?,
+        None => system_chromium()?,
     };
     let (node, _) = crate::oidc::install()?;
     let package = |spec: &str| -> Result<PathBuf, ServiceError> {
