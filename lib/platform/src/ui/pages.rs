@@ -748,7 +748,8 @@ pub(crate) async fn grant_action(
         "delete" => (Method::DELETE, base),
         _ => return error_page(Some(&s), StatusCode::NOT_FOUND, "no such action"),
     };
-    let r = ui.call(&s, method, &uri, Some(&json!({}))).await;
+    let body = (method == Method::POST).then(|| json!({}));
+    let r = ui.call(&s, method, &uri, body.as_ref()).await;
     if !r.ok() {
         return refused(&s, &r);
     }
@@ -768,7 +769,8 @@ pub(crate) async fn session_action(
         "delete" => (Method::DELETE, base),
         _ => return error_page(Some(&s), StatusCode::NOT_FOUND, "no such action"),
     };
-    let r = ui.call(&s, method, &uri, Some(&json!({}))).await;
+    let body = (method == Method::POST).then(|| json!({}));
+    let r = ui.call(&s, method, &uri, body.as_ref()).await;
     if !r.ok() {
         return refused(&s, &r);
     }

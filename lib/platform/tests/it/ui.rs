@@ -465,6 +465,13 @@ async fn forms_change_grants_and_sessions_and_refuse_a_missing_token(backend: Ba
     let p = b.post("/governance/grants/ui/g1/revoke-sessions", &[("csrf", &csrf)]).await;
     assert_eq!(p.status, 303);
     assert_eq!(state(&h, &admin, "/api/v1/runtime/sessions/ui/s1").await["session"]["spec"]["revoked"], true);
+    // Delete a session and a grant.
+    let p = b.post("/governance/sessions/ui/s2/delete", &[("csrf", &csrf)]).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(h.call("GET", "/api/v1/runtime/sessions/ui/s2", Some(&admin), None).await.status, 404);
+    let p = b.post("/governance/grants/ui/g2/delete", &[("csrf", &csrf)]).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(h.call("GET", "/api/v1/runtime/grants/ui/g2", Some(&admin), None).await.status, 404);
     // Agents, API keys, teams and members through forms.
     let p = b.post("/agents", &[("csrf", &csrf), ("team", "ui"), ("name", "second-bot")]).await;
     assert_eq!(p.status, 303, "{}", p.body);
@@ -488,7 +495,7 @@ async fn forms_change_grants_and_sessions_and_refuse_a_missing_token(backend: Ba
     let mut other = Browser::new(&h);
     let other_csrf = other.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_ne!(other_csrf, csrf);
-    let p = b.post("/governance/grants/ui/g2/disable", &[("csrf", &other_csrf)]).await;
+    let p = b.post("/governance/grants/ui/g1/disable", &[("csrf", &other_csrf)]).await;
     assert_eq!(p.status, 403);
 }
 
