@@ -20,6 +20,7 @@
 //! - [`catalog`]: servers and tools, declared against live inventory (drift), connect configs.
 //! - [`dashboard`]: the dashboard summary, component health and the platform audit timeline.
 //! - [`runtime`]: runtime backends (Local, Kubernetes) behind [`runtime::RuntimeBackend`].
+//! - [`ui`]: the web dashboard (server-rendered pages over the API, mounted by [`Platform::router`]).
 //!
 //! Invariants: authorization is decided on every request from the store (membership, account
 //! state, sign-out), never from claims baked into a token; every error is one JSON envelope;
@@ -42,6 +43,7 @@ pub mod replay;
 pub mod runtime;
 pub mod secrets;
 pub mod store;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -198,8 +200,14 @@ impl Platform {
         &self.state
     }
 
-    /// The full router (routes, error envelope, audit, body limit).
+    /// The full router: the dashboard's pages ([`ui::mount`]) in front of the API (routes, error
+    /// envelope, audit, body limit).
     pub fn router(&self) -> Router {
+        ui::mount(self.api_router(), self.state.clone())
+    }
+
+    /// The API alone (routes, error envelope, audit, body limit), without the dashboard.
+    pub fn api_router(&self) -> Router {
         let (router, _) = api::routes();
         router
             .fallback(|| async { error::ApiError::not_found("no such route") })

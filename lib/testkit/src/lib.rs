@@ -32,6 +32,7 @@
 //! - Nothing here panics on I/O: bind and accept errors are returned or logged.
 //! - Product crates must never depend on this crate outside `[dev-dependencies]`.
 
+pub mod browser;
 #[cfg(feature = "kube-api")]
 pub mod kube_api;
 pub mod oidc;

@@ -30,7 +30,7 @@ fn err(msg: impl Into<String>) -> ServiceError {
 
 /// `npm install spec` into `dir` unless `marker` exists; installs into a scratch directory
 /// first and renames it, so an interrupted install is never taken for a good one.
-fn npm_install(dir: &Path, spec: &str, marker: &Path) -> Result<(), ServiceError> {
+pub(crate) fn npm_install(dir: &Path, spec: &str, marker: &Path) -> Result<(), ServiceError> {
     if marker.exists() {
         return Ok(());
     }

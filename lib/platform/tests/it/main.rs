@@ -3,6 +3,7 @@
 
 mod analytics;
 mod audit;
+mod browser;
 mod catalog;
 mod dashboard;
 mod matrix;
@@ -18,3 +19,4 @@ mod runtime_kube;
 mod schemathesis;
 mod suite;
 mod support;
+mod ui;
