@@ -19,7 +19,7 @@ use crate::error::CliError;
     mcp-runtime dev --listen 127.0.0.1:9000 --data-dir ./.mcp-dev\n  \
     mcp-runtime dev --stdio everything='npx -y @modelcontextprotocol/server-everything'\n  \
     mcp-runtime dev --http weather='python3 -m weather_server --port {port}'\n  \
-    mcp-runtime dev --remote docs=http://127.0.0.1:8931/mcp\n\n\
+    mcp-runtime dev --remote docs=https://mcp.example.com/mcp\n\n\
     A server named with --stdio/--http/--remote is governed once it is published (in the\n\
     dashboard, or `mcp-runtime server deploy`) under the same name.")]
 pub(crate) struct DevArgs {
@@ -39,7 +39,7 @@ pub(crate) struct DevArgs {
     /// Run a local command serving Streamable HTTP at /mcp on the port in $PORT (or {port})
     #[arg(long, value_name = "NAME=COMMAND")]
     http: Vec<String>,
-    /// Govern an MCP server that already runs elsewhere (an http:// URL)
+    /// Govern an MCP server that already runs elsewhere (an http:// or https:// URL)
     #[arg(long, value_name = "NAME=URL")]
     remote: Vec<String>,
     /// Log level of the platform and gateways (`RUST_LOG` syntax)

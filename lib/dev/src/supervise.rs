@@ -109,10 +109,9 @@ impl Supervisor {
         match source {
             Source::Remote(url) => {
                 let uri: http::Uri = url.parse().map_err(|e| format!("--remote {name}={url}: {e}"))?;
-                if uri.scheme_str() != Some("http") || uri.authority().is_none() {
+                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
                     return Err(format!(
-                        "--remote {name}={url}: give an http:// URL with a host (an https server can be reached \
-                         through a local TLS-terminating proxy)"
+                        "--remote {name}={url}: give an http:// or https:// URL with a host"
                     ));
                 }
                 lock(&status).state = "running";

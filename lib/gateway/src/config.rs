@@ -58,7 +58,8 @@ pub struct Config {
     /// `TRUSTED_PROXY_CIDRS` (default loopback, `127.0.0.0/8,::1/128`): in `trusted-headers` mode
     /// identity headers are believed only on connections from these networks.
     pub trusted_proxies: Vec<Cidr>,
-    /// `UPSTREAM_URL` (default `http://127.0.0.1:8088`): the app container.
+    /// `UPSTREAM_URL` (default `http://127.0.0.1:8088`): the app container, or a remote MCP
+    /// server (`https://…`, its certificate verified against the Mozilla roots).
     pub upstream: Uri,
     /// `POLICY_FILE`: the rendered policy document.
     pub policy_file: PathBuf,
@@ -75,6 +76,9 @@ pub struct Config {
     /// `host:port` only that port). Unset: the policy's public host and loopback names; any host
     /// when the policy has no public URL. Guards against DNS rebinding.
     pub allowed_hosts: Option<Vec<String>>,
+    /// `UPSTREAM_CA_FILE`: PEM certificates trusted for an `https://` upstream besides the
+    /// Mozilla roots (a private CA).
+    pub upstream_ca_file: Option<PathBuf>,
     /// `UPSTREAM_TOKEN_FILE`: a mounted credential sent upstream in the session's upstream token
     /// header, instead of the caller's token (which is never forwarded).
     pub upstream_token_file: Option<PathBuf>,
@@ -246,11 +250,14 @@ impl Config {
             value: upstream_raw.clone(),
             reason: "not a URL".into(),
         })?;
-        if upstream.scheme_str() != Some("http") || upstream.host().is_none() {
+        if !matches!(upstream.scheme_str(), Some("http" | "https")) || upstream.host().is_none() {
             return Err(ConfigError {
                 key: "UPSTREAM_URL",
                 value: upstream_raw,
-                reason: "must be an http:// URL with a host (the app container on localhost)".into(),
+                reason:
+                    "must be an http:// URL with a host (the app container on localhost), or an https:// URL \
+                         (a remote server, verified against the Mozilla root certificates)"
+                        .into(),
             });
         }
         let policy_file = src.get("POLICY_FILE").map(PathBuf::from).ok_or_else(|| ConfigError {
@@ -387,7 +394,9 @@ impl Config {
             max_upstream_connections: count("MAX_UPSTREAM_CONNECTIONS", 256)?,
             anonymous_stream_idle: positive("ANONYMOUS_STREAM_IDLE_TIMEOUT_MS", 60_000)?,
         };
+        let upstream_ca_file = src.get("UPSTREAM_CA_FILE").map(PathBuf::from);
         Ok(Config {
+            upstream_ca_file,
             admin_listen,
             limits,
             trusted_proxies,
@@ -460,7 +469,8 @@ mod tests {
             ("GATEWAY_WORKER_THREADS", "65"),
             ("GATEWAY_WORKER_THREADS", "many"),
             ("POLICY_RECHECK_MS", "5000"),
-            ("UPSTREAM_URL", "https://app:8088"),
+            ("UPSTREAM_URL", "ftp://app:8088"),
+            ("UPSTREAM_URL", "https:///mcp"),
             ("MAX_BODY_BYTES", "0"),
             ("STRIP_PREFIX", "api"),
             ("ANALYTICS_INGEST_URL", "ftp://ingest"),

@@ -85,11 +85,29 @@ impl Gateway {
             Some(path) => Some(std::fs::read_to_string(path)?.trim().to_string()),
             None => None,
         };
+        let https = config.upstream.scheme_str() == Some("https");
+        let default_port = if https { 443 } else { 80 };
         let authority = config.upstream.authority().map_or_else(
-            || "127.0.0.1:80".to_string(),
-            |a| if a.port().is_some() { a.as_str().to_string() } else { format!("{}:80", a.host()) },
+            || format!("127.0.0.1:{default_port}"),
+            |a| {
+                if a.port().is_some() {
+                    a.as_str().to_string()
+                } else {
+                    format!("{}:{default_port}", a.host())
+                }
+            },
         );
-        let upstreams = crate::upstream::Upstreams::new(authority);
+        let upstreams = if https {
+            let host = config.upstream.host().unwrap_or_default();
+            let ca = match &config.upstream_ca_file {
+                Some(path) => Some(std::fs::read(path)?),
+                None => None,
+            };
+            let tls = crate::upstream::Tls::new(host, ca.as_deref()).map_err(std::io::Error::other)?;
+            crate::upstream::Upstreams::with_tls(authority, tls)
+        } else {
+            crate::upstream::Upstreams::new(authority)
+        };
         let upstream_host = config.upstream.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok());
         let metrics = Metrics::new();
         let auditor = match sink {

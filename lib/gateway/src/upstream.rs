@@ -11,6 +11,9 @@
 //!
 //! An idle connection the app has closed is noticed when it is next used: the request was not
 //! sent, so it is retried once on a new connection.
+//!
+//! A remote upstream (`https://`) is reached over TLS (rustls, the Mozilla roots, the URL's
+//! host as the server name); the app container on loopback is plain HTTP.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,7 +32,108 @@ use tokio::net::TcpStream;
 /// Idle connections kept for reuse.
 const MAX_IDLE: usize = 64;
 
-type Driver = Pin<Box<http1::Connection<TokioIo<TcpStream>, Full<Bytes>>>>;
+type Driver = Pin<Box<http1::Connection<TokioIo<Stream>, Full<Bytes>>>>;
+
+/// A connection's byte stream: plain TCP to the app, or TLS to a remote server.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl tokio::io::AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// TLS settings of a remote upstream.
+#[derive(Clone)]
+pub struct Tls {
+    connector: tokio_rustls::TlsConnector,
+    server_name: rustls::pki_types::ServerName<'static>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls").field("server_name", &self.server_name).finish_non_exhaustive()
+    }
+}
+
+impl Tls {
+    /// TLS to `host`, verified against the Mozilla roots (`webpki-roots`) and the PEM
+    /// certificates in `extra_ca` (a private CA), HTTP/1.1 only.
+    pub fn new(host: &str, extra_ca: Option<&[u8]>) -> Result<Tls, String> {
+        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        if let Some(pem) = extra_ca {
+            use rustls::pki_types::pem::PemObject as _;
+            let mut added = 0;
+            for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| format!("UPSTREAM_CA_FILE: {e}"))?;
+                roots.add(cert).map_err(|e| format!("UPSTREAM_CA_FILE: {e}"))?;
+                added += 1;
+            }
+            if added == 0 {
+                return Err("UPSTREAM_CA_FILE holds no PEM certificate".into());
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let server_name = rustls::pki_types::ServerName::try_from(
+            host.trim_start_matches('[').trim_end_matches(']').to_string(),
+        )
+        .map_err(|e| format!("{host}: {e}"))?;
+        Ok(Tls { connector: tokio_rustls::TlsConnector::from(Arc::new(config)), server_name })
+    }
+}
 
 /// One HTTP/1.1 connection to the app: the request side and the protocol state machine.
 struct Conn {
@@ -67,6 +171,7 @@ pub enum UpstreamError {
 /// The app's connections.
 pub struct Upstreams {
     authority: String,
+    tls: Option<Tls>,
     idle: Mutex<Vec<Conn>>,
 }
 
@@ -80,7 +185,12 @@ impl std::fmt::Debug for Upstreams {
 impl Upstreams {
     /// Connections to `authority` (`host:port`).
     pub fn new(authority: impl Into<String>) -> Arc<Upstreams> {
-        Arc::new(Upstreams { authority: authority.into(), idle: Mutex::new(Vec::new()) })
+        Arc::new(Upstreams { authority: authority.into(), tls: None, idle: Mutex::new(Vec::new()) })
+    }
+
+    /// Connections to `authority` over `tls` (a remote upstream).
+    pub fn with_tls(authority: impl Into<String>, tls: Tls) -> Arc<Upstreams> {
+        Arc::new(Upstreams { authority: authority.into(), tls: Some(tls), idle: Mutex::new(Vec::new()) })
     }
 
     /// Idle connections right now (for tests and diagnostics).
@@ -107,6 +217,12 @@ impl Upstreams {
         let stream = TcpStream::connect(self.authority.as_str()).await.map_err(connect_error)?;
         // Replies are written in small pieces: never let Nagle hold them back.
         let _ = stream.set_nodelay(true);
+        let stream = match &self.tls {
+            None => Stream::Plain(stream),
+            Some(tls) => Stream::Tls(Box::new(
+                tls.connector.connect(tls.server_name.clone(), stream).await.map_err(connect_error)?,
+            )),
+        };
         let (sender, driver) = http1::Builder::new().handshake(TokioIo::new(stream)).await?;
         Ok(Conn { sender, driver: Box::pin(driver), done: false })
     }

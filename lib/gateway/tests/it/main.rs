@@ -8,3 +8,4 @@ mod pipeline;
 mod python_client;
 mod rmcp_client;
 mod support;
+mod tls;
