@@ -424,3 +424,130 @@ async fn a_stdio_command_and_a_remote_url_are_governed() {
     }
     assert!(dev.stderr.lock().map(|s| !s.contains("panicked")).unwrap_or(true));
 }
+
+/// The dashboard flow in headless Chromium (the platform's own browser script,
+/// `lib/platform/tests/browser/dashboard.mjs`, with axe-core on every page) against
+/// `mcp-runtime dev`: sign in with the printed password → publish the example → grant → a
+/// governed call through the dev route → analytics → revoke → the denial with its reason →
+/// replay → sign out → a viewer cannot reach admin pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_flow_in_chromium_against_dev() {
+    const SCRIPT: &str =
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../lib/platform/tests/browser/dashboard.mjs");
+    let tools = tokio::task::spawn_blocking(mcp_testkit::browser::install)
+        .await
+        .expect("install")
+        .unwrap_or_else(|e| panic!("browser tools: {e}"));
+    let data = tempfile::tempdir().expect("tempdir");
+    let dev = Dev::start(data.path(), &[]);
+    let password = dev.password.clone().expect("the first start prints the password");
+    let (status, user) = dev
+        .api(
+            "POST",
+            "/api/v1/users",
+            Some(json!({"email": "viewer@example.org", "password": "password-123"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{user}");
+    let viewer = user["id"].as_str().or(user["user"]["id"].as_str()).expect("viewer id").to_string();
+    let (status, body) = dev
+        .api("PUT", &format!("/api/v1/teams/demo/members/{viewer}"), Some(json!({"role": "viewer"})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, agents) = dev.api("GET", "/api/v1/runtime/teams/demo/agents", None).await;
+    let agent = agents["items"][0]["id"].as_str().expect("the demo agent").to_string();
+
+    // GET /call?tool=… makes one governed call through the dev route of `example` (published
+    // by the script), as the demo agent.
+    #[derive(Clone)]
+    struct Caller {
+        url: String,
+        key: String,
+        agent: String,
+        token: Arc<tokio::sync::Mutex<Option<String>>>,
+        next: Arc<AtomicU64>,
+    }
+    async fn call(
+        axum::extract::State(c): axum::extract::State<Caller>,
+        axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+    ) -> axum::Json<Value> {
+        let client = reqwest::Client::new();
+        let mut slot = c.token.lock().await;
+        if slot.is_none() {
+            let issued = client
+                .post(format!("{}/api/v1/runtime/adapter/sessions", c.url))
+                .header("authorization", format!("Bearer {}", c.key))
+                .header("content-type", "application/json")
+                .body(json!({"serverName": "example", "team": "demo", "agentID": c.agent}).to_string())
+                .send()
+                .await
+                .expect("issue");
+            let issued: Value =
+                serde_json::from_slice(&issued.bytes().await.expect("body")).unwrap_or_default();
+            *slot = issued["token"].as_str().map(String::from);
+        }
+        let token = slot.clone().unwrap_or_default();
+        drop(slot);
+        let m = Mcp { client, url: format!("{}/example/mcp", c.url), token, session: None };
+        let id = c.next.fetch_add(1, Ordering::SeqCst);
+        let tool = q.get("tool").cloned().unwrap_or_else(|| "echo".into());
+        // The gateway follows a new server within a sync period: a 404 right after publishing
+        // is retried.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let (status, a, _) = m
+                .post(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                    "params": {"name": tool, "arguments": {"text": "hello"}}}))
+                .await;
+            if status != 404 || Instant::now() > deadline {
+                return axum::Json(json!({"status": status, "body": a.to_string()}));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let caller = Caller {
+        url: dev.url.clone(),
+        key: dev.key.clone(),
+        agent: agent.clone(),
+        token: Arc::default(),
+        next: Arc::new(AtomicU64::new(1)),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let helper = listener.local_addr().expect("addr");
+    let app = axum::Router::new().route("/call", axum::routing::get(call)).with_state(caller);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let out = tempfile::Builder::new().prefix("mcp-dev-dashboard-").tempdir().expect("out");
+    let mut cmd = Command::new(&tools.node);
+    cmd.arg(SCRIPT)
+        .env("BASE_URL", &dev.url)
+        .env("ADMIN_EMAIL", "admin@mcp-runtime.dev")
+        .env("ADMIN_PASSWORD", &password)
+        .env("USER_EMAIL", "viewer@example.org")
+        .env("USER_PASSWORD", "password-123")
+        .env("TEAM", "demo")
+        .env("AGENT_ID", &agent)
+        .env("CALL_URL", format!("http://{helper}/call"))
+        .env("OUT_DIR", out.path())
+        .env("CHROMIUM", &tools.chromium)
+        .env("PLAYWRIGHT_MODULES", &tools.playwright)
+        .env("AXE_MODULES", &tools.axe);
+    let output = tokio::task::spawn_blocking(move || {
+        mcp_testkit::python::run(&mut cmd, Duration::from_secs(300)).unwrap_or_else(|e| panic!("node: {e}"))
+    })
+    .await
+    .expect("browser script");
+    let text =
+        format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "the browser flow against dev failed:\n{text}\ndev stderr:\n{}",
+        dev.stderr.lock().unwrap()
+    );
+    let shots = std::fs::read_dir(out.path())
+        .expect("shots")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "png"))
+        .count();
+    assert!(shots >= 10, "screenshots of every page ({shots})");
+}
