@@ -13,6 +13,7 @@ use crate::util::project_root;
 
 mod adapter;
 mod cli;
+mod dev;
 mod gateway;
 mod oha;
 mod operator;
@@ -48,6 +49,9 @@ enum Target {
     /// `mcp-runtime` cold start as a whole process: `--help`, `--version`, `server list`
     /// against an embedded platform, next to `true` and `curl` baselines.
     Cli,
+    /// `mcp-runtime dev`: start to ready, a governed call through its route against the sidecar
+    /// and the server called directly, memory, revocation, analytics with 1M embedded events.
+    Dev,
     /// Agent adapter: what `mcp-runtime adapter proxy` adds to a `tools/call` against the
     /// gateway called directly (same token, same client, same run).
     Adapter,
@@ -62,6 +66,7 @@ pub fn run(args: &Args) -> Result<()> {
         Target::Platform => platform::run(),
         Target::Cli => cli::run(),
         Target::Adapter => adapter::run(),
+        Target::Dev => dev::run(),
     }
 }
 

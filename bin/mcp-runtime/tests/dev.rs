@@ -422,6 +422,18 @@ async fn a_stdio_command_and_a_remote_url_are_governed() {
         assert!(decisions.contains(&(allowed.into(), "allow".into())), "{server}: {decisions:?}");
         assert!(decisions.contains(&(denied.into(), "deny".into())), "{server}: {decisions:?}");
     }
+    // The supervised process is reported, for administrators only.
+    let (status, servers) = dev.api("GET", "/api/v1/dev/servers", None).await;
+    assert_eq!(status, 200, "{servers}");
+    let py = servers["processes"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "py"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!((py["kind"].as_str(), py["state"].as_str()), (Some("stdio"), Some("running")), "{servers}");
+    assert!(servers["routed"].as_array().is_some_and(|r| r.iter().any(|n| n == "rem")), "{servers}");
+    let anonymous = reqwest::get(format!("{}/api/v1/dev/servers", dev.url)).await.expect("get");
+    assert_eq!(anonymous.status().as_u16(), 401);
     assert!(dev.stderr.lock().map(|s| !s.contains("panicked")).unwrap_or(true));
 }
 

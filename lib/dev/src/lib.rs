@@ -114,6 +114,39 @@ impl Welcome {
     }
 }
 
+/// State of `GET /api/v1/dev/servers`.
+#[derive(Clone)]
+struct Processes {
+    api: Router,
+    supervisor: supervise::Supervisor,
+    gateways: Arc<gateways::Gateways>,
+}
+
+/// `GET /api/v1/dev/servers` (administrators): the routed servers and the supervised processes
+/// (state, pid, restarts, last exit, log file).
+async fn dev_servers(
+    axum::extract::State(p): axum::extract::State<Processes>,
+    headers: http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let token = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_string();
+    let (status, me) = bootstrap::api(&p.api, Method::GET, "/api/v1/me", Some(&token), None).await;
+    if !status.is_success() {
+        return (status, axum::Json(me)).into_response();
+    }
+    if me["user"]["is_admin"] != true {
+        let body = serde_json::json!({"error": {"code": "forbidden", "message": "administrators only"}});
+        return (http::StatusCode::FORBIDDEN, axum::Json(body)).into_response();
+    }
+    axum::Json(serde_json::json!({"routed": p.gateways.names(), "processes": p.supervisor.status()}))
+        .into_response()
+}
+
 fn io(what: &str, path: &Path, e: std::io::Error) -> DevError {
     DevError::Io(format!("{what} {}: {e}", path.display()))
 }
@@ -298,9 +331,12 @@ pub async fn run(
     let demo_token = bootstrap::demo_token(&api, &key).await?;
 
     let ingest = sink::Ingest { store: store.clone(), api_key: ingest_key };
+    let processes =
+        Processes { api: api.clone(), supervisor: supervisor.clone(), gateways: gateways.clone() };
     let router = Router::new()
         .route("/{server}/mcp", any(gateways::route).with_state(gateways.clone()))
         .route("/internal/ingest", post(sink::ingest).with_state(ingest))
+        .route("/api/v1/dev/servers", axum::routing::get(dev_servers).with_state(processes))
         .fallback_service(api);
     let welcome = Welcome {
         url: format!("http://{addr}"),

@@ -30,6 +30,8 @@ pub use query::quantile_exact;
 
 /// Rows a single commit takes at most.
 const MAX_BATCH: usize = 2_048;
+/// Rows written between two refreshes of the planner's statistics.
+const ANALYZE_EVERY: usize = 100_000;
 /// Writes waiting for the writer at most (callers wait for room beyond that).
 const QUEUE: usize = 16_384;
 
@@ -119,6 +121,7 @@ impl EventStore {
 /// Drains the queue into transactions: everything waiting (up to [`MAX_BATCH`] rows) is one
 /// commit; each write is answered after its commit.
 async fn writer(pool: SqlitePool, mut rx: mpsc::Receiver<Write>) {
+    let mut since_analyze = 0usize;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let mut rows = batch[0].rows.len();
@@ -137,6 +140,14 @@ async fn writer(pool: SqlitePool, mut rx: mpsc::Receiver<Write>) {
         }
         for w in batch {
             let _ = w.done.send(result.as_ref().map(|_| ()).map_err(ToString::to_string));
+        }
+        // Fresh planner statistics as the table grows (after the writers were answered).
+        since_analyze += rows;
+        if since_analyze >= ANALYZE_EVERY {
+            since_analyze = 0;
+            if let Err(e) = sqlx::query("PRAGMA optimize = 0x10002").execute(&pool).await {
+                tracing::warn!(error = %e, "event store: PRAGMA optimize failed");
+            }
         }
     }
     pool.close().await;
