@@ -12,7 +12,9 @@ use mcp_eventstore::EventStore;
 use mcp_sentinel::query::{EventFilter, EventQuery, UsageQuery};
 use serde_json::{Value, json};
 
-const RUNS: usize = 20;
+/// Timed runs per query: 20 on the baseline, 5 on the large store (a run there takes seconds).
+const RUNS_SMALL: usize = 20;
+const RUNS_LARGE: usize = 5;
 const DAY_MS: u64 = 86_400_000;
 
 /// A deterministic generator (xorshift): the same data every run.
@@ -70,14 +72,14 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-async fn time<F, Fut, T>(mut f: F) -> Value
+async fn time<F, Fut, T>(runs: usize, mut f: F) -> Value
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = T>,
 {
     f().await; // warm-up
-    let mut samples = Vec::with_capacity(RUNS);
-    for _ in 0..RUNS {
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
         let started = Instant::now();
         std::hint::black_box(f().await);
         samples.push(started.elapsed());
@@ -113,17 +115,19 @@ async fn measure(n: usize) -> Value {
         ..EventQuery::default()
     };
     let team = EventFilter { namespaces: vec!["mcp-team-2".into()], ..EventFilter::default() };
+    let runs = if n > 100_000 { RUNS_LARGE } else { RUNS_SMALL };
     let mut out = serde_json::Map::new();
+    out.insert("runs".into(), json!(runs));
     out.insert("events".into(), json!(n));
     out.insert("insert_events_per_s".into(), json!(n as f64 / insert_s));
-    out.insert("usage_30d".into(), time(|| store.usage(&usage)).await);
-    out.insert("usage_7d".into(), time(|| store.usage(&week)).await);
-    out.insert("latency_30d".into(), time(|| store.tool_latency(&usage)).await);
-    out.insert("deny_reasons_30d".into(), time(|| store.deny_reasons(&usage)).await);
-    out.insert("events_page".into(), time(|| store.events(&page)).await);
-    out.insert("events_filtered".into(), time(|| store.events(&filtered)).await);
-    out.insert("stats_team".into(), time(|| store.stats(&team)).await);
-    let page_time = time(|| async {
+    out.insert("usage_30d".into(), time(runs, || store.usage(&usage)).await);
+    out.insert("usage_7d".into(), time(runs, || store.usage(&week)).await);
+    out.insert("latency_30d".into(), time(runs, || store.tool_latency(&usage)).await);
+    out.insert("deny_reasons_30d".into(), time(runs, || store.deny_reasons(&usage)).await);
+    out.insert("events_page".into(), time(runs, || store.events(&page)).await);
+    out.insert("events_filtered".into(), time(runs, || store.events(&filtered)).await);
+    out.insert("stats_team".into(), time(runs, || store.stats(&team)).await);
+    let page_time = time(runs, || async {
         let a = store.usage(&usage).await;
         let b = store.tool_latency(&usage).await;
         let c = store.deny_reasons(&usage).await;

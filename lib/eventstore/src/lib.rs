@@ -82,7 +82,12 @@ impl EventStore {
             // WAL + NORMAL: a commit is in the log before it returns; a killed process loses
             // nothing committed (only a power cut can lose the last transactions).
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Rollups sort and group hundreds of thousands of rows: keep their temporary
+            // B-trees in memory, a 64 MiB page cache per connection, and reads through mmap.
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-65536")
+            .pragma("mmap_size", "268435456");
         let write = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
         schema::migrate(&write).await?;
         let read = SqlitePoolOptions::new().max_connections(4).connect_with(options.read_only(true)).await?;

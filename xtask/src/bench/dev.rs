@@ -437,7 +437,7 @@ fn section(r: &Value) -> String {
          warm-up. Inserts (group-committed, 16 writers): {:.0} events/s.\n\n",
         q["large"]["events"],
         q["baseline"]["events"],
-        20,
+        format!("{} (10k) and {} (large)", q["baseline"]["runs"], q["large"]["runs"]),
         f(&q["large"]["insert_events_per_s"])
     ));
     s.push_str("| query | p50 (10k) | p95 (10k) | p50 (large) | p95 (large) | p95 large vs 10k |\n|---|---:|---:|---:|---:|---:|\n");
