@@ -491,7 +491,8 @@ fn upstream_credential_ref_needs_name_and_key() {
 
 #[test]
 fn app_container_settings_are_refused_with_upstream() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut MCPServerSpec)>)> = vec![
+    type Setter = Box<dyn Fn(&mut MCPServerSpec)>;
+    let cases: Vec<(&str, Setter)> = vec![
         ("port", Box::new(|s| s.port = Some(8080))),
         ("envVars", Box::new(|s| s.env_vars = vec![EnvVar { name: "A".into(), value: "1".into() }])),
         (
