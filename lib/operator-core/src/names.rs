@@ -74,3 +74,8 @@ pub fn policy_name(server: &str) -> String {
 pub fn canary_name(server: &str) -> String {
     format!("{server}-canary")
 }
+
+/// Name of a remote server's egress NetworkPolicy (`spec.upstream`).
+pub fn upstream_egress_name(server: &str) -> String {
+    format!("{server}-upstream-egress")
+}

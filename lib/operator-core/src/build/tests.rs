@@ -301,6 +301,11 @@ fn upstream_server_runs_the_gateway_alone() {
         .expect("secret volume");
     assert_eq!(secret.secret_name.as_deref(), Some("remote-mcp"));
     assert_eq!(secret.items.expect("items")[0].key, "token");
+    // Egress to the remote URL's port, for this server's pods only.
+    let egress = serde_json::to_value(d.upstream_egress.as_ref().expect("egress policy")).expect("json");
+    assert_eq!(egress["metadata"]["name"], "remote-search-upstream-egress");
+    assert_eq!(egress["spec"]["podSelector"]["matchLabels"]["app"], "remote-search");
+    assert_eq!(egress["spec"]["egress"][0]["ports"][0]["port"], 443);
     // The Service still targets the gateway port.
     let svc = serde_json::to_value(&d.service).expect("json");
     assert_eq!(svc["spec"]["ports"][0]["targetPort"], "gateway");
@@ -311,6 +316,8 @@ fn upstream_server_runs_the_gateway_alone() {
     let pod = desired(&view, &cfg, true).deployment.spec.expect("spec").template.spec.expect("pod");
     assert!(pod.containers[0].env.iter().flatten().all(|e| e.name != "UPSTREAM_TOKEN_FILE"));
     assert!(pod.volumes.iter().flatten().all(|v| v.secret.is_none()));
+    let plain = ServerView::new(&server(GATEWAY), &cfg).expect("valid");
+    assert!(desired(&plain, &cfg, true).upstream_egress.is_none(), "an app server opens no egress");
 
     // An image next to upstream is refused before anything is built.
     let both = UPSTREAM.replace("  upstream:", "  image: registry.local/search\n  upstream:");

@@ -260,6 +260,9 @@ async fn an_upstream_server_runs_the_gateway_alone_and_becomes_ready() {
             .any(|v| v["secret"]["secretName"] == "remote-mcp" && v["secret"]["items"][0]["key"] == "token"),
         "{volumes:#?}"
     );
+    let egress =
+        h.wait("the egress policy", |api| api.get("networkpolicies", NS, "remote-upstream-egress")).await;
+    assert_eq!(egress["spec"]["egress"][0]["ports"][0]["port"], 443);
     let service = h.wait("the Service", |api| api.get("services", NS, "remote")).await;
     assert_eq!(service["spec"]["ports"][0]["targetPort"], "gateway");
     h.wait("the policy", |api| api.get("configmaps", NS, "remote-gateway-policy")).await;
