@@ -273,6 +273,18 @@ async fn an_upstream_server_runs_the_gateway_alone_and_becomes_ready() {
     assert!(ready.deployment_ready && ready.gateway_ready && ready.policy_ready);
     assert_eq!(ready.url.as_deref(), Some("http://mcp.example.com/remote/mcp"));
 
+    // Back to an image: the app container returns and the egress policy goes.
+    h.api.put(server("remote", json!({})));
+    h.wait("the app container back", |api| {
+        let d = api.get("deployments", NS, "remote")?;
+        (d["spec"]["template"]["spec"]["containers"].as_array()?.len() == 2).then_some(())
+    })
+    .await;
+    h.wait("the egress policy gone", |api| {
+        api.get("networkpolicies", NS, "remote-upstream-egress").is_none().then_some(())
+    })
+    .await;
+
     // An image next to upstream is refused with the field named, and nothing more is applied.
     h.api.put(server("both", json!({"upstream": {"url": "https://mcp.example.net/mcp"}, "port": 9000})));
     let status = h.wait_status("both", "phase Error", |s| s.phase == Some(Phase::Error)).await;
