@@ -76,11 +76,19 @@ pub fn image_has_tag_or_digest(image: &str) -> bool {
 /// Idempotent: defaulting a defaulted spec changes nothing.
 pub fn default_server(name: &str, spec: &MCPServerSpec, opts: &DefaultingOptions) -> MCPServerSpec {
     let mut s = spec.clone();
-    if s.image_tag.as_deref().is_none_or(|t| t.trim().is_empty()) && !image_has_tag_or_digest(&s.image) {
+    // A remote server (`upstream`) has no app container: no image, port or app resources are
+    // invented for it (validation refuses them when they are set).
+    let has_app = s.upstream.is_none();
+    if has_app
+        && s.image_tag.as_deref().is_none_or(|t| t.trim().is_empty())
+        && !image_has_tag_or_digest(&s.image)
+    {
         s.image_tag = Some(DEFAULT_IMAGE_TAG.to_string());
     }
     set_if_none(&mut s.replicas, || 1);
-    set_if_none(&mut s.port, || DEFAULT_PORT);
+    if has_app {
+        set_if_none(&mut s.port, || DEFAULT_PORT);
+    }
     set_if_none(&mut s.service_port, || DEFAULT_SERVICE_PORT);
 
     let has_prefix = s.public_path_prefix.as_deref().is_some_and(|p| !p.trim().is_empty());
@@ -104,7 +112,9 @@ pub fn default_server(name: &str, spec: &MCPServerSpec, opts: &DefaultingOptions
             .filter(|c| !c.trim().is_empty())
             .unwrap_or_else(|| DEFAULT_INGRESS_CLASS.to_string())
     });
-    s.resources = Some(default_resources(s.resources.take()));
+    if has_app {
+        s.resources = Some(default_resources(s.resources.take()));
+    }
 
     for tool in &mut s.tools {
         set_if_none(&mut tool.required_trust, TrustLevel::default);
@@ -115,8 +125,10 @@ pub fn default_server(name: &str, spec: &MCPServerSpec, opts: &DefaultingOptions
     let gateway_enabled = gateway.enabled == Some(true);
     if gateway_enabled {
         set_if_none(&mut gateway.port, || DEFAULT_GATEWAY_PORT);
-        let port = s.port.unwrap_or(DEFAULT_PORT);
-        set_if_blank(&mut gateway.upstream_url, || format!("http://127.0.0.1:{port}"));
+        if has_app {
+            let port = s.port.unwrap_or(DEFAULT_PORT);
+            set_if_blank(&mut gateway.upstream_url, || format!("http://127.0.0.1:{port}"));
+        }
         gateway.resources = Some(default_resources(gateway.resources.take()));
 
         let auth = s.auth.get_or_insert_with(AuthConfig::default);
@@ -175,6 +187,11 @@ fn default_resources(given: Option<ResourceRequirements>) -> ResourceRequirement
 }
 
 impl MCPServerSpec {
+    /// True for a remote server (`spec.upstream`): the pod runs only the gateway.
+    pub fn is_upstream(&self) -> bool {
+        self.upstream.is_some()
+    }
+
     /// Whether the gateway sidecar runs (it does unless `gateway.enabled` is false).
     pub fn gateway_enabled(&self) -> bool {
         self.gateway.as_ref().and_then(|g| g.enabled) != Some(false)

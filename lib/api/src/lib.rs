@@ -31,11 +31,12 @@ pub use grant::{AccessStatus, ArgumentConstraint, MCPAccessGrant, MCPAccessGrant
 pub use server::{
     AnalyticsConfig, AuthConfig, EnvVar, GatewayConfig, InventoryItem, MCPServer, MCPServerSpec,
     MCPServerStatus, PolicyConfig, ResourceList, ResourceRequirements, RolloutConfig, SecretEnvVar,
-    SessionConfig, ToolConfig,
+    SessionConfig, ToolConfig, UpstreamConfig,
 };
 pub use session::{MCPAgentSession, MCPAgentSessionSpec};
 pub use validate::{
-    FieldError, Findings, MAX_TEAM_ID_LEN, parse_rfc3339, validate_grant, validate_server, validate_session,
+    FieldError, Findings, MAX_TEAM_ID_LEN, UpstreamUrl, parse_rfc3339, parse_upstream_url, validate_grant,
+    validate_server, validate_session,
 };
 
 /// API group of every MCP Runtime resource.

@@ -48,8 +48,13 @@ pub struct MCPServerSpec {
     /// What the server is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Container image of the MCP server (required).
+    /// Container image of the MCP server; required unless `upstream` is set, and refused with it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub image: String,
+    /// An MCP server that already runs elsewhere: the pod runs only the gateway, which governs
+    /// calls and forwards them to this URL. Excludes `image` and the app container's settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamConfig>,
     /// Image tag; `latest` unless `image` already carries a tag or digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_tag: Option<String>,
@@ -129,6 +134,19 @@ pub struct MCPServerSpec {
     /// How new versions roll out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutConfig>,
+}
+
+/// A remote MCP server governed by the gateway (`spec.upstream`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamConfig {
+    /// The server's MCP endpoint: an `http://` or `https://` URL with a host, without userinfo
+    /// or fragment, e.g. `https://mcp.example.com/mcp`. The public route maps onto its path.
+    pub url: String,
+    /// The Secret key holding the credential the gateway sends upstream (in the session's
+    /// upstream token header, `Authorization` by default); the caller's token is never forwarded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_secret_ref: Option<SecretKeyRef>,
 }
 
 /// CPU and memory requests and limits.

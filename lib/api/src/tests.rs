@@ -401,3 +401,162 @@ spec:
         serde_yaml::from_str(&serde_yaml::to_string(&grant).expect("yaml")).expect("parse");
     assert_eq!(again, grant);
 }
+
+fn upstream_spec() -> MCPServerSpec {
+    MCPServerSpec {
+        image: String::new(),
+        upstream: Some(UpstreamConfig {
+            url: "https://mcp.example.com/mcp".into(),
+            credential_secret_ref: Some(SecretKeyRef { name: "remote-mcp".into(), key: "token".into() }),
+        }),
+        ..spec()
+    }
+}
+
+#[test]
+fn an_upstream_server_is_valid_without_an_image_and_gets_no_app_defaults() {
+    let d = defaulted(&upstream_spec());
+    let findings = validate_server(&d, "spec");
+    assert!(findings.is_valid(), "{findings:?}");
+    assert!(d.is_upstream());
+    assert_eq!(d.image, "");
+    assert_eq!((d.image_tag.as_ref(), d.port, d.resources.as_ref()), (None, None, None));
+    let gw = d.gateway.as_ref().expect("gateway");
+    assert_eq!((gw.enabled, gw.port, gw.upstream_url.as_ref()), (Some(true), Some(8091), None));
+    assert_eq!(d.ingress_path.as_deref(), Some("/echo/mcp"));
+    assert_eq!(defaulted(&d), d, "defaulting is idempotent");
+    // Port 8088 is free for the gateway: there is no app container to collide with.
+    let mut s = upstream_spec();
+    s.gateway = Some(GatewayConfig { port: Some(8088), ..Default::default() });
+    assert!(errors(&s).is_empty(), "{:?}", errors(&s));
+}
+
+#[test]
+fn exactly_one_of_image_and_upstream() {
+    let mut s = spec();
+    s.image = String::new();
+    assert_error(&s, "spec.image: is required unless spec.upstream is set");
+    let mut s = upstream_spec();
+    s.image = "registry.local/echo".into();
+    assert_error(&s, "spec.upstream: cannot be combined with spec.image");
+}
+
+#[test]
+fn upstream_url_must_be_http_or_https_with_a_host() {
+    for good in [
+        "http://mcp.internal:8080/mcp",
+        "https://mcp.example.com",
+        "https://mcp.example.com/v1/mcp?tenant=a",
+        "HTTPS://[2001:db8::1]:8443/mcp",
+    ] {
+        let mut s = upstream_spec();
+        s.upstream.as_mut().expect("upstream").url = good.into();
+        assert!(errors(&s).is_empty(), "{good}: {:?}", errors(&s));
+    }
+    for (bad, why) in [
+        ("", "is required"),
+        ("mcp.example.com/mcp", "must be an http:// or https:// URL"),
+        ("ftp://mcp.example.com/mcp", "must be an http:// or https:// URL"),
+        ("https:///mcp", "must name a host"),
+        ("https://user:pw@mcp.example.com/mcp", "must not carry userinfo"),
+        ("https://mcp.example.com/mcp#frag", "must not have a fragment"),
+        ("https://mcp.example.com:0/mcp", "has an invalid port"),
+        ("https://mcp.example.com:99999/mcp", "has an invalid port"),
+        ("https://mcp example.com/mcp", "must not contain whitespace"),
+        ("https://[zz]/mcp", "has an invalid IPv6 host"),
+    ] {
+        let mut s = upstream_spec();
+        s.upstream.as_mut().expect("upstream").url = bad.into();
+        let expected = format!("spec.upstream.url: {why}");
+        assert!(errors(&s).iter().any(|e| e.starts_with(&expected)), "{bad:?}: {:?}", errors(&s));
+    }
+    let parsed = parse_upstream_url("https://mcp.example.com/mcp").expect("parses");
+    assert_eq!(
+        (parsed.scheme.as_str(), parsed.host.as_str(), parsed.port),
+        ("https", "mcp.example.com", 443)
+    );
+    assert_eq!(parse_upstream_url("http://[::1]:9000").expect("parses").port, 9000);
+}
+
+#[test]
+fn upstream_credential_ref_needs_name_and_key() {
+    let mut s = upstream_spec();
+    s.upstream.as_mut().expect("upstream").credential_secret_ref = Some(SecretKeyRef::default());
+    assert_error(&s, "spec.upstream.credentialSecretRef.name: is required");
+    assert_error(&s, "spec.upstream.credentialSecretRef.key: is required");
+    let mut s = upstream_spec();
+    s.upstream.as_mut().expect("upstream").credential_secret_ref = None;
+    assert!(errors(&s).is_empty(), "a credential is optional: {:?}", errors(&s));
+}
+
+#[test]
+fn app_container_settings_are_refused_with_upstream() {
+    type Setter = Box<dyn Fn(&mut MCPServerSpec)>;
+    let cases: Vec<(&str, Setter)> = vec![
+        ("port", Box::new(|s| s.port = Some(8080))),
+        ("envVars", Box::new(|s| s.env_vars = vec![EnvVar { name: "A".into(), value: "1".into() }])),
+        (
+            "secretEnvVars",
+            Box::new(|s| {
+                s.secret_env_vars = vec![SecretEnvVar {
+                    name: "A".into(),
+                    secret_key_ref: SecretKeyRef { name: "s".into(), key: "k".into() },
+                }]
+            }),
+        ),
+        ("imageTag", Box::new(|s| s.image_tag = Some("v1".into()))),
+        ("registryOverride", Box::new(|s| s.registry_override = Some("registry.local".into()))),
+        ("useProvisionedRegistry", Box::new(|s| s.use_provisioned_registry = Some(true))),
+        ("imagePullSecrets", Box::new(|s| s.image_pull_secrets = vec!["pull".into()])),
+        (
+            "gateway.enabled",
+            Box::new(|s| s.gateway = Some(GatewayConfig { enabled: Some(false), ..Default::default() })),
+        ),
+        (
+            "gateway.upstreamURL",
+            Box::new(|s| {
+                s.gateway = Some(GatewayConfig {
+                    upstream_url: Some("http://127.0.0.1:8088".into()),
+                    ..Default::default()
+                })
+            }),
+        ),
+        (
+            "gateway.stripPrefix",
+            Box::new(|s| {
+                s.gateway = Some(GatewayConfig { strip_prefix: Some("/x".into()), ..Default::default() })
+            }),
+        ),
+    ];
+    for (field, set) in cases {
+        let mut s = upstream_spec();
+        set(&mut s);
+        let errs = errors(&s);
+        assert!(errs.iter().any(|e| e.starts_with(&format!("spec.{field}: "))), "{field}: {errs:#?}");
+    }
+    let mut s = upstream_spec();
+    s.resources = Some(ResourceRequirements::default());
+    let findings = validate_server(&defaulted(&s), "spec");
+    assert!(findings.is_valid());
+    assert!(findings.warnings.iter().any(|w| w.field == "spec.resources"), "{findings:?}");
+}
+
+#[test]
+fn an_upstream_server_round_trips_without_an_image() {
+    let text = r#"
+apiVersion: mcpruntime.org/v1alpha1
+kind: MCPServer
+metadata: {name: remote, namespace: mcp-servers}
+spec:
+  upstream:
+    url: https://mcp.example.com/mcp
+    credentialSecretRef: {name: remote-mcp, key: token}
+  tools: [{name: search, sideEffect: read}]
+"#;
+    let server: MCPServer = serde_yaml::from_str(text).expect("server");
+    assert_eq!(server.spec.upstream.as_ref().map(|u| u.url.as_str()), Some("https://mcp.example.com/mcp"));
+    let yaml = serde_yaml::to_string(&server).expect("yaml");
+    assert!(!yaml.contains("image"), "{yaml}");
+    let again: MCPServer = serde_yaml::from_str(&yaml).expect("parse");
+    assert_eq!(again, server);
+}

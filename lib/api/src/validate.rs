@@ -89,9 +89,13 @@ pub fn parse_rfc3339(value: &str) -> Result<jiff::Timestamp, jiff::Error> {
 pub fn validate_server(spec: &MCPServerSpec, at: &str) -> Findings {
     let mut f = Findings::default();
 
-    // Rule 1: image required; teamID bounded, no whitespace, trimmed.
-    if spec.image.trim().is_empty() {
-        f.error(format!("{at}.image"), "is required", None);
+    // Rule 1: exactly one of image and upstream; teamID bounded, no whitespace, trimmed.
+    match &spec.upstream {
+        None if spec.image.trim().is_empty() => {
+            f.error(format!("{at}.image"), "is required unless spec.upstream is set", None)
+        }
+        None => {}
+        Some(upstream) => check_upstream(&mut f, spec, upstream, at),
     }
     if let Some(team) = &spec.team_id {
         if team.chars().count() > MAX_TEAM_ID_LEN {
@@ -151,7 +155,9 @@ pub fn validate_server(spec: &MCPServerSpec, at: &str) -> Findings {
         if gateway_enabled {
             let app_port = spec.port.unwrap_or(crate::defaults::DEFAULT_PORT);
             let gw_port = gw.port.unwrap_or(crate::defaults::DEFAULT_GATEWAY_PORT);
-            if app_port == gw_port {
+            // An upstream server has no app container to collide with.
+            let has_app = spec.upstream.is_none();
+            if has_app && app_port == gw_port {
                 f.error(
                     format!("{at}.gateway.port"),
                     "must differ from spec.port when the gateway is enabled",
@@ -160,7 +166,7 @@ pub fn validate_server(spec: &MCPServerSpec, at: &str) -> Findings {
             }
             let admin = crate::defaults::GATEWAY_ADMIN_PORT;
             for (field, port) in [("port", app_port), ("gateway.port", gw_port)] {
-                if port == admin {
+                if port == admin && (has_app || field == "gateway.port") {
                     f.error(
                         format!("{at}.{field}"),
                         format!("must not be {admin}: the gateway's admin port in the same pod"),
@@ -367,6 +373,129 @@ pub fn validate_session(spec: &MCPAgentSessionSpec, at: &str) -> Findings {
     }
     check_budget(&mut f, at, spec.max_calls, spec.rate_per_minute);
     f
+}
+
+/// The parts of an upstream URL the operator needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UpstreamUrl {
+    /// `http` or `https` (lower case).
+    pub scheme: String,
+    /// The host, IPv6 literals with their brackets.
+    pub host: String,
+    /// The explicit port, else 80 for `http` and 443 for `https`.
+    pub port: u16,
+}
+
+/// Parses an upstream MCP endpoint: `http://` or `https://`, a host, an optional port, no
+/// userinfo, no fragment, no whitespace or control characters. `Err` says what is wrong.
+pub fn parse_upstream_url(url: &str) -> Result<UpstreamUrl, &'static str> {
+    if url.is_empty() {
+        return Err("is required");
+    }
+    if !url.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must not contain whitespace, control or non-ASCII characters");
+    }
+    let (scheme, rest) = url.split_once("://").ok_or("must be an http:// or https:// URL")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return Err("must be an http:// or https:// URL"),
+    };
+    if url.contains('#') {
+        return Err("must not have a fragment");
+    }
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err("must not carry userinfo (put the credential in credentialSecretRef)");
+    }
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let (inside, tail) = bracketed.split_once(']').ok_or("has an unterminated IPv6 host")?;
+        if inside.is_empty() || !inside.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') {
+            return Err("has an invalid IPv6 host");
+        }
+        match tail {
+            "" => (format!("[{inside}]"), None),
+            _ => (format!("[{inside}]"), Some(tail.strip_prefix(':').ok_or("has an invalid port")?)),
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((host, port)) => (host.to_string(), Some(port)),
+            None => (authority.to_string(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err("must name a host");
+    }
+    if !host.starts_with('[') && !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b)) {
+        return Err("has an invalid host");
+    }
+    let port = match port {
+        None => default_port,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => n,
+            _ => return Err("has an invalid port"),
+        },
+    };
+    Ok(UpstreamUrl { scheme, host, port })
+}
+
+/// `spec.upstream`: a valid URL, a complete credential reference, and none of the settings that
+/// only mean something for an app container the operator runs.
+fn check_upstream(f: &mut Findings, spec: &MCPServerSpec, upstream: &crate::UpstreamConfig, at: &str) {
+    if !spec.image.trim().is_empty() {
+        f.error(format!("{at}.upstream"), "cannot be combined with spec.image", Some(&spec.image));
+    }
+    if let Err(why) = parse_upstream_url(upstream.url.trim()) {
+        let value = (!upstream.url.is_empty()).then_some(upstream.url.as_str());
+        f.error(format!("{at}.upstream.url"), why, value);
+    }
+    if let Some(r) = &upstream.credential_secret_ref {
+        check_secret_ref(f, &format!("{at}.upstream.credentialSecretRef"), r);
+    }
+    let app_only = [
+        ("port", spec.port.is_some()),
+        ("envVars", !spec.env_vars.is_empty()),
+        ("secretEnvVars", !spec.secret_env_vars.is_empty()),
+        ("imageTag", non_blank(&spec.image_tag).is_some()),
+        ("registryOverride", non_blank(&spec.registry_override).is_some()),
+        ("useProvisionedRegistry", spec.use_provisioned_registry.is_some()),
+        ("imagePullSecrets", !spec.image_pull_secrets.is_empty()),
+    ];
+    for (field, set) in app_only {
+        if set {
+            f.error(
+                format!("{at}.{field}"),
+                "cannot be combined with spec.upstream (there is no app container)",
+                None,
+            );
+        }
+    }
+    if !spec.gateway_enabled() {
+        f.error(
+            format!("{at}.gateway.enabled"),
+            "must not be false with spec.upstream (the gateway is what reaches the remote server)",
+            Some("false"),
+        );
+    }
+    if let Some(gw) = &spec.gateway {
+        for (field, value) in [("upstreamURL", &gw.upstream_url), ("stripPrefix", &gw.strip_prefix)] {
+            if let Some(v) = non_blank(value) {
+                f.error(
+                    format!("{at}.gateway.{field}"),
+                    "cannot be combined with spec.upstream (the operator derives it from spec.upstream.url and the route)",
+                    Some(v),
+                );
+            }
+        }
+    }
+    if spec.resources.is_some() {
+        f.warn(
+            format!("{at}.resources"),
+            "has no effect with spec.upstream (size the gateway with gateway.resources)",
+            None,
+        );
+    }
 }
 
 fn check_port(f: &mut Findings, field: &str, port: Option<i32>) {

@@ -117,6 +117,13 @@ pub const CLUSTER_PERMISSIONS: &[Permission] = &[
         why: "finding the gateways whose tool pins go into status",
     },
     Permission {
+        group: "networking.k8s.io",
+        resources: &["networkpolicies"],
+        verbs: &["get", "create", "patch", "delete"],
+        names: &[],
+        why: "a remote server's egress to its upstream URL's port (spec.upstream)",
+    },
+    Permission {
         group: "admissionregistration.k8s.io",
         resources: &["validatingwebhookconfigurations", "mutatingwebhookconfigurations"],
         verbs: &["get", "update"],
@@ -159,6 +166,7 @@ pub const OPERATOR_TEAM_RESOURCES: &[&str] = &[
     "roles",
     "rolebindings",
     "pods",
+    "networkpolicies",
 ];
 
 /// What the platform's Kubernetes runtime backend does cluster-wide: create and delete team

@@ -25,6 +25,11 @@ pub const POLICY_KEY: &str = "policy.json";
 pub const POLICY_MOUNT: &str = "/var/run/mcp-runtime/policy";
 /// Where the gateway spools undelivered audit batches (an `emptyDir`).
 pub const SPOOL_MOUNT: &str = "/var/run/mcp-runtime/spool";
+/// Where an upstream server's credential (`spec.upstream.credentialSecretRef`) is mounted in the
+/// gateway, read-only; the file is [`UPSTREAM_CREDENTIAL_FILE`] (the gateway's `UPSTREAM_TOKEN_FILE`).
+pub const UPSTREAM_CREDENTIAL_MOUNT: &str = "/var/run/mcp-runtime/upstream";
+/// File name of the upstream credential inside [`UPSTREAM_CREDENTIAL_MOUNT`].
+pub const UPSTREAM_CREDENTIAL_FILE: &str = "token";
 /// Where the gateway container (only) gets its service-account token for the policy watch.
 pub const TOKEN_MOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
@@ -68,4 +73,9 @@ pub fn policy_name(server: &str) -> String {
 /// `<server>-canary`: the canary Deployment.
 pub fn canary_name(server: &str) -> String {
     format!("{server}-canary")
+}
+
+/// Name of a remote server's egress NetworkPolicy (`spec.upstream`).
+pub fn upstream_egress_name(server: &str) -> String {
+    format!("{server}-upstream-egress")
 }

@@ -22,7 +22,7 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -42,7 +42,9 @@ use crate::build::{self, PolicyPlan, ServerView};
 use crate::config::{ObjectName, OperatorConfig};
 use crate::error::{Error, is_not_found};
 use crate::metrics::{ErrorLabels, Metrics, Outcome, PolicyLabels, PolicyOutcome};
-use crate::names::{FIELD_MANAGER, MANAGED_SELECTOR, POLICY_KEY, canary_name, policy_name};
+use crate::names::{
+    FIELD_MANAGER, MANAGED_SELECTOR, POLICY_KEY, canary_name, policy_name, upstream_egress_name,
+};
 use crate::pins::PinSource;
 use crate::routes::{Claim, conflict_message, owner_of};
 use crate::status::{self, Observed, Pins};
@@ -342,6 +344,14 @@ async fn reconcile_view(
         }
     };
     let service = apply(client, ns, &desired.service).await?;
+    match &desired.upstream_egress {
+        Some(policy) => {
+            apply(client, ns, policy).await?;
+        }
+        None => {
+            delete_if_exists::<NetworkPolicy>(client, ns, &upstream_egress_name(&view.name)).await?;
+        }
+    }
     let ingress = match &desired.ingress {
         Some(ingress) => Some(apply(client, ns, ingress).await?),
         None => {

@@ -1,5 +1,6 @@
 //! The Deployment(s): the app container and, when the gateway is enabled, the `mcp-gateway`
-//! sidecar in front of it, with a restricted security context.
+//! sidecar in front of it, with a restricted security context. A remote server
+//! (`spec.upstream`) runs the gateway alone, forwarding to the remote URL.
 
 use std::collections::BTreeMap;
 
@@ -8,8 +9,9 @@ use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapProjection, ConfigMapVolumeSource, Container, ContainerPort,
     DownwardAPIProjection, DownwardAPIVolumeFile, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction,
     KeyToPath, LocalObjectReference, ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec,
-    Probe, ProjectedVolumeSource, ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext,
-    ServiceAccountTokenProjection, TCPSocketAction, Volume, VolumeMount, VolumeProjection,
+    Probe, ProjectedVolumeSource, ResourceRequirements, SeccompProfile, SecretKeySelector,
+    SecretVolumeSource, SecurityContext, ServiceAccountTokenProjection, TCPSocketAction, Volume, VolumeMount,
+    VolumeProjection,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -20,8 +22,8 @@ use super::{ServerView, gateway_image, ingress::public_host, is_canary, resolve_
 use crate::config::OperatorConfig;
 use crate::names::{
     ADMIN_PORT, ADMIN_PORT_NAME, APP_LABEL, GATEWAY_CONTAINER, GATEWAY_PORT_NAME, HTTP_PORT_NAME, POLICY_KEY,
-    POLICY_MOUNT, RUN_AS_USER, SPOOL_MOUNT, TOKEN_MOUNT, TRACK_LABEL, WORKLOAD_SERVICE_ACCOUNT, canary_name,
-    policy_name,
+    POLICY_MOUNT, RUN_AS_USER, SPOOL_MOUNT, TOKEN_MOUNT, TRACK_LABEL, UPSTREAM_CREDENTIAL_FILE,
+    UPSTREAM_CREDENTIAL_MOUNT, WORKLOAD_SERVICE_ACCOUNT, canary_name, policy_name,
 };
 
 /// Which rollout track a Deployment runs.
@@ -169,18 +171,31 @@ fn gateway_container(view: &ServerView, cfg: &OperatorConfig) -> Container {
     let gw = spec.gateway.clone().unwrap_or_default();
     let port = gw.port.unwrap_or(DEFAULT_GATEWAY_PORT);
     let app_port = spec.port.unwrap_or(DEFAULT_PORT);
+    // A remote server: forward to its URL, and strip the whole public route so the route maps
+    // onto the URL's own path (the gateway treats a prefix equal to the path as the URL's path).
+    let (upstream_url, strip_prefix) = match &spec.upstream {
+        Some(upstream) => (upstream.url.trim().to_string(), Some(spec.effective_path(&view.name))),
+        None => (
+            gw.upstream_url.clone().unwrap_or_else(|| format!("http://127.0.0.1:{app_port}")),
+            gw.strip_prefix.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string),
+        ),
+    };
     let mut env_vars = vec![
         env("PORT", port.to_string()),
         env("ADMIN_LISTEN_ADDR", format!("0.0.0.0:{ADMIN_PORT}")),
-        env(
-            "UPSTREAM_URL",
-            gw.upstream_url.clone().unwrap_or_else(|| format!("http://127.0.0.1:{app_port}")),
-        ),
+        env("UPSTREAM_URL", upstream_url),
         env("POLICY_FILE", format!("{POLICY_MOUNT}/{POLICY_KEY}")),
         env("AUDIT_SPOOL_DIR", SPOOL_MOUNT),
     ];
-    if let Some(strip) = gw.strip_prefix.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    if let Some(strip) = strip_prefix {
         env_vars.push(env("STRIP_PREFIX", strip));
+    }
+    let credential = upstream_credential(spec);
+    if credential.is_some() {
+        env_vars.push(env(
+            "UPSTREAM_TOKEN_FILE",
+            format!("{UPSTREAM_CREDENTIAL_MOUNT}/{UPSTREAM_CREDENTIAL_FILE}"),
+        ));
     }
     if let Some(host) = public_host(view, cfg) {
         let (name, ns) = (&view.name, &view.namespace);
@@ -212,6 +227,33 @@ fn gateway_container(view: &ServerView, cfg: &OperatorConfig) -> Container {
             env_vars.push(secret_env("ANALYTICS_API_KEY", &key.name, &key.key));
         }
     }
+    let mut mounts = vec![
+        VolumeMount {
+            name: "policy".to_string(),
+            mount_path: POLICY_MOUNT.to_string(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        },
+        VolumeMount {
+            name: "spool".to_string(),
+            mount_path: SPOOL_MOUNT.to_string(),
+            ..VolumeMount::default()
+        },
+        VolumeMount {
+            name: "kube-api-access".to_string(),
+            mount_path: TOKEN_MOUNT.to_string(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        },
+    ];
+    if credential.is_some() {
+        mounts.push(VolumeMount {
+            name: UPSTREAM_CREDENTIAL_VOLUME.to_string(),
+            mount_path: UPSTREAM_CREDENTIAL_MOUNT.to_string(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
     Container {
         name: GATEWAY_CONTAINER.to_string(),
         image: gateway_image(spec, cfg),
@@ -241,26 +283,35 @@ fn gateway_container(view: &ServerView, cfg: &OperatorConfig) -> Container {
         liveness_probe: Some(http_probe("/health", ADMIN_PORT_NAME, 5, 10)),
         readiness_probe: Some(http_probe("/ready", ADMIN_PORT_NAME, 1, 5)),
         security_context: Some(restricted(true)),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: "policy".to_string(),
-                mount_path: POLICY_MOUNT.to_string(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-            VolumeMount {
-                name: "spool".to_string(),
-                mount_path: SPOOL_MOUNT.to_string(),
-                ..VolumeMount::default()
-            },
-            VolumeMount {
-                name: "kube-api-access".to_string(),
-                mount_path: TOKEN_MOUNT.to_string(),
-                read_only: Some(true),
-                ..VolumeMount::default()
-            },
-        ]),
+        volume_mounts: Some(mounts),
         ..Container::default()
+    }
+}
+
+/// Volume holding an upstream server's credential.
+const UPSTREAM_CREDENTIAL_VOLUME: &str = "upstream-credential";
+
+/// The Secret key of a remote server's credential, when it names one.
+fn upstream_credential(spec: &mcp_api::MCPServerSpec) -> Option<&mcp_api::SecretKeyRef> {
+    spec.upstream.as_ref().and_then(|u| u.credential_secret_ref.as_ref())
+}
+
+/// The remote server's credential: only its one key, as [`UPSTREAM_CREDENTIAL_FILE`], readable
+/// by the pod's group (the gateway runs as [`RUN_AS_USER`] with that `fsGroup`).
+fn upstream_credential_volume(secret: &mcp_api::SecretKeyRef) -> Volume {
+    Volume {
+        name: UPSTREAM_CREDENTIAL_VOLUME.to_string(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.name.trim().to_string()),
+            items: Some(vec![KeyToPath {
+                key: secret.key.trim().to_string(),
+                path: UPSTREAM_CREDENTIAL_FILE.to_string(),
+                mode: None,
+            }]),
+            default_mode: Some(0o440),
+            optional: None,
+        }),
+        ..Volume::default()
     }
 }
 
@@ -365,11 +416,13 @@ pub fn deployment(view: &ServerView, cfg: &OperatorConfig, track: Track) -> Depl
     };
 
     let gateway = spec.gateway_enabled();
-    let mut containers = vec![app_container(view, cfg)];
+    // A remote server has no app container: the gateway alone forwards to `spec.upstream.url`.
+    let mut containers = if spec.is_upstream() { Vec::new() } else { vec![app_container(view, cfg)] };
     let mut volumes = Vec::new();
     if gateway {
         containers.push(gateway_container(view, cfg));
         volumes = gateway_volumes(view);
+        volumes.extend(upstream_credential(spec).map(upstream_credential_volume));
     }
     let pull_secrets: Vec<String> = if spec.image_pull_secrets.is_empty() {
         cfg.provisioned_pull_secret.iter().cloned().collect()

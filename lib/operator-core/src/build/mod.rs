@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use mcp_api::{MCPServer, MCPServerSpec, default_server, validate_server};
@@ -21,6 +21,7 @@ use crate::names::{APP_LABEL, MANAGED_BY, MANAGED_BY_LABEL, SERVER_LABEL};
 mod deployment;
 mod image;
 mod ingress;
+mod network;
 mod policy;
 mod rbac;
 mod service;
@@ -28,6 +29,7 @@ mod service;
 pub use deployment::{Track, deployment};
 pub use image::resolve_image;
 pub use ingress::{ingress, public_url, route};
+pub use network::upstream_egress;
 pub use policy::{PolicyPlan, plan_policy, policy_config_map, verified_revision};
 pub use rbac::{gateway_role, gateway_role_binding, workload_service_account};
 pub use service::service;
@@ -154,6 +156,8 @@ pub struct Desired {
     pub gateway_role_binding: Option<RoleBinding>,
     /// The namespace's shared workload service account (not owned by any one server).
     pub service_account: ServiceAccount,
+    /// Egress to the remote URL's port (`spec.upstream` only).
+    pub upstream_egress: Option<NetworkPolicy>,
 }
 
 /// Builds every object of `view`; `route_owned` is false when another server owns its route.
@@ -167,6 +171,7 @@ pub fn desired(view: &ServerView, cfg: &OperatorConfig, route_owned: bool) -> De
         gateway_role: gateway.then(|| gateway_role(view)),
         gateway_role_binding: gateway.then(|| gateway_role_binding(view)),
         service_account: workload_service_account(&view.namespace),
+        upstream_egress: upstream_egress(view),
     }
 }
 
@@ -183,6 +188,7 @@ pub fn all_objects(desired: &Desired, policy: Option<&ConfigMap>) -> Vec<serde_j
     out.extend(desired.canary.iter().map(v));
     out.push(v(&desired.service));
     out.extend(desired.ingress.iter().map(v));
+    out.extend(desired.upstream_egress.iter().map(v));
     out
 }
 

@@ -262,3 +262,65 @@ fn the_policy_is_rewritten_only_for_a_new_revision() {
         PolicyPlan::Write { previous: None, .. }
     ));
 }
+
+const UPSTREAM: &str = "
+apiVersion: mcpruntime.org/v1alpha1
+kind: MCPServer
+metadata: {name: remote-search, namespace: mcp-servers}
+spec:
+  teamID: team-a
+  publicPathPrefix: search
+  upstream:
+    url: https://mcp.example.net/v1/mcp
+    credentialSecretRef: {name: remote-mcp, key: token}
+  tools: [{name: search, sideEffect: read}]
+";
+
+#[test]
+fn upstream_server_runs_the_gateway_alone() {
+    insta::assert_yaml_snapshot!("upstream", objects(&server(UPSTREAM), &[], &cfg()));
+
+    let cfg = cfg();
+    let view = ServerView::new(&server(UPSTREAM), &cfg).expect("valid");
+    let d = desired(&view, &cfg, true);
+    let pod = d.deployment.spec.expect("spec").template.spec.expect("pod");
+    assert_eq!(pod.containers.len(), 1, "only the gateway");
+    let gw = &pod.containers[0];
+    assert_eq!(gw.name, crate::names::GATEWAY_CONTAINER);
+    let env = |name: &str| gw.env.iter().flatten().find(|e| e.name == name).and_then(|e| e.value.clone());
+    assert_eq!(env("UPSTREAM_URL").as_deref(), Some("https://mcp.example.net/v1/mcp"));
+    assert_eq!(env("STRIP_PREFIX").as_deref(), Some("/search/mcp"));
+    assert_eq!(env("UPSTREAM_TOKEN_FILE").as_deref(), Some("/var/run/mcp-runtime/upstream/token"));
+    let mount = gw.volume_mounts.iter().flatten().find(|m| m.name == "upstream-credential").expect("mount");
+    assert_eq!(mount.read_only, Some(true));
+    let secret = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find_map(|v| v.secret.clone().filter(|_| v.name == "upstream-credential"))
+        .expect("secret volume");
+    assert_eq!(secret.secret_name.as_deref(), Some("remote-mcp"));
+    assert_eq!(secret.items.expect("items")[0].key, "token");
+    // Egress to the remote URL's port, for this server's pods only.
+    let egress = serde_json::to_value(d.upstream_egress.as_ref().expect("egress policy")).expect("json");
+    assert_eq!(egress["metadata"]["name"], "remote-search-upstream-egress");
+    assert_eq!(egress["spec"]["podSelector"]["matchLabels"]["app"], "remote-search");
+    assert_eq!(egress["spec"]["egress"][0]["ports"][0]["port"], 443);
+    // The Service still targets the gateway port.
+    let svc = serde_json::to_value(&d.service).expect("json");
+    assert_eq!(svc["spec"]["ports"][0]["targetPort"], "gateway");
+
+    // Without a credential: no token file, no Secret volume.
+    let bare = UPSTREAM.replace("    credentialSecretRef: {name: remote-mcp, key: token}\n", "");
+    let view = ServerView::new(&server(&bare), &cfg).expect("valid");
+    let pod = desired(&view, &cfg, true).deployment.spec.expect("spec").template.spec.expect("pod");
+    assert!(pod.containers[0].env.iter().flatten().all(|e| e.name != "UPSTREAM_TOKEN_FILE"));
+    assert!(pod.volumes.iter().flatten().all(|v| v.secret.is_none()));
+    let plain = ServerView::new(&server(GATEWAY), &cfg).expect("valid");
+    assert!(desired(&plain, &cfg, true).upstream_egress.is_none(), "an app server opens no egress");
+
+    // An image next to upstream is refused before anything is built.
+    let both = UPSTREAM.replace("  upstream:", "  image: registry.local/search\n  upstream:");
+    let err = ServerView::new(&server(&both), &cfg).expect_err("invalid").to_string();
+    assert!(err.contains("spec.upstream: cannot be combined with spec.image"), "{err}");
+}

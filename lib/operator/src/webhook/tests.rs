@@ -89,6 +89,34 @@ fn defaulting_patches_the_spec() {
 }
 
 #[test]
+fn upstream_servers_are_defaulted_without_an_app_and_validated() {
+    let remote = json!({"upstream": {"url": "https://mcp.example.net/mcp"}, "tools": [{"name": "a", "sideEffect": "read"}]});
+    let answer = review(MUTATE_SERVER_PATH, &review_of("MCPServer", server(remote.clone())), &defaults());
+    let patch = base64::engine::general_purpose::STANDARD
+        .decode(answer.review["response"]["patch"].as_str().expect("patch"))
+        .expect("base64");
+    let patch: Value = serde_json::from_slice(&patch).expect("json patch");
+    let spec = &patch[0]["value"];
+    for app_only in ["image", "imageTag", "port", "resources"] {
+        assert!(spec.get(app_only).is_none(), "{app_only} was invented: {spec}");
+    }
+    assert!(spec["gateway"].get("upstreamURL").is_none(), "{spec}");
+    let defaulted = spec.clone();
+    let ok = review(VALIDATE_SERVER_PATH, &review_of("MCPServer", server(defaulted)), &defaults());
+    assert!(ok.allowed, "{}", ok.review);
+    assert!(ok.review["response"].get("warnings").is_none(), "{}", ok.review);
+
+    let mut both = remote;
+    both["image"] = json!("notes");
+    both["envVars"] = json!([{"name": "A", "value": "1"}]);
+    let bad = review(VALIDATE_SERVER_PATH, &review_of("MCPServer", server(both)), &defaults());
+    assert!(!bad.allowed);
+    let message = bad.review["response"]["status"]["message"].as_str().expect("message");
+    assert!(message.contains("spec.upstream: cannot be combined with spec.image"), "{message}");
+    assert!(message.contains("spec.envVars: cannot be combined with spec.upstream"), "{message}");
+}
+
+#[test]
 fn grants_warn_and_sessions_deny() {
     let grant = json!({"metadata": {"name": "g"}, "spec": {"serverRef": {"name": "notes"}, "allowedSideEffects": ["read"]}});
     let answer = review(VALIDATE_GRANT_PATH, &review_of("MCPAccessGrant", grant), &defaults());

@@ -226,3 +226,71 @@ async fn a_policy_too_big_for_a_configmap_is_an_error_not_a_write() {
     assert_eq!(revision(&kept), revision(&first), "the last policy that fit stays");
     h.stop().await;
 }
+
+#[tokio::test]
+async fn an_upstream_server_runs_the_gateway_alone_and_becomes_ready() {
+    let h = Harness::start().await;
+    let mut remote = server(
+        "remote",
+        json!({
+            "upstream": {"url": "https://mcp.example.net/v1/mcp", "credentialSecretRef": {"name": "remote-mcp", "key": "token"}},
+        }),
+    );
+    remote["spec"].as_object_mut().expect("spec").remove("image");
+    h.api.put(remote);
+
+    let deployment = h.wait("the Deployment", |api| api.get("deployments", NS, "remote")).await;
+    let pod = &deployment["spec"]["template"]["spec"];
+    let containers = pod["containers"].as_array().expect("containers");
+    assert_eq!(containers.len(), 1, "only the gateway: {containers:#?}");
+    assert_eq!(containers[0]["name"], "mcp-gateway");
+    let env: std::collections::BTreeMap<&str, &str> = containers[0]["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .filter_map(|e| Some((e["name"].as_str()?, e["value"].as_str()?)))
+        .collect();
+    assert_eq!(env["UPSTREAM_URL"], "https://mcp.example.net/v1/mcp");
+    assert_eq!(env["STRIP_PREFIX"], "/remote/mcp");
+    assert_eq!(env["UPSTREAM_TOKEN_FILE"], "/var/run/mcp-runtime/upstream/token");
+    let volumes = pod["volumes"].as_array().expect("volumes");
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v["secret"]["secretName"] == "remote-mcp" && v["secret"]["items"][0]["key"] == "token"),
+        "{volumes:#?}"
+    );
+    let egress =
+        h.wait("the egress policy", |api| api.get("networkpolicies", NS, "remote-upstream-egress")).await;
+    assert_eq!(egress["spec"]["egress"][0]["ports"][0]["port"], 443);
+    let service = h.wait("the Service", |api| api.get("services", NS, "remote")).await;
+    assert_eq!(service["spec"]["ports"][0]["targetPort"], "gateway");
+    h.wait("the policy", |api| api.get("configmaps", NS, "remote-gateway-policy")).await;
+
+    h.wait("the Ingress", |api| api.get("ingresses", NS, "remote")).await;
+    h.mark_ready("remote");
+    let ready = h.wait_status("remote", "phase Ready", |s| s.phase == Some(Phase::Ready)).await;
+    assert!(ready.deployment_ready && ready.gateway_ready && ready.policy_ready);
+    assert_eq!(ready.url.as_deref(), Some("http://mcp.example.com/remote/mcp"));
+
+    // Back to an image: the app container returns and the egress policy goes.
+    h.api.put(server("remote", json!({})));
+    h.wait("the app container back", |api| {
+        let d = api.get("deployments", NS, "remote")?;
+        (d["spec"]["template"]["spec"]["containers"].as_array()?.len() == 2).then_some(())
+    })
+    .await;
+    h.wait("the egress policy gone", |api| {
+        api.get("networkpolicies", NS, "remote-upstream-egress").is_none().then_some(())
+    })
+    .await;
+
+    // An image next to upstream is refused with the field named, and nothing more is applied.
+    h.api.put(server("both", json!({"upstream": {"url": "https://mcp.example.net/mcp"}, "port": 9000})));
+    let status = h.wait_status("both", "phase Error", |s| s.phase == Some(Phase::Error)).await;
+    let message = status.message.unwrap_or_default();
+    assert!(message.contains("spec.upstream: cannot be combined with spec.image"), "{message}");
+    assert!(message.contains("spec.port: cannot be combined with spec.upstream"), "{message}");
+    assert!(h.get("deployments", "both").is_none());
+    h.stop().await;
+}

@@ -79,6 +79,7 @@ crate::both!(
     adapter_sessions_pick_the_grant_cap_trust_reuse_and_sign_tokens,
     deactivating_an_agent_revokes_its_sessions_everywhere,
     delegated_grants_let_another_teams_agents_in_for_a_bounded_time,
+    upstream_servers_publish_without_an_image,
 );
 
 struct Team3 {
@@ -568,4 +569,42 @@ async fn delegated_grants_let_another_teams_agents_in_for_a_bounded_time(backend
     let stranger = team_with_people(&h, "str").await;
     let r = h.call("POST", "/api/v1/runtime/adapter/sessions", Some(&stranger.member), Some(ask)).await;
     assert_eq!(r.status, 404, "{:?}", r.body);
+}
+
+/// A remote MCP server (`spec.upstream`, no image) is published and read back; mixing it with
+/// an image or app-only settings is refused naming the field.
+async fn upstream_servers_publish_without_an_image(backend: Backend) {
+    let h = Harness::start(backend, &[("PLATFORM_MCP_HOST", "mcp.example.test")]).await;
+    let t = team_with_people(&h, "remote").await;
+    let upstream = json!({"url": "https://mcp.example.net/mcp", "credentialSecretRef": {"name": "remote-mcp", "key": "token"}});
+    let mut body = server_body("remote", "search");
+    body["spec"].as_object_mut().expect("spec").remove("image");
+    body["spec"]["upstream"] = upstream.clone();
+    let r = h.call("POST", "/api/v1/runtime/servers", Some(&t.member), Some(body.clone())).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["server"]["status"]["url"], "http://mcp.example.test/search/mcp");
+    let r = h.call("GET", "/api/v1/runtime/servers/remote/search", Some(&t.member), None).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let spec = &r.body["server"]["spec"];
+    assert_eq!(spec["upstream"], upstream);
+    assert!(spec.get("image").is_none(), "{spec}");
+
+    let mut both = body.clone();
+    both["name"] = json!("both");
+    both["spec"]["image"] = json!("registry.local/example");
+    let r = h.call("POST", "/api/v1/runtime/servers", Some(&t.member), Some(both)).await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert_eq!(r.body["error"]["details"]["field"], "spec.upstream");
+    let mut bad_url = body.clone();
+    bad_url["name"] = json!("bad");
+    bad_url["spec"]["upstream"]["url"] = json!("ftp://mcp.example.net/mcp");
+    let r = h.call("POST", "/api/v1/runtime/servers", Some(&t.member), Some(bad_url)).await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert_eq!(r.body["error"]["details"]["field"], "spec.upstream.url");
+    let mut with_port = body;
+    with_port["name"] = json!("port");
+    with_port["spec"]["port"] = json!(9000);
+    let r = h.call("POST", "/api/v1/runtime/servers", Some(&t.member), Some(with_port)).await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert_eq!(r.body["error"]["details"]["field"], "spec.port");
 }
