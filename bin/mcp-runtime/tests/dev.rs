@@ -339,14 +339,24 @@ async fn a_stdio_command_and_a_remote_url_are_governed() {
     let agent = agents["items"][0]["id"].as_str().expect("the demo agent").to_string();
     let (_, me) = dev.api("GET", "/api/v1/me", None).await;
     let human = me["id"].as_str().or(me["user"]["id"].as_str()).expect("me").to_string();
-    for (server, tools, granted) in [("py", ["shout", "secret"], "shout"), ("rem", ["add", "upper"], "add")] {
+    // `up` names no flag: its spec's `upstream.url` is the same remote server.
+    let up_url = format!("http://{}/mcp", remote.addr);
+    for (server, tools, granted) in [
+        ("py", ["shout", "secret"], "shout"),
+        ("rem", ["add", "upper"], "add"),
+        ("up", ["add", "upper"], "add"),
+    ] {
         let tools: Vec<Value> = tools.iter().map(|t| json!({"name": t, "sideEffect": "read"})).collect();
+        let spec = if server == "up" {
+            json!({"upstream": {"url": up_url}, "tools": tools})
+        } else {
+            json!({"image": "external", "tools": tools})
+        };
         let (status, body) = dev
             .api(
                 "POST",
                 "/api/v1/runtime/servers",
-                Some(json!({"team": "demo", "name": server, "spec": {
-                "image": "external", "tools": tools}})),
+                Some(json!({"team": "demo", "name": server, "spec": spec})),
             )
             .await;
         assert_eq!(status, 201, "publish {server}: {body}");
@@ -407,6 +417,11 @@ async fn a_stdio_command_and_a_remote_url_are_governed() {
     assert_eq!((status, a["result"]["content"][0]["text"].as_str()), (200, Some("42")), "{a}");
     let (status, a) = rem.call(2, "upper", json!({"text": "x"})).await;
     assert_eq!((status, a["error"]["data"]["reason"].as_str()), (403, Some("tool_not_granted")), "{a}");
+
+    wait_routed("up").await;
+    let up = Mcp::open(&route("up"), &token("up").await).await;
+    let (status, a) = up.call(1, "add", json!({"a": 1, "b": 2})).await;
+    assert_eq!((status, a["result"]["content"][0]["text"].as_str()), (200, Some("3")), "spec.upstream: {a}");
 
     for (server, allowed, denied) in [("py", "shout", "secret"), ("rem", "add", "upper")] {
         let (_, page) =

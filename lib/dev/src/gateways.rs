@@ -24,10 +24,18 @@ use tokio::sync::watch;
 
 use crate::upstreams::Upstreams;
 
+/// Where a server's gateway forwards, and with which credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    url: String,
+    /// `UPSTREAM_TOKEN_FILE`: `<data>/secrets/<secret>/<key>` for a `credentialSecretRef`.
+    token_file: Option<PathBuf>,
+}
+
 /// One server's gateway.
 struct Entry {
     namespace: String,
-    upstream: String,
+    upstream: Target,
     gateway: Arc<Gateway>,
     /// Stops the policy watch when the entry is dropped.
     _stop: watch::Sender<bool>,
@@ -37,6 +45,9 @@ struct Entry {
 pub struct Gateways {
     entries: RwLock<HashMap<String, Entry>>,
     policy_dir: PathBuf,
+    secrets_dir: PathBuf,
+    /// The last build error of each server, so a lasting one is logged once.
+    failed: std::sync::Mutex<HashMap<String, String>>,
     sink: Arc<dyn AuditSink>,
     upstreams: Arc<Upstreams>,
 }
@@ -49,8 +60,22 @@ impl std::fmt::Debug for Gateways {
 
 impl Gateways {
     /// No gateways yet.
-    pub fn new(policy_dir: PathBuf, sink: Arc<dyn AuditSink>, upstreams: Arc<Upstreams>) -> Arc<Gateways> {
-        Arc::new(Gateways { entries: RwLock::new(HashMap::new()), policy_dir, sink, upstreams })
+    /// No gateways yet. A `credentialSecretRef` of a server's `spec.upstream` is read from
+    /// `<secrets_dir>/<secret>/<key>` (dev has no Secrets API).
+    pub fn new(
+        policy_dir: PathBuf,
+        secrets_dir: PathBuf,
+        sink: Arc<dyn AuditSink>,
+        upstreams: Arc<Upstreams>,
+    ) -> Arc<Gateways> {
+        Arc::new(Gateways {
+            entries: RwLock::new(HashMap::new()),
+            policy_dir,
+            secrets_dir,
+            failed: std::sync::Mutex::default(),
+            sink,
+            upstreams,
+        })
     }
 
     fn get(&self, server: &str) -> Option<Arc<Gateway>> {
@@ -76,7 +101,7 @@ impl Gateways {
                 return;
             }
         };
-        let mut wanted: HashMap<String, (String, String)> = HashMap::new();
+        let mut wanted: HashMap<String, (String, Target)> = HashMap::new();
         for s in &servers {
             let name = mcp_platform::runtime::name_of(&s.metadata).to_string();
             let namespace = mcp_platform::runtime::namespace_of(&s.metadata).to_string();
@@ -84,7 +109,20 @@ impl Gateways {
                 tracing::warn!(server = %name, namespace = %namespace, "dev: a server of this name is already routed; this one is not");
                 continue;
             }
-            let upstream = self.upstreams.url_for(&name, &s.spec.image);
+            // A command-line server first, then the spec's `upstream`, then the built-in image.
+            let upstream = match (self.upstreams.named(&name), &s.spec.upstream) {
+                (Some(url), _) => Target { url, token_file: None },
+                (None, Some(up)) => Target {
+                    url: up.url.clone(),
+                    token_file: up
+                        .credential_secret_ref
+                        .as_ref()
+                        .map(|r| self.secrets_dir.join(&r.name).join(&r.key)),
+                },
+                (None, None) => {
+                    Target { url: self.upstreams.url_for(&name, &s.spec.image), token_file: None }
+                }
+            };
             wanted.insert(name, (namespace, upstream));
         }
         let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -101,18 +139,24 @@ impl Gateways {
             }
             match self.build(&name, &namespace, &upstream) {
                 Ok(entry) => {
-                    tracing::info!(server = %name, namespace = %namespace, upstream = %upstream, "dev: gateway up");
+                    tracing::info!(server = %name, namespace = %namespace, upstream = %upstream.url, "dev: gateway up");
                     entries.insert(name, entry);
                 }
-                Err(e) => tracing::error!(server = %name, error = %e, "dev: gateway could not be built"),
+                Err(e) => {
+                    let mut failed = self.failed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if failed.get(&name) != Some(&e) {
+                        tracing::error!(server = %name, error = %e, "dev: gateway could not be built; the server is not routed");
+                        failed.insert(name, e);
+                    }
+                }
             }
         }
     }
 
-    fn build(&self, name: &str, namespace: &str, upstream: &str) -> Result<Entry, String> {
+    fn build(&self, name: &str, namespace: &str, upstream: &Target) -> Result<Entry, String> {
         let policy = mcp_platform::runtime::local::policy_path(&self.policy_dir, namespace, name);
-        let env: HashMap<String, String> = [
-            ("UPSTREAM_URL", upstream.to_string()),
+        let mut env: HashMap<String, String> = [
+            ("UPSTREAM_URL", upstream.url.clone()),
             ("POLICY_FILE", policy.display().to_string()),
             // `/<name>/mcp` is the upstream URL itself, whatever its path.
             ("STRIP_PREFIX", format!("/{name}/mcp")),
@@ -122,11 +166,21 @@ impl Gateways {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        if let Some(file) = &upstream.token_file {
+            // Fail closed: never call the upstream without the credential it was declared with.
+            if !file.is_file() {
+                return Err(format!(
+                    "spec.upstream.credentialSecretRef: put the credential in {} (dev reads Secrets from files)",
+                    file.display()
+                ));
+            }
+            env.insert("UPSTREAM_TOKEN_FILE".into(), file.display().to_string());
+        }
         let config = mcp_gateway::Config::from_source(&env).map_err(|e| e.to_string())?;
         let gateway = Gateway::with_audit_sink(config, self.sink.clone()).map_err(|e| e.to_string())?;
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(gateway.policy.clone().run(stopped));
-        Ok(Entry { namespace: namespace.to_string(), upstream: upstream.to_string(), gateway, _stop: stop })
+        Ok(Entry { namespace: namespace.to_string(), upstream: upstream.clone(), gateway, _stop: stop })
     }
 }
 

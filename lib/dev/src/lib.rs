@@ -226,7 +226,7 @@ pub async fn run(
     let addr = listener.local_addr().map_err(|e| DevError::Io(format!("listener: {e}")))?;
     let data = options.data_dir.clone();
     create_private_dir(&data)?;
-    for sub in ["platform", "policies", "spool", "logs"] {
+    for sub in ["platform", "policies", "spool", "logs", "secrets"] {
         create_private_dir(&data.join(sub))?;
     }
     let store = mcp_eventstore::EventStore::open(&data.join("events.db"))
@@ -316,7 +316,7 @@ pub async fn run(
 
     // Gateways, reconciled now and then on every change.
     let sink: Arc<dyn mcp_gateway::audit::AuditSink> = Arc::new(sink::StoreSink::new(store.clone()));
-    let gateways = gateways::Gateways::new(data.join("policies"), sink, upstreams);
+    let gateways = gateways::Gateways::new(data.join("policies"), data.join("secrets"), sink, upstreams);
     gateways.sync(&state).await;
     let syncing = {
         let (gateways, state) = (gateways.clone(), state.clone());

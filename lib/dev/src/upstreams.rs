@@ -59,6 +59,11 @@ impl Upstreams {
         self.named.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(server.to_string(), url);
     }
 
+    /// The URL given for `server` on the command line, if any.
+    pub fn named(&self, server: &str) -> Option<String> {
+        self.named.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(server).cloned()
+    }
+
     /// The URL the gateway of `server` (whose image is `image`) forwards to.
     pub fn url_for(&self, server: &str, image: &str) -> String {
         if let Some(url) = self.named.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(server) {
