@@ -66,7 +66,9 @@ impl Dev {
                     text.push_str(&line);
                     text.push('\n');
                 }
-                Err(_) => panic!("no welcome from dev; stdout:\n{text}\nstderr:\n{}", stderr.lock().unwrap()),
+                Err(_) => {
+                    panic!("no welcome from dev; stdout:\n{text}\nstderr:\n{}", stderr.lock().expect("lock"))
+                }
             }
         }
         let field = |prefix: &str| {
@@ -245,16 +247,16 @@ async fn kill_during_calls_loses_no_answered_call_and_no_object() {
                     "params": {"name": "add", "arguments": {"a": id, "b": 1}}}));
                 // A call is answered when its whole body arrived with its result.
                 if let Ok(Some((200, a, _))) = tokio::time::timeout(Duration::from_secs(10), req).await
-                    && a["result"]["content"][0]["text"] == (id + 1).to_string()
+                    && a["result"]["content"][0]["text"].as_str() == Some((id + 1).to_string().as_str())
                 {
-                    answered.lock().unwrap().push(id);
+                    answered.lock().expect("lock").push(id);
                 }
             }
         }));
     }
     // Kill once a few hundred calls were answered.
     let started = Instant::now();
-    while answered.lock().unwrap().len() < 300 && started.elapsed() < Duration::from_secs(120) {
+    while answered.lock().expect("lock").len() < 300 && started.elapsed() < Duration::from_secs(120) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let _ = Command::new("kill").args(["-9", &dev.child.id().to_string()]).status();
@@ -263,7 +265,7 @@ async fn kill_during_calls_loses_no_answered_call_and_no_object() {
         let _ = w.await;
     }
     dev.kill();
-    let answered = answered.lock().unwrap().clone();
+    let answered = answered.lock().expect("lock").clone();
     assert!(answered.len() >= 300, "only {} calls answered before the kill", answered.len());
     drop(dev);
 
@@ -569,7 +571,7 @@ async fn the_dashboard_flow_in_chromium_against_dev() {
     assert!(
         output.status.success(),
         "the browser flow against dev failed:\n{text}\ndev stderr:\n{}",
-        dev.stderr.lock().unwrap()
+        dev.stderr.lock().expect("lock")
     );
     let shots = std::fs::read_dir(out.path())
         .expect("shots")

@@ -433,11 +433,12 @@ fn section(r: &Value) -> String {
     let q = &r["queries"];
     s.push_str(&format!(
         "**Analytics in the embedded store** (`cargo bench -p mcp-eventstore --bench queries`): {} events over 30 days \
-         (20 servers, 50 tools, 200 agents, 15 % denials) against {} events (baseline, same run); {} runs each after a \
+         (20 servers, 50 tools, 200 agents, 15 % denials) against {} events (baseline, same run); {} (10k) and {} (large) runs each after a \
          warm-up. Inserts (group-committed, 16 writers): {:.0} events/s.\n\n",
         q["large"]["events"],
         q["baseline"]["events"],
-        format!("{} (10k) and {} (large)", q["baseline"]["runs"], q["large"]["runs"]),
+        q["baseline"]["runs"],
+        q["large"]["runs"],
         f(&q["large"]["insert_events_per_s"])
     ));
     s.push_str("| query | p50 (10k) | p95 (10k) | p50 (large) | p95 (large) | p95 large vs 10k |\n|---|---:|---:|---:|---:|---:|\n");
