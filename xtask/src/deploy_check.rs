@@ -27,7 +27,6 @@ mod tests {
     use k8s_openapi::api::scheduling::v1::PriorityClass;
     use k8s_openapi::api::storage::v1::StorageClass;
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use serde::Deserialize;
     use serde::de::DeserializeOwned;
     use serde_json::Value;
 
@@ -87,15 +86,9 @@ mod tests {
         );
         let text = String::from_utf8(output.stdout).expect("kubectl kustomize prints UTF-8");
         let mut docs = Vec::new();
-        for document in serde_yaml::Deserializer::from_str(&text) {
-            let yaml = serde_yaml::Value::deserialize(document)
-                .unwrap_or_else(|err| panic!("deploy/{tree}: a rendered document is not YAML: {err}"));
-            if yaml.is_null() {
-                continue;
-            }
-            let value = serde_json::to_value(&yaml).unwrap_or_else(|err| {
-                panic!("deploy/{tree}: a rendered document is not JSON-compatible: {err}")
-            });
+        let values = mcp_api::yaml::from_multiple::<serde_json::Value>(&text)
+            .unwrap_or_else(|err| panic!("deploy/{tree}: a rendered document is not YAML: {err}"));
+        for value in values {
             docs.push(Doc { tree, value });
         }
         assert!(!docs.is_empty(), "deploy/{tree} renders no objects");

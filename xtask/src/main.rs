@@ -8,6 +8,7 @@ mod ci;
 mod conformance;
 mod crds;
 mod dashboards;
+mod deny;
 mod deploy_check;
 mod docs;
 mod e2e;
@@ -18,6 +19,7 @@ mod kind;
 mod manifests;
 mod services;
 mod tidy;
+mod tools;
 mod util;
 
 use std::process::ExitCode;
@@ -42,6 +44,8 @@ enum Cmd {
     Docs(docs::Args),
     /// Run every check CI runs: fmt, clippy, generated-file drift, all tests.
     Ci(ci::Args),
+    /// Check dependency licences, bans and sources with cargo-deny (deny.toml).
+    Deny(deny::Args),
     /// Measure performance and write docs/benchmarks.md.
     Bench(bench::Args),
     /// Write the Grafana dashboards to deploy/base/grafana/dashboards.
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Crds(args) => crds::run(&args),
+        Cmd::Deny(args) => deny::run(&args),
         Cmd::Manifests(args) => manifests::run(&args),
         Cmd::Docs(args) => docs::run(&args),
         Cmd::Ci(args) => ci::run(&args),
