@@ -3,6 +3,7 @@
 //! Each command lives in its own module with a `run` function; processes are started through
 //! `duct` with arguments passed separately (never a shell string), from the workspace root.
 
+mod archive;
 mod bench;
 mod ci;
 mod conformance;
@@ -10,6 +11,7 @@ mod crds;
 mod dashboards;
 mod deny;
 mod deploy_check;
+mod dist;
 mod docs;
 mod e2e;
 mod fuzz;
@@ -17,6 +19,7 @@ mod images;
 mod issuer;
 mod kind;
 mod manifests;
+mod oci;
 mod services;
 mod tidy;
 mod tools;
@@ -46,6 +49,8 @@ enum Cmd {
     Ci(ci::Args),
     /// Check dependency licences, bans and sources with cargo-deny (deny.toml).
     Deny(deny::Args),
+    /// Build the release artifacts (archives, SBOMs, provenance, SHA256SUMS) reproducibly.
+    Dist(dist::Args),
     /// Measure performance and write docs/benchmarks.md.
     Bench(bench::Args),
     /// Write the Grafana dashboards to deploy/base/grafana/dashboards.
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Crds(args) => crds::run(&args),
         Cmd::Deny(args) => deny::run(&args),
+        Cmd::Dist(args) => dist::run(&args),
         Cmd::Manifests(args) => manifests::run(&args),
         Cmd::Docs(args) => docs::run(&args),
         Cmd::Ci(args) => ci::run(&args),

@@ -22,6 +22,7 @@ pub struct Tool {
 }
 
 pub const OHA: Tool = Tool { krate: "oha", version: "1.16.0", bin: "oha" };
+pub const CARGO_CYCLONEDX: Tool = Tool { krate: "cargo-cyclonedx", version: "0.5.9", bin: "cargo-cyclonedx" };
 pub const CARGO_DENY: Tool = Tool { krate: "cargo-deny", version: "0.20.2", bin: "cargo-deny" };
 
 impl Tool {
