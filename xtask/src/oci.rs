@@ -193,8 +193,9 @@ pub fn base_tree(debs: &[PathBuf]) -> Result<Tree> {
 /// Whether a packaged file stays in the base layer: manual pages, lintian overrides and
 /// documentation other than the copyright notices are left out.
 fn kept(path: &str) -> bool {
+    let depth = path.matches('/').count();
     let doc =
-        path.starts_with("usr/share/doc/") && path.matches('/').count() > 3 && !path.ends_with("/copyright");
+        path.starts_with("usr/share/doc/") && depth > 3 && !(depth == 4 && path.ends_with("/copyright"));
     !(doc || path.starts_with("usr/share/man") || path.starts_with("usr/share/lintian"))
 }
 
@@ -434,6 +435,44 @@ pub fn image_of(
 ) -> Result<Image> {
     let app = Layer::new(&archive::tar(&app_tree(bin, binary), source.epoch)?)?;
     assemble(&[base.0.clone(), app], &Meta { bin, reference, revision: &source.commit, epoch: source.epoch })
+}
+
+/// The cheap reproducibility check of `cargo xtask ci`: from one already-built binary (this
+/// xtask), the release archive and the image (real base layer from the lock file) are made
+/// twice and must be byte-identical; the image must pass skopeo and umoci. The full double
+/// release build (`cargo xtask dist --verify`) stays out of CI: it takes two release builds.
+pub fn ci_check() -> Result<()> {
+    let source = crate::dist::Source::of_checkout()?;
+    let binary = std::fs::read(std::env::current_exe()?).context("read the xtask binary")?;
+    let one = crate::dist::archive_binary("mcp-gateway", &source.version, &binary, source.epoch)?;
+    let two = crate::dist::archive_binary("mcp-gateway", &source.version, &binary, source.epoch)?;
+    if one != two {
+        bail!(
+            "ci: the same binary gave two different archives (first differing entry: {:?})",
+            archive::first_difference(&one, &two)?
+        );
+    }
+    let base = base_layer(&source.root, source.epoch)?;
+    let again = base_layer(&source.root, source.epoch)?;
+    if base.0.diff_id != again.0.diff_id || base.0.gz != again.0.gz {
+        bail!("ci: the base layer differs between two assemblies");
+    }
+    let reference = "localhost:5001/mcp-runtime/mcp-gateway:ci";
+    let a = image_of(&base, "mcp-gateway", &binary, reference, &source)?;
+    let b = image_of(&again, "mcp-gateway", &binary, reference, &source)?;
+    if a.digest != b.digest {
+        bail!("ci: the same binary gave two image digests: {} and {}", a.digest, b.digest);
+    }
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("image.tar");
+    std::fs::write(&file, archive::tar(&a.layout, source.epoch)?)?;
+    ensure_tools()?;
+    cmd!("skopeo", "inspect", format!("oci-archive:{}", file.display()))
+        .stdout_null()
+        .run()
+        .context("skopeo inspect")?;
+    eprintln!("ci: archive {} and image {} reproduced", archive::sha256(&one), a.digest);
+    Ok(())
 }
 
 /// Installs skopeo and umoci from Debian when missing.
