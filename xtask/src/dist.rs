@@ -201,17 +201,18 @@ pub fn build_into(
     std::fs::create_dir_all(out)?;
     let release = target_dir.join(TARGET).join("release");
     let mut artifacts = Vec::new();
+    let packages: Vec<&str> = bins.iter().map(|(_, p)| *p).collect();
+    let sboms = if sbom { sboms(source, &packages)? } else { Default::default() };
     for (bin, package) in bins {
         let binary = std::fs::read(release.join(bin)).with_context(|| format!("read the built {bin}"))?;
         let name = archive_name(bin, &source.version);
         let data = archive_binary(bin, &source.version, &binary, source.epoch)?;
         std::fs::write(out.join(&name), &data)?;
         artifacts.push((name, archive::sha256(&data)));
-        if sbom {
+        if let Some(data) = sboms.get(*package) {
             let name = format!("{bin}-{}.cdx.json", source.version);
-            let data = sbom_of(source, package, bin)?;
-            std::fs::write(out.join(&name), &data)?;
-            artifacts.push((name, archive::sha256(&data)));
+            std::fs::write(out.join(&name), data)?;
+            artifacts.push((name, archive::sha256(data)));
         }
     }
     let provenance = provenance(source, bins, &env, &argv, &artifacts)?;
@@ -235,32 +236,36 @@ pub fn archive_binary(bin: &str, version: &str, binary: &[u8], epoch: u64) -> Re
     archive::gzip(&archive::tar(&tree, epoch)?)
 }
 
-/// The CycloneDX SBOM of one binary's package, from `cargo cyclonedx` (crates.io, pinned),
-/// made deterministic: the random serial number becomes a UUID derived from the content and the
-/// timestamp becomes `SOURCE_DATE_EPOCH`.
-fn sbom_of(source: &Source, package: &str, bin: &str) -> Result<Vec<u8>> {
+/// The CycloneDX SBOM of every workspace package, from one `cargo cyclonedx` run (crates.io,
+/// pinned), made deterministic ([`normalise_sbom`]). The generator writes
+/// `dist-sbom.json` next to every member's `Cargo.toml`; all of them are removed again.
+fn sboms(source: &Source, packages: &[&str]) -> Result<std::collections::BTreeMap<String, Vec<u8>>> {
     let tool = crate::tools::CARGO_CYCLONEDX.install("dist")?;
-    let manifest = cmd!("cargo", "metadata", "--format-version", "1", "--no-deps", "--locked")
+    let metadata = cmd!("cargo", "metadata", "--format-version", "1", "--no-deps", "--locked")
         .dir(&source.root)
         .read()
         .context("cargo metadata")?;
-    let manifest: Value = serde_json::from_str(&manifest)?;
-    let manifest_path = manifest["packages"]
+    let metadata: Value = serde_json::from_str(&metadata)?;
+    let members: Vec<(String, PathBuf)> = metadata["packages"]
         .as_array()
-        .and_then(|ps| ps.iter().find(|p| p["name"] == package))
-        .and_then(|p| p["manifest_path"].as_str())
-        .map(PathBuf::from)
-        .with_context(|| format!("package {package} not in the workspace"))?;
-    let dir = manifest_path.parent().context("manifest dir")?.to_path_buf();
-    let before: Vec<PathBuf> = cdx_files(&dir);
-    for f in &before {
-        std::fs::remove_file(f).ok();
-    }
-    cmd!(
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| {
+                    let dir = Path::new(p["manifest_path"].as_str()?).parent()?.to_path_buf();
+                    Some((p["name"].as_str()?.to_string(), dir))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let clean = || {
+        for (_, dir) in &members {
+            let _ = std::fs::remove_file(dir.join("dist-sbom.json"));
+        }
+    };
+    clean();
+    let result = cmd!(
         &tool,
         "cyclonedx",
-        "--manifest-path",
-        &manifest_path,
         "--format",
         "json",
         "--spec-version",
@@ -274,31 +279,38 @@ fn sbom_of(source: &Source, package: &str, bin: &str) -> Result<Vec<u8>> {
     .env("SOURCE_DATE_EPOCH", source.epoch.to_string())
     .stdout_null()
     .run()
-    .with_context(|| format!("cargo cyclonedx for {package}"))?;
-    let file = dir.join("dist-sbom.json");
-    let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
-    std::fs::remove_file(&file).ok();
-    let mut sbom: Value = serde_json::from_str(&text).context("parse the SBOM")?;
-    normalise_sbom(&mut sbom, source, bin);
-    let mut data = serde_json::to_vec_pretty(&sbom)?;
-    data.push(b'\n');
-    Ok(data)
-}
-
-fn cdx_files(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.to_string_lossy().ends_with("dist-sbom.json"))
-                .collect()
-        })
-        .unwrap_or_default()
+    .context("cargo cyclonedx");
+    let mut out = std::collections::BTreeMap::new();
+    if result.is_ok() {
+        for package in packages {
+            let Some((_, dir)) = members.iter().find(|(name, _)| name == package) else {
+                clean();
+                bail!("package {package} not in the workspace");
+            };
+            let file = dir.join("dist-sbom.json");
+            let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()));
+            let text = match text {
+                Ok(text) => text,
+                Err(e) => {
+                    clean();
+                    return Err(e);
+                }
+            };
+            let mut sbom: Value = serde_json::from_str(&text).context("parse the SBOM")?;
+            normalise_sbom(&mut sbom, source);
+            let mut data = serde_json::to_vec_pretty(&sbom)?;
+            data.push(b'\n');
+            out.insert(package.to_string(), data);
+        }
+    }
+    clean();
+    result?;
+    Ok(out)
 }
 
 /// Replaces what differs between two runs of the generator: `serialNumber` (random) and
 /// `metadata.timestamp` (now), and any absolute path of this checkout.
-pub fn normalise_sbom(sbom: &mut Value, source: &Source, bin: &str) {
+pub fn normalise_sbom(sbom: &mut Value, source: &Source) {
     let root = source.root.display().to_string();
     strip_paths(sbom, &root);
     if let Some(meta) = sbom.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -317,7 +329,6 @@ pub fn normalise_sbom(sbom: &mut Value, source: &Source, bin: &str) {
         );
         object.insert("serialNumber".into(), Value::String(format!("urn:uuid:{uuid}")));
     }
-    let _ = bin;
 }
 
 fn strip_paths(value: &mut Value, root: &str) {
@@ -513,7 +524,7 @@ mod tests {
         };
         let make = |serial: &str, ts: &str| {
             let mut v = json!({"serialNumber": serial, "metadata": {"timestamp": ts, "component": {"x": "/w/repo/bin/a"}}});
-            normalise_sbom(&mut v, &source, "a");
+            normalise_sbom(&mut v, &source);
             v
         };
         let (a, b) = (make("urn:uuid:1", "2026-01-01T00:00:00Z"), make("urn:uuid:2", "2027-01-01T00:00:00Z"));
