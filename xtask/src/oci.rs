@@ -537,28 +537,34 @@ pub fn check(file: &Path, base: &Tree, bin: &str, binary: &[u8]) -> Result<()> {
 pub fn run_check(rootfs: &Path, bin: &str) -> Result<()> {
     let exe = format!("/usr/local/bin/{bin}");
     let user = format!("--userspec={USER}:{USER}");
-    let chroot = |args: &[&str]| {
+    // The whole environment is given at once: duct applies `full_env` after any `env` around it.
+    let chroot = |args: &[&str], env: &[(&str, String)]| {
         let mut argv = vec![user.as_str(), rootfs.to_str().unwrap_or_default(), exe.as_str()];
         argv.extend(args);
         let chroot =
             if Path::new("/usr/sbin/chroot").exists() { "/usr/sbin/chroot" } else { "/usr/bin/chroot" };
-        duct::cmd(chroot, argv).full_env([("PATH", "/usr/local/bin"), ("HOME", "/home/nonroot")])
+        let mut vars =
+            vec![("PATH".to_string(), "/usr/local/bin".to_string()), ("HOME".into(), "/home/nonroot".into())];
+        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        duct::cmd(chroot, argv).full_env(vars)
     };
     match bin {
         "mcp-example-server" | "mcp-gateway" => {
             let port = crate::util::free_port()?;
             let addr = format!("127.0.0.1:{port}");
             let handle = if bin == "mcp-example-server" {
-                chroot(&["--listen", &addr]).stdout_null().stderr_null().start()?
+                chroot(&["--listen", &addr], &[])
+                    .stderr_to_stdout()
+                    .stdout_path(rootfs.join("tmp/run.log"))
+                    .start()?
             } else {
                 std::fs::write(rootfs.join("tmp/policy.json"), fixture_policy()?)?;
-                chroot(&[])
-                    .env("LISTEN_ADDR", &addr)
-                    .env("ADMIN_LISTEN_ADDR", format!("127.0.0.1:{}", crate::util::free_port()?))
-                    .env("POLICY_FILE", "/tmp/policy.json")
-                    .stdout_null()
-                    .stderr_null()
-                    .start()?
+                let env = [
+                    ("LISTEN_ADDR", addr.clone()),
+                    ("ADMIN_LISTEN_ADDR", format!("127.0.0.1:{}", crate::util::free_port()?)),
+                    ("POLICY_FILE", "/tmp/policy.json".to_string()),
+                ];
+                chroot(&[], &env).stderr_to_stdout().stdout_path(rootfs.join("tmp/run.log")).start()?
             };
             let path = if bin == "mcp-gateway" { "/health" } else { "/healthz" };
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -572,11 +578,16 @@ pub fn run_check(rootfs: &Path, bin: &str) -> Result<()> {
             }
             let _ = handle.kill();
             if !ok {
-                bail!("run check: {bin} in its image did not answer {path} within 20 s");
+                let log = std::fs::read_to_string(rootfs.join("tmp/run.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(10).collect();
+                bail!(
+                    "run check: {bin} in its image did not answer {path} within 20 s; its last lines:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
             }
         }
         _ => {
-            let out = chroot(&["--version"]).stderr_to_stdout().unchecked().read().context("chroot")?;
+            let out = chroot(&["--version"], &[]).stderr_to_stdout().unchecked().read().context("chroot")?;
             if !out.contains(bin) && !out.chars().any(|c| c.is_ascii_digit()) {
                 bail!("run check: `{bin} --version` in its image printed {out:?}");
             }
