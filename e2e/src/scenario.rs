@@ -496,7 +496,7 @@ impl StackFile {
     pub fn load(dir: &Path) -> Result<StackFile> {
         let path = dir.join("stack.yaml");
         let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
-        let stack: StackFile = serde_yaml::from_str(&text)
+        let stack: StackFile = mcp_api::yaml::from_str(&text)
             .with_context(|| format!("{}: not a valid stack file", path.display()))?;
         if stack.identities.contains_key("anonymous") {
             bail!("{}: `anonymous` is built in (no token); do not define it", path.display());
@@ -549,8 +549,8 @@ pub fn load_scenarios(dir: &Path, stack: &StackFile, servers: &[String]) -> Resu
 
 fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenario> {
     let text = std::fs::read_to_string(file).with_context(|| format!("read {}", file.display()))?;
-    let raw: RawScenario =
-        serde_yaml::from_str(&text).with_context(|| format!("{}: not a valid scenario", file.display()))?;
+    let raw: RawScenario = mcp_api::yaml::from_str(&text)
+        .with_context(|| format!("{}: not a valid scenario", file.display()))?;
     // `$name`: the session token a previous `api` step saved under `name`.
     let known_identity =
         |name: &str| name == "anonymous" || name.starts_with('$') || stack.identities.contains_key(name);

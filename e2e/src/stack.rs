@@ -55,9 +55,9 @@ impl Fixtures {
             for (name, value) in vars {
                 text = text.replace(&format!("${{{name}}}"), value);
             }
-            for doc in serde_yaml::Deserializer::from_str(&text) {
-                let value: Value = serde::Deserialize::deserialize(doc)
-                    .with_context(|| format!("{}: not valid YAML", path.display()))?;
+            let docs = mcp_api::yaml::from_multiple::<Value>(&text)
+                .with_context(|| format!("{}: not valid YAML", path.display()))?;
+            for value in docs {
                 if value.is_null() {
                     continue;
                 }

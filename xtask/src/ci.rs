@@ -29,6 +29,12 @@ pub fn run(args: &Args) -> Result<()> {
     crate::docs::sync(true).context("ci: docs --check")?;
     crate::dashboards::sync(true).context("ci: dashboards --check")?;
 
+    step("cargo deny check licenses bans sources (advisories when a database is present)");
+    crate::deny::check().context("ci: cargo deny")?;
+
+    step("release archive and image assembly are reproducible (one binary, assembled twice)");
+    crate::oci::ci_check().context("ci: reproducible archive and image")?;
+
     step("system packages: ClickHouse, and the C toolchain rdkafka's bundled librdkafka needs");
     crate::services::install_packages().context("ci: services install")?;
 

@@ -709,8 +709,8 @@ fn start_adapter_chain(root: &Path, bin: &Path, work: &Path, fixture_port: u16) 
         .context("no agent id")?
         .to_owned();
     let fixture = std::fs::read_to_string(root.join("e2e/conformance/fixture-server-enforcing.yaml"))?;
-    let server: serde_yaml::Value =
-        fixture.split("\n---\n").next().map(serde_yaml::from_str).context("no server document")??;
+    let server: Value =
+        fixture.split("\n---\n").next().map(mcp_api::yaml::from_str).context("no server document")??;
     let mut spec: Value = serde_json::to_value(&server["spec"]).context("server spec")?;
     if let Some(spec) = spec.as_object_mut() {
         // The platform owns the server's team.
@@ -1054,8 +1054,8 @@ mod tests {
                 let path = leg.baseline(&root, &config);
                 let text =
                     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-                let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("baseline is YAML");
-                assert!(doc.get("server").is_some_and(serde_yaml::Value::is_sequence), "{}", path.display());
+                let doc: serde_json::Value = mcp_api::yaml::from_str(&text).expect("baseline is YAML");
+                assert!(doc.get("server").is_some_and(serde_json::Value::is_array), "{}", path.display());
             }
         }
     }

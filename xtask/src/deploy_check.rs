@@ -27,7 +27,6 @@ mod tests {
     use k8s_openapi::api::scheduling::v1::PriorityClass;
     use k8s_openapi::api::storage::v1::StorageClass;
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use serde::Deserialize;
     use serde::de::DeserializeOwned;
     use serde_json::Value;
 
@@ -87,15 +86,9 @@ mod tests {
         );
         let text = String::from_utf8(output.stdout).expect("kubectl kustomize prints UTF-8");
         let mut docs = Vec::new();
-        for document in serde_yaml::Deserializer::from_str(&text) {
-            let yaml = serde_yaml::Value::deserialize(document)
-                .unwrap_or_else(|err| panic!("deploy/{tree}: a rendered document is not YAML: {err}"));
-            if yaml.is_null() {
-                continue;
-            }
-            let value = serde_json::to_value(&yaml).unwrap_or_else(|err| {
-                panic!("deploy/{tree}: a rendered document is not JSON-compatible: {err}")
-            });
+        let values = mcp_api::yaml::from_multiple::<serde_json::Value>(&text)
+            .unwrap_or_else(|err| panic!("deploy/{tree}: a rendered document is not YAML: {err}"));
+        for value in values {
             docs.push(Doc { tree, value });
         }
         assert!(!docs.is_empty(), "deploy/{tree} renders no objects");
@@ -355,7 +348,9 @@ mod tests {
     }
 
     fn is_own(image: &str) -> bool {
-        OWN_IMAGES.iter().any(|own| image.contains(&format!("mcp-runtime/{own}:")))
+        OWN_IMAGES.iter().any(|own| {
+            image.contains(&format!("mcp-runtime/{own}:")) || image.contains(&format!("mcp-runtime/{own}@"))
+        })
     }
 
     /// The tag of an image reference (`None` without one; a digest counts as pinned).
@@ -372,11 +367,13 @@ mod tests {
         match tree {
             // kind.rs pushes exactly localhost:5001/mcp-runtime/<name>:test; third-party images
             // are pulled from their public registries by the node.
+            // A digest (`@sha256:`, from `cargo xtask images`) pins the same image as the tag.
             "kind"
                 if is_own(image)
-                    && !(image.starts_with("localhost:5001/mcp-runtime/") && image.ends_with(":test")) =>
+                    && !(image.starts_with("localhost:5001/mcp-runtime/")
+                        && (image.ends_with(":test") || image.contains("@sha256:"))) =>
             {
-                Some("is not localhost:5001/mcp-runtime/<name>:test")
+                Some("is not localhost:5001/mcp-runtime/<name>:test (or @sha256:<digest>)")
             }
             "eks" if matches!(tag(image), None | Some("latest")) => Some("is untagged or :latest"),
             "eks" if is_own(image) && !image.contains(".dkr.ecr.") => {
@@ -426,6 +423,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn own_images_may_be_pinned_by_tag_or_by_digest() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        for (tree, by_tag, registry) in [
+            ("kind", "localhost:5001/mcp-runtime/mcp-gateway:test", "localhost:5001"),
+            (
+                "eks",
+                "1.dkr.ecr.us-east-1.amazonaws.com/mcp-runtime/mcp-gateway:0.1.0",
+                "1.dkr.ecr.us-east-1.amazonaws.com",
+            ),
+            ("k3s", "registry.local:32000/mcp-runtime/mcp-gateway:0.1.0", "registry.local:32000"),
+        ] {
+            assert_eq!(image_problem(tree, by_tag), None, "{tree}: {by_tag}");
+            let by_digest = format!("{registry}/mcp-runtime/mcp-gateway@{digest}");
+            assert_eq!(image_problem(tree, &by_digest), None, "{tree}: {by_digest}");
+            assert!(is_own(&by_digest));
+            let elsewhere = format!("docker.io/mcp-runtime/mcp-gateway@{digest}");
+            assert!(image_problem(tree, &elsewhere).is_some(), "{tree}: {elsewhere}");
+        }
+        assert!(image_problem("eks", "1.dkr.ecr.us-east-1.amazonaws.com/mcp-runtime/mcp-gateway").is_some());
     }
 
     #[test]

@@ -151,8 +151,8 @@ fn oidc_configmap(script: &str) -> String {
 fn platform_admin(root: &Path) -> Result<Option<(String, String)>> {
     let path = root.join("e2e/stack.yaml");
     let text = std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
-    let stack: serde_yaml::Value =
-        serde_yaml::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
+    let stack: serde_json::Value =
+        mcp_api::yaml::from_str(&text).with_context(|| format!("parse {}", path.display()))?;
     let admin = &stack["platform"]["admin"];
     Ok(match (admin["email"].as_str(), admin["password"].as_str()) {
         (Some(email), Some(password)) => Some((email.to_string(), password.to_string())),
@@ -469,15 +469,13 @@ mod tests {
             assert!(text.contains(needle), "e2e/kind/oidc-provider.yaml lacks {needle:?}");
         }
         use k8s_openapi::api::{apps::v1::Deployment, core::v1::Namespace, core::v1::Service};
-        use serde::Deserialize as _;
         let mut kinds = Vec::new();
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let value = serde_yaml::Value::deserialize(doc).expect("YAML");
+        for value in mcp_api::yaml::from_multiple::<serde_json::Value>(&text).expect("YAML") {
             let kind = value["kind"].as_str().expect("kind").to_string();
             match kind.as_str() {
-                "Namespace" => drop(serde_yaml::from_value::<Namespace>(value).expect("Namespace")),
-                "Deployment" => drop(serde_yaml::from_value::<Deployment>(value).expect("Deployment")),
-                "Service" => drop(serde_yaml::from_value::<Service>(value).expect("Service")),
+                "Namespace" => drop(serde_json::from_value::<Namespace>(value).expect("Namespace")),
+                "Deployment" => drop(serde_json::from_value::<Deployment>(value).expect("Deployment")),
+                "Service" => drop(serde_json::from_value::<Service>(value).expect("Service")),
                 other => panic!("unexpected kind {other}"),
             }
             kinds.push(kind);

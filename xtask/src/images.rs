@@ -1,9 +1,16 @@
-//! `cargo xtask images`: OCI images of the product's binaries, built from the release binaries
-//! on a minimal base (distroless `cc`: glibc and CA certificates, no shell), running as a
-//! non-root user, tagged with the git revision.
+//! `cargo xtask images`: OCI images of the product's binaries, running as a non-root user,
+//! tagged with the git revision.
 //!
-//! Every external command is planned first as a list (`--dry-run` prints it, tests assert it),
-//! then run through `duct` with its output captured to the artifacts directory.
+//! By default the images are assembled without a container daemon ([`crate::oci`]): a base
+//! layer from the Debian packages pinned in `deploy/images/base.lock`, the release binary built
+//! as `cargo xtask dist` builds it, one OCI image layout archive per image in
+//! `<artifacts>/oci/<image>.tar` (same commit, same digest). `--check` inspects every archive
+//! with skopeo and umoci and runs each binary inside its unpacked root file system (chroot);
+//! `--push` copies them to `--registry` with skopeo. `--docker` keeps the Dockerfile path on
+//! distroless `cc` through a Docker daemon.
+//!
+//! Every external command of the Docker path is planned first as a list (`--dry-run` prints it,
+//! tests assert it), then run through `duct` with its output captured to the artifacts directory.
 
 use std::path::{Path, PathBuf};
 
@@ -37,9 +44,27 @@ pub struct Args {
     /// Push every image after building it.
     #[arg(long)]
     pub push: bool,
-    /// Where Dockerfiles and command logs go.
+    /// Where image archives, Dockerfiles and command logs go.
     #[arg(long, value_name = "DIR", default_value = "target/images")]
     pub artifacts: PathBuf,
+    /// Build through a Docker daemon from Dockerfiles on distroless `cc` (the old path).
+    #[arg(long)]
+    pub docker: bool,
+    /// Download the current candidates of the base packages and rewrite deploy/images/base.lock.
+    #[arg(long)]
+    pub update_lock: bool,
+    /// Use the binaries in this directory instead of building them.
+    #[arg(long, value_name = "DIR")]
+    pub binaries: Option<PathBuf>,
+    /// Only these images (comma-separated) [default: all].
+    #[arg(long, value_delimiter = ',', value_name = "IMAGE,...")]
+    pub only: Vec<String>,
+    /// Inspect every archive with skopeo and umoci and run its binary in a chroot.
+    #[arg(long)]
+    pub check: bool,
+    /// Only the cheap check `cargo xtask ci` runs: archive and image of one binary, made twice.
+    #[arg(long)]
+    pub reproducible: bool,
 }
 
 /// One planned external command.
@@ -199,10 +224,23 @@ pub fn git_tag() -> Result<String> {
 
 pub fn run(args: &Args) -> Result<()> {
     let root = project_root();
+    if args.reproducible {
+        return crate::oci::ci_check();
+    }
+    if args.update_lock {
+        let locked = crate::oci::update_lock(&root)?;
+        for p in locked {
+            println!("{} {} {} {}", p.name, p.version, p.arch, p.sha256);
+        }
+        return Ok(());
+    }
     let tag = match &args.tag {
         Some(tag) => tag.clone(),
         None => git_tag()?,
     };
+    if !args.docker {
+        return crate::oci::build_images(args, &tag);
+    }
     let artifacts = root.join(&args.artifacts);
     let contexts = artifacts.join("contexts");
     let release = crate::util::target_dir()?.join("release");

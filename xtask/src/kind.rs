@@ -48,6 +48,10 @@ pub struct UpArgs {
     /// Host port of the local registry.
     #[arg(long, default_value_t = 5001)]
     registry_port: u16,
+    /// Build the images with Docker and push them to the local registry, instead of daemonless
+    /// image archives loaded with `kind load image-archive`.
+    #[arg(long)]
+    docker: bool,
     /// Where command logs go.
     #[arg(long, value_name = "DIR", default_value = "target/kind")]
     artifacts: PathBuf,
@@ -84,7 +88,9 @@ pub fn run(args: &Args) -> Result<()> {
                     std::fs::write(dir.join("Dockerfile"), images::dockerfile(binary))?;
                 }
             }
-            let steps = plan_up(&up.name, up.registry_port, &release, &contexts);
+            let archives = root.join(&up.artifacts).join("images");
+            let archives = (!up.docker).then_some(archives.as_path());
+            let steps = plan_up(&up.name, up.registry_port, &release, &contexts, archives);
             images::execute(&steps, up.dry_run, &root.join(&up.artifacts).join("logs"))
         }
         Cmd::Down(down) => {
@@ -107,7 +113,15 @@ fn registry_hosting(port: u16) -> String {
     )
 }
 
-pub fn plan_up(name: &str, port: u16, release: &std::path::Path, contexts: &std::path::Path) -> Vec<Step> {
+/// The `kind up` plan; `archives` is where daemonless image archives go (`None`: Docker builds
+/// and pushes to the local registry).
+pub fn plan_up(
+    name: &str,
+    port: u16,
+    release: &std::path::Path,
+    contexts: &std::path::Path,
+    archives: Option<&std::path::Path>,
+) -> Vec<Step> {
     let node = format!("{name}-control-plane");
     let context = format!("kind-{name}");
     let registry = format!("localhost:{port}/mcp-runtime");
@@ -152,7 +166,33 @@ pub fn plan_up(name: &str, port: u16, release: &std::path::Path, contexts: &std:
         Step::new("registry-hosting", &["kubectl", "--context", &context, "apply", "-f", "-"])
             .stdin(registry_hosting(port)),
     ];
-    steps.extend(images::plan(&registry, TEST_TAG, true, release, contexts));
+    match archives {
+        // Daemonless images (`cargo xtask images`), loaded straight into the node's containerd.
+        Some(dir) => {
+            steps.push(Step::new(
+                "images",
+                &[
+                    "cargo",
+                    "xtask",
+                    "images",
+                    "--registry",
+                    &registry,
+                    "--tag",
+                    TEST_TAG,
+                    "--artifacts",
+                    &dir.display().to_string(),
+                ],
+            ));
+            for (image, _, _) in images::IMAGES {
+                let archive = dir.join("oci").join(format!("{image}.tar"));
+                steps.push(Step::new(
+                    format!("load-{image}"),
+                    &["kind", "load", "image-archive", &archive.display().to_string(), "--name", name],
+                ));
+            }
+        }
+        None => steps.extend(images::plan(&registry, TEST_TAG, true, release, contexts)),
+    }
     steps.push(Step::new(
         "install",
         &[
@@ -211,7 +251,7 @@ mod tests {
 
     #[test]
     fn up_creates_registry_cluster_mirror_then_pushes_installs_and_waits() {
-        let steps = plan_up("mcp-runtime", 5001, Path::new("/t/release"), Path::new("/k/ctx"));
+        let steps = plan_up("mcp-runtime", 5001, Path::new("/t/release"), Path::new("/k/ctx"), None);
         let shown: Vec<String> = steps.iter().map(Step::shown).collect();
         let labels: Vec<&str> = steps.iter().map(|s| s.label.as_str()).collect();
         assert_eq!(
@@ -241,6 +281,33 @@ mod tests {
             "kubectl --context kind-mcp-runtime apply --server-side --force-conflicts -k deploy/kind"
         );
         assert_eq!(labels.last(), Some(&"ready"));
+    }
+
+    #[test]
+    fn up_loads_daemonless_image_archives_before_installing() {
+        let steps = plan_up(
+            "mcp-runtime",
+            5001,
+            Path::new("/t/release"),
+            Path::new("/k/ctx"),
+            Some(Path::new("/k/images")),
+        );
+        let shown: Vec<String> = steps.iter().map(Step::shown).collect();
+        assert!(shown.iter().all(|s| !s.starts_with("docker build") && !s.starts_with("docker push")));
+        assert!(
+            shown.contains(
+                &"cargo xtask images --registry localhost:5001/mcp-runtime --tag test --artifacts /k/images"
+                    .to_string()
+            )
+        );
+        assert!(shown.contains(
+            &"kind load image-archive /k/images/oci/mcp-gateway.tar --name mcp-runtime".to_string()
+        ));
+        let labels: Vec<&str> = steps.iter().map(|s| s.label.as_str()).collect();
+        let install = labels.iter().position(|l| *l == "install").expect("install");
+        let last_load = labels.iter().rposition(|l| l.starts_with("load-")).expect("loads");
+        assert!(last_load < install);
+        assert_eq!(labels.iter().filter(|l| l.starts_with("load-")).count(), images::IMAGES.len());
     }
 
     #[test]

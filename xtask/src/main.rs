@@ -3,12 +3,15 @@
 //! Each command lives in its own module with a `run` function; processes are started through
 //! `duct` with arguments passed separately (never a shell string), from the workspace root.
 
+mod archive;
 mod bench;
 mod ci;
 mod conformance;
 mod crds;
 mod dashboards;
+mod deny;
 mod deploy_check;
+mod dist;
 mod docs;
 mod e2e;
 mod fuzz;
@@ -16,8 +19,10 @@ mod images;
 mod issuer;
 mod kind;
 mod manifests;
+mod oci;
 mod services;
 mod tidy;
+mod tools;
 mod util;
 
 use std::process::ExitCode;
@@ -42,6 +47,10 @@ enum Cmd {
     Docs(docs::Args),
     /// Run every check CI runs: fmt, clippy, generated-file drift, all tests.
     Ci(ci::Args),
+    /// Check dependency licences, bans and sources with cargo-deny (deny.toml).
+    Deny(deny::Args),
+    /// Build the release artifacts (archives, SBOMs, provenance, SHA256SUMS) reproducibly.
+    Dist(dist::Args),
     /// Measure performance and write docs/benchmarks.md.
     Bench(bench::Args),
     /// Write the Grafana dashboards to deploy/base/grafana/dashboards.
@@ -64,6 +73,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Crds(args) => crds::run(&args),
+        Cmd::Deny(args) => deny::run(&args),
+        Cmd::Dist(args) => dist::run(&args),
         Cmd::Manifests(args) => manifests::run(&args),
         Cmd::Docs(args) => docs::run(&args),
         Cmd::Ci(args) => ci::run(&args),

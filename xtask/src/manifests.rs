@@ -40,7 +40,7 @@ pub fn generate() -> Result<Vec<(String, String)>> {
             if i > 0 {
                 text.push_str("---\n");
             }
-            text.push_str(&serde_yaml::to_string(object).with_context(|| format!("serialize {path}"))?);
+            text.push_str(&serde_saphyr::to_string(object).with_context(|| format!("serialize {path}"))?);
         }
         let (dir, file) = path.split_once('/').context("manifest paths are <dir>/<file>")?;
         match dirs.iter_mut().find(|(d, _)| d == dir) {
@@ -116,8 +116,8 @@ mod tests {
     fn generated_yaml_parses() {
         for (path, text) in generate().expect("generate") {
             for doc in text.split("\n---\n") {
-                let value: serde_yaml::Value =
-                    serde_yaml::from_str(doc).unwrap_or_else(|e| panic!("{path}: {e}"));
+                let value: serde_json::Value =
+                    mcp_api::yaml::from_str(doc).unwrap_or_else(|e| panic!("{path}: {e}"));
                 assert!(value.get("kind").is_some(), "{path}: no kind");
             }
         }

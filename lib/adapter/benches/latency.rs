@@ -74,9 +74,9 @@ async fn wait_listening(addr: SocketAddr) -> Result<()> {
 fn fixture() -> Result<(String, String)> {
     let mut docs = FIXTURE.split("\n---\n");
     let mut next = || docs.next().ok_or("fixture: missing document");
-    let server: MCPServer = serde_yaml::from_str(next()?)?;
-    let grants: Vec<MCPAccessGrant> = vec![serde_yaml::from_str(next()?)?];
-    let session: MCPAgentSession = serde_yaml::from_str(next()?)?;
+    let server: MCPServer = mcp_api::yaml::from_str(next()?)?;
+    let grants: Vec<MCPAccessGrant> = vec![mcp_api::yaml::from_str(next()?)?];
+    let session: MCPAgentSession = mcp_api::yaml::from_str(next()?)?;
     let key = mcp_testkit::platform::SigningKey::from_seed("platform-bench", [7u8; 32]);
     let ctx = RenderContext {
         cluster: "bench".into(),

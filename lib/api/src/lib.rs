@@ -20,6 +20,7 @@ mod schema;
 mod server;
 mod session;
 mod validate;
+pub mod yaml;
 
 pub use common::{SecretKeyRef, ServerRef, Subject};
 pub use defaults::*;

@@ -392,13 +392,13 @@ spec:
         amount: {maximum: 1000}
         memo: {maxLength: 140, pattern: "^[ -~]*$"}
 "#;
-    let grant: MCPAccessGrant = serde_yaml::from_str(text).expect("grant");
+    let grant: MCPAccessGrant = crate::yaml::from_str(text).expect("grant");
     let rule = &grant.spec.tool_rules[0];
     assert_eq!(rule.arguments["amount"].maximum, Some(1000.0));
     assert_eq!(rule.arguments["currency"].enum_.as_ref().map(Vec::len), Some(2));
     assert!(validate_grant(&grant.spec, "spec").is_valid());
     let again: MCPAccessGrant =
-        serde_yaml::from_str(&serde_yaml::to_string(&grant).expect("yaml")).expect("parse");
+        crate::yaml::from_str(&serde_saphyr::to_string(&grant).expect("yaml")).expect("parse");
     assert_eq!(again, grant);
 }
 

@@ -231,7 +231,7 @@ fn tail(args: TailArgs, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
                     t.render().lines().nth(1).unwrap_or_default().to_string()
                 }
                 Format::Json => serde_json::to_string(e).unwrap_or_default(),
-                Format::Yaml => format!("---\n{}", serde_yaml::to_string(e).unwrap_or_default().trim_end()),
+                Format::Yaml => format!("---\n{}", serde_saphyr::to_string(e).unwrap_or_default().trim_end()),
             };
             writeln!(ctx.out, "{line}")?;
         }

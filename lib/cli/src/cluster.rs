@@ -128,7 +128,7 @@ pub(crate) fn setup(args: SetupArgs, ctx: &mut Ctx<'_>) -> Result<(), CliError> 
     let objects = mcp_cluster::order(objects);
     if args.dry_run {
         for object in &objects {
-            let text = serde_yaml::to_string(object).map_err(|e| CliError::Encode {
+            let text = serde_saphyr::to_string(object).map_err(|e| CliError::Encode {
                 what: mcp_cluster::describe(object),
                 message: e.to_string(),
             })?;

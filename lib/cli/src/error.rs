@@ -40,7 +40,7 @@ pub enum CliError {
         file: PathBuf,
         /// The parser's message, with line and column.
         #[source]
-        source: serde_yaml::Error,
+        source: Box<serde_saphyr::Error>,
     },
     /// A YAML document does not have the expected shape (wrong type, unknown variant or field,
     /// missing field, unknown kind or apiVersion).
@@ -64,7 +64,7 @@ pub enum CliError {
         what: String,
         /// The serializer's message.
         #[source]
-        source: serde_yaml::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// No metadata was found where the command looked.
     #[error("no server metadata in {} (run `mcp-runtime server init` first)", path.display())]

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use mcp_api::{MCPAccessGrant, MCPAgentSession, MCPServer};
-use serde_yaml::Value;
+use serde_json::Value;
 
 use crate::error::CliError;
 use crate::yaml::{self, Problem};
@@ -65,8 +65,8 @@ pub fn load_manifests_in(base: &Path, paths: &[PathBuf]) -> Result<Manifests, Cl
     let mut manifests = Manifests::default();
     for path in paths {
         let text = fsio::read(&base.join(path), path)?;
-        let docs =
-            yaml::parse_documents(&text).map_err(|source| CliError::Syntax { file: path.clone(), source })?;
+        let docs = yaml::parse_documents(&text)
+            .map_err(|source| CliError::Syntax { file: path.clone(), source: Box::new(source) })?;
         let several = docs.len() > 1;
         for doc in docs {
             let objects = decode_objects(&doc.value).map_err(|p| CliError::Decode {
@@ -127,7 +127,7 @@ pub(crate) fn decode_objects(value: &Value) -> Result<Vec<Decoded>, Problem> {
     if header(value)?.0 == "List" {
         let items = match value.get("items") {
             None | Some(Value::Null) => return Ok(Vec::new()),
-            Some(Value::Sequence(items)) => items,
+            Some(Value::Array(items)) => items,
             Some(_) => return Err(Problem::new("items", "must be a list of objects", None)),
         };
         return items
@@ -150,7 +150,7 @@ pub(crate) fn decode_objects(value: &Value) -> Result<Vec<Decoded>, Problem> {
 
 /// `kind` and `apiVersion` of a document.
 fn header(value: &Value) -> Result<(&str, &str), Problem> {
-    if !value.is_mapping() {
+    if !value.is_object() {
         return Err(Problem::new(
             "",
             "expected a Kubernetes object (a mapping with apiVersion and kind)",

@@ -264,7 +264,7 @@ pub(crate) struct MetadataFile {
     /// As the user would name it.
     pub path: PathBuf,
     /// The documents, or the syntax error that stopped parsing.
-    pub docs: Result<Vec<Document>, serde_yaml::Error>,
+    pub docs: Result<Vec<Document>, serde_saphyr::Error>,
 }
 
 impl MetadataFile {
@@ -310,7 +310,7 @@ impl Checked {
 }
 
 /// Decodes one metadata document; unknown fields come back separately.
-pub(crate) fn decode_doc(value: &serde_yaml::Value) -> Result<(MetadataDoc, Vec<Problem>), Problem> {
+pub(crate) fn decode_doc(value: &serde_json::Value) -> Result<(MetadataDoc, Vec<Problem>), Problem> {
     let (doc, unknown): (MetadataDoc, _) = yaml::decode(value)?;
     match doc.version.as_deref() {
         None | Some(VERSION) => Ok((doc, unknown)),

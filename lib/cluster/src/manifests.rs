@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 /// The shipped overlays (`deploy/<name>`).
@@ -102,10 +101,25 @@ pub fn read(path: &Path) -> Result<Vec<Value>, ManifestError> {
 /// `apiVersion`, `kind` and `metadata.name` is an error naming the document.
 pub fn parse(text: &str, origin: &str) -> Result<Vec<Value>, ManifestError> {
     let mut objects = Vec::new();
-    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+    // YAML 1.2 untyped scalars (`namespace: n` stays a string; YAML 1.1 reads `false`), as in
+    // `mcp_api::yaml`, which this crate does not depend on.
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+        underscored_numbers_as_strings: true,
+        with_snippet: false,
+    };
+    let docs = serde_saphyr::from_multiple_with_options::<Value>(text, options).map_err(|e| {
+        let line = e.location().map_or(1, |l| l.line());
+        ManifestError::Invalid {
+            origin: origin.to_string(),
+            index: document_at(text, line),
+            message: e.to_string(),
+        }
+    })?;
+    for (i, value) in docs.into_iter().enumerate() {
         let invalid =
             |message: String| ManifestError::Invalid { origin: origin.to_string(), index: i + 1, message };
-        let value = Value::deserialize(doc).map_err(|e| invalid(e.to_string()))?;
         if value.is_null() {
             continue;
         }
@@ -175,6 +189,24 @@ pub fn describe(object: &Value) -> String {
     }
 }
 
+/// The 1-based number of the document that holds `line` (1-based): document markers (`---`)
+/// after the first content start a new one.
+fn document_at(text: &str, line: u64) -> usize {
+    let mut document = 1;
+    let mut content = false;
+    for l in text.lines().take(usize::try_from(line.saturating_sub(1)).unwrap_or(usize::MAX)) {
+        if l == "---" || l.starts_with("--- ") {
+            if content {
+                document += 1;
+            }
+            content = true;
+        } else if !l.trim().is_empty() && !l.trim_start().starts_with('#') {
+            content = true;
+        }
+    }
+    document
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +226,9 @@ mod tests {
         assert_eq!(err.to_string(), "bad.yaml: document 1: no metadata/name (not a Kubernetes object)");
         let err = parse("a: [", "broken.yaml").expect_err("not yaml");
         assert!(err.to_string().starts_with("broken.yaml: document 1: "), "{err}");
+        let err = parse("a: 1\n---\nb: [\n", "broken.yaml").expect_err("not yaml");
+        assert!(err.to_string().starts_with("broken.yaml: document 2: "), "{err}");
+        assert!(err.to_string().contains("line 3"), "{err}");
         assert!(cluster_scoped("Namespace") && !cluster_scoped("Deployment"));
         assert_eq!(describe(&json!({"kind": "Namespace", "metadata": {"name": "n"}})), "Namespace n");
     }

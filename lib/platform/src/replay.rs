@@ -422,17 +422,17 @@ pub(crate) async fn replay_route(
 /// them. Errors name `field`.
 pub fn parse_objects<T: serde::de::DeserializeOwned>(field: &str, text: &str) -> Result<Vec<T>, ApiError> {
     let mut out = Vec::new();
-    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let value = serde_yaml::Value::deserialize(doc)
-            .map_err(|e| ApiError::invalid_field(field, format!("{field}: document {}: {e}", i + 1)))?;
+    let docs = mcp_api::yaml::from_multiple::<serde_json::Value>(text)
+        .map_err(|e| ApiError::invalid_field(field, format!("{field}: {e}")))?;
+    for (i, value) in docs.into_iter().enumerate() {
         let items = match value {
-            serde_yaml::Value::Null => continue,
-            serde_yaml::Value::Sequence(items) => items,
+            serde_json::Value::Null => continue,
+            serde_json::Value::Array(items) => items,
             one => vec![one],
         };
         for item in items {
             out.push(
-                serde_yaml::from_value(item).map_err(|e| {
+                serde_json::from_value(item).map_err(|e| {
                     ApiError::invalid_field(field, format!("{field}: document {}: {e}", i + 1))
                 })?,
             );

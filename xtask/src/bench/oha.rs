@@ -13,14 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use duct::cmd;
 use serde_json::{Value, json};
 
 use crate::issuer::TestIssuer;
 
-/// Where `oha` is installed (`cargo install --root`).
-const OHA_ROOT: &str = "/var/tmp/mcp-runtime-tools/oha";
-const OHA_VERSION: &str = "1.16.0";
 /// Offered load, connections, rounds and the length of one run.
 pub const RATE: u32 = 1_000;
 pub const CONNECTIONS: u32 = 16;
@@ -40,30 +36,7 @@ const FIXTURE: &str = include_str!("../../../lib/gateway/benches/fixture.yaml");
 
 /// The `oha` binary, installed when missing.
 pub fn install() -> Result<PathBuf> {
-    let oha = Path::new(OHA_ROOT).join("bin/oha");
-    if oha.is_file() {
-        return Ok(oha);
-    }
-    eprintln!("bench gateway: installing oha {OHA_VERSION} into {OHA_ROOT} (once)");
-    cmd!(
-        "cargo",
-        "install",
-        "oha",
-        "--version",
-        OHA_VERSION,
-        "--locked",
-        "--root",
-        OHA_ROOT,
-        "--target-dir",
-        Path::new(OHA_ROOT).join("build")
-    )
-    .env_remove("CARGO_TARGET_DIR")
-    .run()
-    .context("bench gateway: cargo install oha")?;
-    if !oha.is_file() {
-        bail!("bench gateway: cargo install oha finished but {} is missing", oha.display());
-    }
-    Ok(oha)
+    crate::tools::OHA.install("bench gateway")
 }
 
 /// A started process, killed when dropped.
@@ -285,9 +258,9 @@ fn run_in(oha: &Path, gateway_bin: &Path, server_bin: &Path, dir: &Path) -> Resu
     let issuer = TestIssuer::new(dir)?;
     let mut docs = FIXTURE.split("\n---\n");
     let mut next = || docs.next().context("fixture: missing document");
-    let server: mcp_api::MCPServer = serde_yaml::from_str(next()?)?;
-    let grant: mcp_api::MCPAccessGrant = serde_yaml::from_str(next()?)?;
-    let session_object: mcp_api::MCPAgentSession = serde_yaml::from_str(next()?)?;
+    let server: mcp_api::MCPServer = mcp_api::yaml::from_str(next()?)?;
+    let grant: mcp_api::MCPAccessGrant = mcp_api::yaml::from_str(next()?)?;
+    let session_object: mcp_api::MCPAgentSession = mcp_api::yaml::from_str(next()?)?;
     let jwks: mcp_policy::Jwks = serde_json::from_value(issuer.jwks())?;
     let ctx = mcp_policy::RenderContext {
         cluster: "bench".into(),
@@ -377,7 +350,7 @@ fn run_in(oha: &Path, gateway_bin: &Path, server_bin: &Path, dir: &Path) -> Resu
     }
     Ok(json!({
         "config": {"rate": RATE, "connections": CONNECTIONS, "rounds": ROUNDS, "seconds": SECONDS,
-                   "version": OHA_VERSION, "payload_bytes": PAYLOAD_BYTES},
+                   "version": crate::tools::OHA.version, "payload_bytes": PAYLOAD_BYTES},
         "targets": Value::Object(out),
     }))
 }
@@ -415,11 +388,12 @@ mod tests {
     #[test]
     fn the_fixture_renders_with_a_test_issuer() {
         let mut docs = FIXTURE.split("\n---\n");
-        let server: mcp_api::MCPServer = serde_yaml::from_str(docs.next().expect("server")).expect("server");
+        let server: mcp_api::MCPServer =
+            mcp_api::yaml::from_str(docs.next().expect("server")).expect("server");
         let grant: mcp_api::MCPAccessGrant =
-            serde_yaml::from_str(docs.next().expect("grant")).expect("grant");
+            mcp_api::yaml::from_str(docs.next().expect("grant")).expect("grant");
         let session: mcp_api::MCPAgentSession =
-            serde_yaml::from_str(docs.next().expect("session")).expect("session");
+            mcp_api::yaml::from_str(docs.next().expect("session")).expect("session");
         let doc = mcp_policy::render(&server, &[grant], &[session], &mcp_policy::RenderContext::default())
             .expect("render");
         assert_eq!(doc.server.url, "http://mcp.bench/policy-mcp-server/mcp");

@@ -219,8 +219,8 @@ pub(crate) fn finish<T: Serialize>(
     if report.errors() > 0 {
         return Err(CliError::Invalid { what, errors: report.errors() });
     }
-    let text =
-        serde_yaml::to_string(object).map_err(|source| CliError::Serialize { what: what.clone(), source })?;
+    let text = serde_saphyr::to_string(object)
+        .map_err(|source| CliError::Serialize { what: what.clone(), source: source.into() })?;
     if stdout {
         ctx.out.write_all(text.as_bytes())?;
         return Ok(());

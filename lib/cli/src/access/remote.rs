@@ -65,18 +65,12 @@ pub(crate) fn load(ctx: &Ctx<'_>, file: &Path) -> Result<Manifests, CliError> {
     match manifests::load_manifests_in(ctx.cwd, &[file.to_path_buf()]) {
         Ok(m) => Ok(m),
         Err(CliError::Syntax { file, source }) => {
-            let message = source.to_string();
-            let message = match message.find(" at line ") {
-                Some(i) => {
-                    let rest = &message[i + 9..];
-                    let tail = rest.find(", ").map(|j| &rest[j..]).unwrap_or("");
-                    format!("invalid YAML: {}{tail}", &message[..i])
-                }
-                None => format!("invalid YAML: {message}"),
-            };
+            // The line goes into its own field; the message keeps what is wrong.
+            let message = source.without_snippet().to_string();
+            let message = format!("invalid YAML: {}", message.split(" at line ").next().unwrap_or_default());
             Err(CliError::BadManifest {
                 file,
-                line: source.location().map(|l| l.line()),
+                line: source.location().and_then(|l| usize::try_from(l.line()).ok()),
                 field: String::new(),
                 message,
             })

@@ -3,7 +3,7 @@ use std::fs;
 use super::*;
 
 fn value(text: &str) -> Value {
-    serde_yaml::from_str(text).expect("valid YAML")
+    mcp_api::yaml::from_str(text).expect("valid YAML")
 }
 
 const GRANT: &str = "apiVersion: mcpruntime.org/v1alpha1

@@ -71,9 +71,9 @@ fn a_clean_entry_becomes_a_valid_server() {
 
 #[test]
 fn versions_other_than_v1_are_refused() {
-    let value: serde_yaml::Value = serde_yaml::from_str("version: v2\nservers: []\n").expect("yaml");
+    let value: serde_json::Value = mcp_api::yaml::from_str("version: v2\nservers: []\n").expect("yaml");
     let err = decode_doc(&value).expect_err("v2 is not supported");
     assert_eq!(err.field, "version");
-    let value: serde_yaml::Value = serde_yaml::from_str("servers: []\n").expect("yaml");
+    let value: serde_json::Value = mcp_api::yaml::from_str("servers: []\n").expect("yaml");
     assert!(decode_doc(&value).is_ok());
 }

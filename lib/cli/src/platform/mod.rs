@@ -230,7 +230,7 @@ pub(crate) fn print<T: Serialize>(
             s.push('\n');
             s
         }
-        Format::Yaml => serde_yaml::to_string(value)
+        Format::Yaml => serde_saphyr::to_string(value)
             .map_err(|e| CliError::Encode { what: "the answer".into(), message: e.to_string() })?,
     };
     ctx.out.write_all(text.as_bytes())?;

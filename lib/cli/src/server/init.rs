@@ -12,14 +12,13 @@ use mcp_api::{
     AuthConfig, AuthMode, GatewayConfig, PolicyConfig, PolicyDecision, PolicyMode, Scope, SessionConfig,
     SideEffect, ToolConfig, TrustLevel, image_has_tag_or_digest, route_for_prefix,
 };
-use serde_yaml::Value;
 
 use crate::args::{ToolRisk, ToolSpec, enum_parser, parse_tool_name, parse_tool_risk, parse_tool_spec};
 use crate::cli::Ctx;
 use crate::error::CliError;
 use crate::metadata::{self, DEFAULT_FILE, MetadataFile, ServerMetadata, VERSION};
 use crate::report::{Report, Severity, Source};
-use crate::yaml::{Document, Problem};
+use crate::yaml::{Document, Ordered, Problem};
 use crate::{fsio, names};
 
 #[derive(Debug, clap::Args)]
@@ -127,12 +126,12 @@ pub(crate) fn run(args: Args, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
     }
 
     // Write the one file that changes.
-    let entry = serde_yaml::to_value(&server).map_err(|source| serialize_error(&server.name, source))?;
-    let mut docs: Vec<Value> = existing
+    let entry = Ordered::from_serialize(&server).map_err(|source| serialize_error(&server.name, source))?;
+    let mut docs: Vec<Ordered> = existing
         .files
         .iter()
         .find(|f| f.path == file)
-        .map(|f| f.docs.iter().map(|d| d.value.clone()).collect())
+        .map(|f| f.docs.iter().map(|d| d.ordered.clone()).collect())
         .unwrap_or_default();
     match doc.and_then(|d| docs.get_mut(d)) {
         Some(target) => place(target, index, entry, replacing),
@@ -143,7 +142,9 @@ pub(crate) fn run(args: Args, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
         if i > 0 {
             text.push_str("---\n");
         }
-        text.push_str(&serde_yaml::to_string(value).map_err(|source| serialize_error(&server.name, source))?);
+        text.push_str(
+            &serde_saphyr::to_string(value).map_err(|source| serialize_error(&server.name, source.into()))?,
+        );
     }
     fsio::create_dir(&ctx.path(&args.metadata_dir), &args.metadata_dir)?;
     fsio::write_atomic(&ctx.path(&file), &file, &text)?;
@@ -274,7 +275,9 @@ impl Existing {
         let mut files = Vec::new();
         for path in fsio::yaml_files(&full, dir)? {
             let file = MetadataFile::read(ctx, &path)?;
-            let docs = file.docs.map_err(|source| CliError::Syntax { file: path.clone(), source })?;
+            let docs = file
+                .docs
+                .map_err(|source| CliError::Syntax { file: path.clone(), source: Box::new(source) })?;
             let several = docs.len() > 1;
             let mut decoded = Vec::new();
             for doc in &docs {
@@ -314,16 +317,15 @@ impl Existing {
 }
 
 /// Puts `entry` at `index` of the document's `servers`, replacing or appending.
-fn place(doc: &mut Value, index: usize, entry: Value, replacing: bool) {
-    if !doc.is_mapping() {
+fn place(doc: &mut Ordered, index: usize, entry: Ordered, replacing: bool) {
+    let Some(servers) = doc.entry("servers") else {
         *doc = new_doc(entry);
         return;
+    };
+    if !matches!(servers, Ordered::Seq(_)) {
+        *servers = Ordered::Seq(Vec::new());
     }
-    let servers = &mut doc["servers"];
-    if !servers.is_sequence() {
-        *servers = Value::Sequence(Vec::new());
-    }
-    if let Value::Sequence(list) = servers {
+    if let Ordered::Seq(list) = servers {
         if replacing && index < list.len() {
             list[index] = entry;
         } else {
@@ -332,13 +334,13 @@ fn place(doc: &mut Value, index: usize, entry: Value, replacing: bool) {
     }
 }
 
-fn new_doc(entry: Value) -> Value {
-    let mut map = serde_yaml::Mapping::new();
-    map.insert("version".into(), VERSION.into());
-    map.insert("servers".into(), Value::Sequence(vec![entry]));
-    Value::Mapping(map)
+fn new_doc(entry: Ordered) -> Ordered {
+    Ordered::Map(vec![
+        ("version".to_string(), Ordered::String(VERSION.to_string())),
+        ("servers".to_string(), Ordered::Seq(vec![entry])),
+    ])
 }
 
-fn serialize_error(name: &str, source: serde_yaml::Error) -> CliError {
+fn serialize_error(name: &str, source: Box<dyn std::error::Error + Send + Sync>) -> CliError {
     CliError::Serialize { what: format!("server {name:?}"), source }
 }

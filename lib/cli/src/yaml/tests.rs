@@ -70,9 +70,9 @@ fn unknown_fields_are_reported_but_empty_ones_are_not() {
 #[test]
 fn merge_keys_and_anchors_are_resolved() {
     let value = one("base: &b {sideEffect: read}\nname: x\nitems:\n- <<: *b\n  note: hi\n");
-    let Value::Mapping(mut map) = value else { panic!("not a mapping") };
+    let Value::Object(mut map) = value else { panic!("not a mapping") };
     map.remove("base");
-    let (doc, unknown) = decode::<Doc>(&Value::Mapping(map)).expect("decodes");
+    let (doc, unknown) = decode::<Doc>(&Value::Object(map)).expect("decodes");
     assert_eq!(unknown, []);
     assert_eq!(doc.items[0].note.as_deref(), Some("hi"));
 }

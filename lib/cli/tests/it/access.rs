@@ -50,7 +50,7 @@ fn grant_with_every_flag() {
     )
     .ok();
     assert_eq!(out, "wrote grant \"github-agt-01hx\" to grant.yaml\n");
-    insta::assert_snapshot!(read(dir.path(), "grant.yaml"), @r"
+    insta::assert_snapshot!(read(dir.path(), "grant.yaml"), @r#"
     apiVersion: mcpruntime.org/v1alpha1
     kind: MCPAccessGrant
     metadata:
@@ -77,10 +77,10 @@ fn grant_with_every_flag() {
       - name: create_issue
         decision: allow
         requiredTrust: medium
-      expiresAt: 2030-01-01T00:00:00Z
+      expiresAt: "2030-01-01T00:00:00Z"
       maxCalls: 100
       ratePerMinute: 10
-    ");
+    "#);
 }
 
 #[test]
@@ -89,7 +89,7 @@ fn grant_defaults_and_derived_names() {
     let run1 = run(dir.path(), &["access", "grant", "init", "--server", "github"]);
     assert!(run1.err.starts_with("warning: grant.yaml: spec.subject: is empty"), "{}", run1.err);
     assert_eq!(run1.ok(), "wrote grant \"github-team\" to grant.yaml\n");
-    let grant: MCPAccessGrant = serde_yaml::from_str(&read(dir.path(), "grant.yaml")).expect("a grant");
+    let grant: MCPAccessGrant = mcp_api::yaml::from_str(&read(dir.path(), "grant.yaml")).expect("a grant");
     assert_eq!(grant.metadata.namespace.as_deref(), Some("mcp-servers"));
     assert_eq!(grant.spec.allowed_side_effects, [mcp_api::SideEffect::Read]);
     assert_eq!(grant.spec.max_trust, Some(mcp_api::TrustLevel::Low));
@@ -119,7 +119,7 @@ fn expires_in_is_relative_to_now() {
     let before = Timestamp::now();
     run(dir.path(), &["access", "grant", "init", "--server", "gh", "--team-id", "t", "--expires-in", "7d"])
         .ok();
-    let grant: MCPAccessGrant = serde_yaml::from_str(&read(dir.path(), "grant.yaml")).expect("a grant");
+    let grant: MCPAccessGrant = mcp_api::yaml::from_str(&read(dir.path(), "grant.yaml")).expect("a grant");
     let at: Timestamp = grant.spec.expires_at.as_deref().unwrap_or_default().parse().expect("RFC 3339");
     let seconds = at.as_second() - before.as_second();
     assert!((7 * 86400 - 1..=7 * 86400 + 60).contains(&seconds), "{seconds}");
@@ -197,7 +197,7 @@ fn output_files_need_force_and_dash_is_stdout() {
         &["access", "session", "init", "--server", "gh", "--team-id", "t", "--expires-in", "1h", "-o", "-"],
     )
     .ok();
-    let session: MCPAgentSession = serde_yaml::from_str(&out).expect("a session on stdout");
+    let session: MCPAgentSession = mcp_api::yaml::from_str(&out).expect("a session on stdout");
     assert_eq!(session.metadata.name.as_deref(), Some("gh-t-session"));
     assert!(!d.join("session.yaml").exists());
 
@@ -256,7 +256,7 @@ fn session_with_every_flag() {
     )
     .ok();
     assert_eq!(out, "wrote session \"alice-github\" to session.yaml\n");
-    insta::assert_snapshot!(read(dir.path(), "session.yaml"), @r"
+    insta::assert_snapshot!(read(dir.path(), "session.yaml"), @r#"
     apiVersion: mcpruntime.org/v1alpha1
     kind: MCPAgentSession
     metadata:
@@ -269,7 +269,7 @@ fn session_with_every_flag() {
         humanID: alice@example.com
         agentID: agt_01hx
       consentedTrust: high
-      expiresAt: 2030-01-01T00:00:00Z
+      expiresAt: "2030-01-01T00:00:00Z"
       revoked: true
       upstreamTokenSecretRef:
         name: github-token
@@ -278,7 +278,7 @@ fn session_with_every_flag() {
       grantName: github-agt-01hx
       maxCalls: 5
       ratePerMinute: 1
-    ");
+    "#);
 }
 
 #[test]

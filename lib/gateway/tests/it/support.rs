@@ -240,13 +240,13 @@ pub fn resources() -> Resources {
 /// The resources of a YAML stream: the server first, then grants and sessions by kind.
 pub fn resources_from(text: &str) -> Resources {
     let mut docs = text.split("\n---\n");
-    let server = serde_yaml::from_str(docs.next().expect("server")).expect("server yaml");
+    let server = mcp_api::yaml::from_str(docs.next().expect("server")).expect("server yaml");
     let (mut grants, mut sessions) = (Vec::new(), Vec::new());
     for doc in docs {
         if doc.contains("kind: MCPAccessGrant") {
-            grants.push(serde_yaml::from_str(doc).expect("grant yaml"));
+            grants.push(mcp_api::yaml::from_str(doc).expect("grant yaml"));
         } else {
-            sessions.push(serde_yaml::from_str(doc).expect("session yaml"));
+            sessions.push(mcp_api::yaml::from_str(doc).expect("session yaml"));
         }
     }
     Resources { server, grants, sessions }

@@ -8,7 +8,7 @@ use super::*;
 use crate::config::OperatorConfig;
 
 fn server(yaml: &str) -> MCPServer {
-    let mut server: MCPServer = serde_yaml::from_str(yaml).expect("fixture parses");
+    let mut server: MCPServer = mcp_api::yaml::from_str(yaml).expect("fixture parses");
     server.metadata.uid = Some("5f0c6b8e-0000-4000-8000-000000000001".to_string());
     server
 }
@@ -79,7 +79,7 @@ fn plain_server_without_gateway() {
 
 #[test]
 fn gateway_enabled_server() {
-    let grant: MCPAccessGrant = serde_yaml::from_str(GRANT).expect("grant");
+    let grant: MCPAccessGrant = mcp_api::yaml::from_str(GRANT).expect("grant");
     insta::assert_yaml_snapshot!("gateway", objects(&server(GATEWAY), &[grant], &cfg()));
 }
 
@@ -248,7 +248,7 @@ fn the_policy_is_rewritten_only_for_a_new_revision() {
     let later = mcp_policy::render(&s, &[], &[], &ctx("2026-01-02T00:00:00Z")).expect("renders");
     assert_eq!(plan_policy(&view, Some(&config_map), None, &later), PolicyPlan::Unchanged);
     // A grant changes the revision.
-    let grant: MCPAccessGrant = serde_yaml::from_str(GRANT).expect("grant");
+    let grant: MCPAccessGrant = mcp_api::yaml::from_str(GRANT).expect("grant");
     let granted = mcp_policy::render(&s, &[grant], &[], &ctx("2026-01-02T00:00:00Z")).expect("renders");
     match plan_policy(&view, Some(&config_map), None, &granted) {
         PolicyPlan::Write { previous, .. } => assert_eq!(previous, Some(first.revision.clone())),

@@ -10,7 +10,6 @@ mod scenarios;
 
 use jiff::Timestamp;
 use mcp_api::{MCPAccessGrant, MCPAgentSession, MCPServer};
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{Call, Decision, Identity, MemoryBudgets, RenderContext, Request, Snapshot};
@@ -32,17 +31,16 @@ pub(crate) struct World {
 impl World {
     pub fn from_yaml(text: &str) -> World {
         let mut world = World::default();
-        for doc in serde_yaml::Deserializer::from_str(text) {
-            let value = serde_yaml::Value::deserialize(doc).expect("fixture YAML");
+        for value in mcp_api::yaml::from_multiple::<serde_json::Value>(text).expect("fixture YAML") {
             if value.is_null() {
                 continue;
             }
-            let kind = value.get("kind").and_then(serde_yaml::Value::as_str).unwrap_or_default().to_string();
+            let kind = value.get("kind").and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
             match kind.as_str() {
-                "MCPServer" => world.servers.push(serde_yaml::from_value(value).expect("MCPServer")),
-                "MCPAccessGrant" => world.grants.push(serde_yaml::from_value(value).expect("MCPAccessGrant")),
+                "MCPServer" => world.servers.push(serde_json::from_value(value).expect("MCPServer")),
+                "MCPAccessGrant" => world.grants.push(serde_json::from_value(value).expect("MCPAccessGrant")),
                 "MCPAgentSession" => {
-                    world.sessions.push(serde_yaml::from_value(value).expect("MCPAgentSession"))
+                    world.sessions.push(serde_json::from_value(value).expect("MCPAgentSession"))
                 }
                 other => panic!("unexpected kind {other:?} in fixture"),
             }

@@ -1,0 +1,536 @@
+//! `cargo xtask dist`: the release artifacts of one commit, bit-identical wherever they are
+//! built: one `.tar.gz` per shipped binary, a CycloneDX SBOM per binary, `provenance.json`
+//! and `SHA256SUMS`, in `target/dist/<version>/`.
+//!
+//! Reproducibility comes from: `cargo build --release --locked` in a target directory of its
+//! own (so CI's build cache is never rebuilt with other flags), `SOURCE_DATE_EPOCH` = the
+//! commit time, `--remap-path-prefix` for the workspace, the target directory, cargo's home and
+//! the toolchain (and `-ffile-prefix-map` for the C code of bundled libraries), and archives
+//! written by [`crate::archive`]. `--verify` builds twice from clean target directories and
+//! compares every artifact; a difference names the file and, for archives, the first entry.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use duct::cmd;
+use serde_json::{Value, json};
+
+use crate::archive::{self, Entry, Tree};
+use crate::util::project_root;
+
+/// The target triple of the archives (the host; the release workflow runs on it).
+pub const TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// Shipped binaries: (binary, cargo package).
+pub const BINARIES: &[(&str, &str)] = &[
+    ("mcp-runtime", "mcp-runtime"),
+    ("mcp-gateway", "mcp-gateway-bin"),
+    ("mcp-operator", "mcp-operator-bin"),
+    ("mcp-platform", "mcp-platform-bin"),
+    ("mcp-sentinel", "mcp-sentinel-bin"),
+    ("mcp-example-server", "mcp-example-server"),
+];
+
+/// Where the release builds happen (never CI's or a developer's target directory).
+pub const BUILD_DIR: &str = "target/dist-build";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Build twice from clean target directories and compare every artifact.
+    #[arg(long)]
+    pub verify: bool,
+    /// Only these binaries (comma-separated) [default: all shipped binaries].
+    #[arg(long, value_delimiter = ',', value_name = "BIN,...")]
+    pub bins: Vec<String>,
+    /// Output directory [default: target/dist/<version>].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Target directory of the release build [default: target/dist-build].
+    #[arg(long, value_name = "DIR")]
+    pub build_dir: Option<PathBuf>,
+    /// Skip the SBOMs (no cargo-cyclonedx install).
+    #[arg(long)]
+    pub no_sbom: bool,
+}
+
+/// What a build is made from.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub root: PathBuf,
+    pub commit: String,
+    pub epoch: u64,
+    pub version: String,
+}
+
+impl Source {
+    pub fn of_checkout() -> Result<Source> {
+        let root = project_root();
+        let commit = cmd!("git", "rev-parse", "HEAD").dir(&root).read().context("git rev-parse HEAD")?;
+        let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) => v.parse().context("SOURCE_DATE_EPOCH is not a number")?,
+            Err(_) => cmd!("git", "log", "-1", "--format=%ct", "HEAD")
+                .dir(&root)
+                .read()
+                .context("git log")?
+                .trim()
+                .parse()
+                .context("commit time")?,
+        };
+        Ok(Source {
+            root,
+            commit: commit.trim().to_string(),
+            epoch,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+    }
+}
+
+pub fn run(args: &Args) -> Result<()> {
+    let source = Source::of_checkout()?;
+    let bins = selected(&args.bins)?;
+    let out = args.out.clone().unwrap_or_else(|| source.root.join("target/dist").join(&source.version));
+    let build_dir = args.build_dir.clone().unwrap_or_else(|| source.root.join(BUILD_DIR));
+    let started = Instant::now();
+    if !args.verify {
+        build_into(&source, &bins, &build_dir, &out, !args.no_sbom)?;
+        eprintln!("dist: {} in {:.0?}", out.display(), started.elapsed());
+        print_sums(&out)?;
+        return Ok(());
+    }
+    let first = out.with_extension("run1");
+    let second = out.with_extension("run2");
+    for (run, dir) in [(1, &first), (2, &second)] {
+        eprintln!("dist --verify: build {run} of 2 from a clean target directory");
+        let _ = std::fs::remove_dir_all(&build_dir);
+        build_into(&source, &bins, &build_dir, dir, !args.no_sbom)?;
+    }
+    let differences = compare(&first, &second)?;
+    if !differences.is_empty() {
+        bail!("dist --verify: the two builds differ:\n  {}", differences.join("\n  "));
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::rename(&first, &out)
+        .with_context(|| format!("move {} to {}", first.display(), out.display()))?;
+    std::fs::remove_dir_all(&second).ok();
+    eprintln!(
+        "dist --verify: both builds identical ({:.0?}); artifacts in {}",
+        started.elapsed(),
+        out.display()
+    );
+    print_sums(&out)
+}
+
+/// The selected binaries, in the shipped order.
+pub fn selected(names: &[String]) -> Result<Vec<(&'static str, &'static str)>> {
+    if names.is_empty() {
+        return Ok(BINARIES.to_vec());
+    }
+    for name in names {
+        if !BINARIES.iter().any(|(bin, _)| bin == name) {
+            let known: Vec<&str> = BINARIES.iter().map(|(b, _)| *b).collect();
+            bail!("dist: unknown binary {name:?} (shipped: {})", known.join(", "));
+        }
+    }
+    Ok(BINARIES.iter().copied().filter(|(bin, _)| names.iter().any(|n| n == bin)).collect())
+}
+
+/// The environment of a reproducible release build in `target_dir`.
+pub fn build_env(source: &Source, target_dir: &Path) -> Result<Vec<(String, String)>> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .context("no CARGO_HOME or HOME")?;
+    let rustup_home = std::env::var_os("RUSTUP_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")));
+    let sysroot = cmd!("rustc", "--print", "sysroot").read().context("rustc --print sysroot")?;
+    // rustc and the C compilers apply the last matching mapping: longest prefixes go last.
+    let mut maps: Vec<(String, &str)> = vec![
+        (target_dir.display().to_string(), "/target"),
+        (source.root.display().to_string(), "/build"),
+        (cargo_home.display().to_string(), "/cargo"),
+        (sysroot.trim().to_string(), "/rustc-sysroot"),
+    ];
+    if let Some(home) = rustup_home {
+        maps.push((home.display().to_string(), "/rustup"));
+    }
+    maps.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
+    let rustflags: Vec<String> =
+        maps.iter().rev().map(|(from, to)| format!("--remap-path-prefix={from}={to}")).collect();
+    let cflags: Vec<String> =
+        maps.iter().rev().map(|(from, to)| format!("-ffile-prefix-map={from}={to}")).collect();
+    Ok(vec![
+        ("SOURCE_DATE_EPOCH".into(), source.epoch.to_string()),
+        ("CARGO_TARGET_DIR".into(), target_dir.display().to_string()),
+        ("RUSTFLAGS".into(), rustflags.join(" ")),
+        ("CFLAGS".into(), cflags.join(" ")),
+        ("CXXFLAGS".into(), cflags.join(" ")),
+        ("CARGO_INCREMENTAL".into(), "0".into()),
+        ("TZ".into(), "UTC".into()),
+        ("LC_ALL".into(), "C".into()),
+    ])
+}
+
+/// The cargo command of a release build.
+pub fn build_argv(bins: &[(&str, &str)]) -> Vec<String> {
+    let mut argv: Vec<String> =
+        ["build", "--release", "--locked", "--target", TARGET].map(String::from).to_vec();
+    for (_, package) in bins {
+        argv.extend(["-p".to_string(), package.to_string()]);
+    }
+    argv
+}
+
+/// Builds `bins` in `target_dir` and writes every artifact into `out` (emptied first).
+pub fn build_into(
+    source: &Source,
+    bins: &[(&str, &str)],
+    target_dir: &Path,
+    out: &Path,
+    sbom: bool,
+) -> Result<()> {
+    let env = build_env(source, target_dir)?;
+    let argv = build_argv(bins);
+    let mut build = duct::cmd("cargo", &argv).dir(&source.root).env_remove("RUSTC_WRAPPER");
+    for (key, value) in &env {
+        build = build.env(key, value);
+    }
+    build.run().context("dist: cargo build --release")?;
+    let _ = std::fs::remove_dir_all(out);
+    std::fs::create_dir_all(out)?;
+    let release = target_dir.join(TARGET).join("release");
+    let mut artifacts = Vec::new();
+    let packages: Vec<&str> = bins.iter().map(|(_, p)| *p).collect();
+    let sboms = if sbom { sboms(source, &packages)? } else { Default::default() };
+    for (bin, package) in bins {
+        let binary = std::fs::read(release.join(bin)).with_context(|| format!("read the built {bin}"))?;
+        let name = archive_name(bin, &source.version);
+        let data = archive_binary(bin, &source.version, &binary, source.epoch)?;
+        std::fs::write(out.join(&name), &data)?;
+        artifacts.push((name, archive::sha256(&data)));
+        if let Some(data) = sboms.get(*package) {
+            let name = format!("{bin}-{}.cdx.json", source.version);
+            std::fs::write(out.join(&name), data)?;
+            artifacts.push((name, archive::sha256(data)));
+        }
+    }
+    let provenance = provenance(source, bins, &env, &argv, &artifacts)?;
+    std::fs::write(out.join("provenance.json"), &provenance)?;
+    write_sums(out)
+}
+
+/// `mcp-gateway-0.1.0-x86_64-unknown-linux-gnu.tar.gz`
+pub fn archive_name(bin: &str, version: &str) -> String {
+    format!("{bin}-{version}-{TARGET}.tar.gz")
+}
+
+/// The archive of one binary: `<bin>-<version>-<target>/<bin>`.
+pub fn archive_binary(bin: &str, version: &str, binary: &[u8], epoch: u64) -> Result<Vec<u8>> {
+    let mut tree = Tree::new();
+    archive::insert(
+        &mut tree,
+        &format!("{bin}-{version}-{TARGET}/{bin}"),
+        Entry::File { data: binary.to_vec(), exec: true },
+    );
+    archive::gzip(&archive::tar(&tree, epoch)?)
+}
+
+/// The CycloneDX SBOM of every workspace package, from one `cargo cyclonedx` run (crates.io,
+/// pinned), made deterministic ([`normalise_sbom`]). The generator writes
+/// `dist-sbom.json` next to every member's `Cargo.toml`; all of them are removed again.
+fn sboms(source: &Source, packages: &[&str]) -> Result<std::collections::BTreeMap<String, Vec<u8>>> {
+    let tool = crate::tools::CARGO_CYCLONEDX.install("dist")?;
+    let metadata = cmd!("cargo", "metadata", "--format-version", "1", "--no-deps", "--locked")
+        .dir(&source.root)
+        .read()
+        .context("cargo metadata")?;
+    let metadata: Value = serde_json::from_str(&metadata)?;
+    let members: Vec<(String, PathBuf)> = metadata["packages"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| {
+                    let dir = Path::new(p["manifest_path"].as_str()?).parent()?.to_path_buf();
+                    Some((p["name"].as_str()?.to_string(), dir))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let clean = || {
+        for (_, dir) in &members {
+            let _ = std::fs::remove_file(dir.join("dist-sbom.json"));
+        }
+    };
+    clean();
+    let result = cmd!(
+        &tool,
+        "cyclonedx",
+        "--format",
+        "json",
+        "--spec-version",
+        "1.5",
+        "--target",
+        TARGET,
+        "--override-filename",
+        "dist-sbom"
+    )
+    .dir(&source.root)
+    .env("SOURCE_DATE_EPOCH", source.epoch.to_string())
+    .stdout_null()
+    .run()
+    .context("cargo cyclonedx");
+    let mut out = std::collections::BTreeMap::new();
+    if result.is_ok() {
+        for package in packages {
+            let Some((_, dir)) = members.iter().find(|(name, _)| name == package) else {
+                clean();
+                bail!("package {package} not in the workspace");
+            };
+            let file = dir.join("dist-sbom.json");
+            let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()));
+            let text = match text {
+                Ok(text) => text,
+                Err(e) => {
+                    clean();
+                    return Err(e);
+                }
+            };
+            let mut sbom: Value = serde_json::from_str(&text).context("parse the SBOM")?;
+            normalise_sbom(&mut sbom, source);
+            let mut data = serde_json::to_vec_pretty(&sbom)?;
+            data.push(b'\n');
+            out.insert(package.to_string(), data);
+        }
+    }
+    clean();
+    result?;
+    Ok(out)
+}
+
+/// Replaces what differs between two runs of the generator: `serialNumber` (random) and
+/// `metadata.timestamp` (now), and any absolute path of this checkout.
+pub fn normalise_sbom(sbom: &mut Value, source: &Source) {
+    let root = source.root.display().to_string();
+    strip_paths(sbom, &root);
+    if let Some(meta) = sbom.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("timestamp".into(), Value::String(rfc3339(source.epoch)));
+    }
+    if let Some(object) = sbom.as_object_mut() {
+        object.remove("serialNumber");
+        let digest = archive::sha256(serde_json::to_string(&*object).unwrap_or_default().as_bytes());
+        let uuid = format!(
+            "{}-{}-5{}-8{}-{}",
+            &digest[0..8],
+            &digest[8..12],
+            &digest[13..16],
+            &digest[17..20],
+            &digest[20..32]
+        );
+        object.insert("serialNumber".into(), Value::String(format!("urn:uuid:{uuid}")));
+    }
+}
+
+fn strip_paths(value: &mut Value, root: &str) {
+    match value {
+        Value::String(s) if s.contains(root) => *s = s.replace(root, "/build"),
+        Value::Array(items) => items.iter_mut().for_each(|v| strip_paths(v, root)),
+        Value::Object(map) => map.values_mut().for_each(|v| strip_paths(v, root)),
+        _ => {}
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` as RFC 3339 UTC (days from the civil-from-days algorithm).
+pub fn rfc3339(epoch: u64) -> String {
+    let days = (epoch / 86_400) as i64;
+    let secs = epoch % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+/// The provenance statement: what was built, from what, with what, how.
+fn provenance(
+    source: &Source,
+    bins: &[(&str, &str)],
+    env: &[(String, String)],
+    argv: &[String],
+    artifacts: &[(String, String)],
+) -> Result<Vec<u8>> {
+    let rustc = cmd!("rustc", "-vV").read().context("rustc -vV")?;
+    let cargo = cmd!("cargo", "-V").read().context("cargo -V")?;
+    let lock = std::fs::read(source.root.join("Cargo.lock")).context("read Cargo.lock")?;
+    // Paths of this machine are not part of the statement: the remapped names are.
+    let env: Vec<Value> = env
+        .iter()
+        .filter(|(k, _)| k != "CARGO_TARGET_DIR")
+        .map(|(k, v)| {
+            let shown = if k == "RUSTFLAGS" || k == "CFLAGS" || k == "CXXFLAGS" {
+                "<remap of the workspace, target dir, cargo home and toolchain to /build, /target, /cargo, /rustc-sysroot, /rustup>".to_string()
+            } else {
+                v.clone()
+            };
+            json!({"name": k, "value": shown})
+        })
+        .collect();
+    let doc = json!({
+        "_type": "mcp-runtime dist provenance v1",
+        "source": {
+            "repository": "https://github.com/mcp-runtime/mcp-runtime",
+            "commit": source.commit,
+            "sourceDateEpoch": source.epoch,
+            "created": rfc3339(source.epoch),
+            "cargoLockSha256": archive::sha256(&lock),
+        },
+        "version": source.version,
+        "target": TARGET,
+        "binaries": bins.iter().map(|(b, p)| json!({"binary": b, "package": p})).collect::<Vec<_>>(),
+        "toolchain": { "rustc": rustc.trim(), "cargo": cargo.trim() },
+        "build": {
+            "command": format!("cargo {}", argv.join(" ")),
+            "environment": env,
+            "reproduce": "cargo xtask dist --verify",
+        },
+        "artifacts": artifacts.iter().map(|(n, d)| json!({"name": n, "sha256": d})).collect::<Vec<_>>(),
+    });
+    let mut data = serde_json::to_vec_pretty(&doc)?;
+    data.push(b'\n');
+    Ok(data)
+}
+
+/// `SHA256SUMS` of every other file in `out`, sorted by name (`sha256sum -c` format).
+fn write_sums(out: &Path) -> Result<()> {
+    let mut names: Vec<String> = std::fs::read_dir(out)?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n != "SHA256SUMS")
+        .collect();
+    names.sort();
+    let mut text = String::new();
+    for name in names {
+        let data = std::fs::read(out.join(&name))?;
+        text.push_str(&format!("{}  {name}\n", archive::sha256(&data)));
+    }
+    std::fs::write(out.join("SHA256SUMS"), text)?;
+    Ok(())
+}
+
+fn print_sums(out: &Path) -> Result<()> {
+    print!("{}", std::fs::read_to_string(out.join("SHA256SUMS"))?);
+    Ok(())
+}
+
+/// Every difference between two output directories: a file on one side only, or different
+/// content (for archives with the first differing entry).
+pub fn compare(a: &Path, b: &Path) -> Result<Vec<String>> {
+    let list = |dir: &Path| -> Result<Vec<String>> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir)?.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect();
+        names.sort();
+        Ok(names)
+    };
+    let (left, right) = (list(a)?, list(b)?);
+    let mut out = Vec::new();
+    for name in left.iter().filter(|n| !right.contains(n)) {
+        out.push(format!("{name}: only in the first build"));
+    }
+    for name in right.iter().filter(|n| !left.contains(n)) {
+        out.push(format!("{name}: only in the second build"));
+    }
+    for name in left.iter().filter(|n| right.contains(n)) {
+        let (x, y) = (std::fs::read(a.join(name))?, std::fs::read(b.join(name))?);
+        if x == y {
+            continue;
+        }
+        let detail = if name.ends_with(".tar.gz") {
+            match archive::first_difference(&x, &y)? {
+                Some(entry) => format!(" (first differing entry: {entry})"),
+                None => " (same entries, different compression)".to_string(),
+            }
+        } else {
+            String::new()
+        };
+        out.push(format!("{name}: sha256 {} vs {}{detail}", archive::sha256(&x), archive::sha256(&y)));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archives_are_deterministic_and_differences_are_named() {
+        let one = archive_binary("mcp-gateway", "0.1.0", b"\x7fELF one", 1_700_000_000).expect("archive");
+        let again = archive_binary("mcp-gateway", "0.1.0", b"\x7fELF one", 1_700_000_000).expect("archive");
+        assert_eq!(one, again);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::create_dir_all(&a).expect("mkdir");
+        std::fs::create_dir_all(&b).expect("mkdir");
+        let name = archive_name("mcp-gateway", "0.1.0");
+        std::fs::write(a.join(&name), &one).expect("write");
+        let two = archive_binary("mcp-gateway", "0.1.0", b"\x7fELF two", 1_700_000_000).expect("archive");
+        std::fs::write(b.join(&name), &two).expect("write");
+        std::fs::write(a.join("extra"), "x").expect("write");
+        let diff = compare(&a, &b).expect("compare");
+        assert_eq!(diff.len(), 2, "{diff:?}");
+        assert!(diff[0].starts_with("extra: only in the first build"));
+        assert!(
+            diff[1]
+                .ends_with("(first differing entry: mcp-gateway-0.1.0-x86_64-unknown-linux-gnu/mcp-gateway)"),
+            "{}",
+            diff[1]
+        );
+    }
+
+    #[test]
+    fn the_build_is_locked_release_and_remaps_every_machine_path() {
+        let argv = build_argv(&selected(&["mcp-gateway".into()]).expect("known"));
+        assert_eq!(
+            argv.join(" "),
+            "build --release --locked --target x86_64-unknown-linux-gnu -p mcp-gateway-bin"
+        );
+        assert!(selected(&["nope".into()]).is_err());
+        assert_eq!(selected(&[]).expect("all").len(), 6);
+        let source =
+            Source { root: "/w/repo".into(), commit: "abc".into(), epoch: 1, version: "0.1.0".into() };
+        let env = build_env(&source, Path::new("/w/repo/target/dist-build")).expect("env");
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        let rustflags = get("RUSTFLAGS");
+        assert!(rustflags.contains("--remap-path-prefix=/w/repo=/build"), "{rustflags}");
+        // rustc applies the last matching mapping: the target dir (inside the repo) comes after it.
+        let (repo, target) = (rustflags.find("=/build"), rustflags.find("=/target"));
+        assert!(repo.is_some() && target > repo, "{rustflags}");
+        assert!(rustflags.contains("=/cargo") && rustflags.contains("=/rustc-sysroot"), "{rustflags}");
+        assert!(get("CFLAGS").find("=/target") > get("CFLAGS").find("=/build"));
+        assert_eq!(get("SOURCE_DATE_EPOCH"), "1");
+    }
+
+    #[test]
+    fn sbom_normalisation_is_stable() {
+        let source = Source {
+            root: "/w/repo".into(),
+            commit: "abc".into(),
+            epoch: 1_700_000_000,
+            version: "0.1.0".into(),
+        };
+        let make = |serial: &str, ts: &str| {
+            let mut v = json!({"serialNumber": serial, "metadata": {"timestamp": ts, "component": {"x": "/w/repo/bin/a"}}});
+            normalise_sbom(&mut v, &source);
+            v
+        };
+        let (a, b) = (make("urn:uuid:1", "2026-01-01T00:00:00Z"), make("urn:uuid:2", "2027-01-01T00:00:00Z"));
+        assert_eq!(a, b);
+        assert_eq!(a["metadata"]["timestamp"], "2023-11-14T22:13:20Z");
+        assert_eq!(a["metadata"]["component"]["x"], "/build/bin/a");
+        assert!(a["serialNumber"].as_str().is_some_and(|s| s.starts_with("urn:uuid:") && s.len() == 45));
+    }
+}
