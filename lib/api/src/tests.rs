@@ -553,10 +553,10 @@ spec:
     credentialSecretRef: {name: remote-mcp, key: token}
   tools: [{name: search, sideEffect: read}]
 "#;
-    let server: MCPServer = serde_yaml::from_str(text).expect("server");
+    let server: MCPServer = crate::yaml::from_str(text).expect("server");
     assert_eq!(server.spec.upstream.as_ref().map(|u| u.url.as_str()), Some("https://mcp.example.com/mcp"));
-    let yaml = serde_yaml::to_string(&server).expect("yaml");
+    let yaml = serde_saphyr::to_string(&server).expect("yaml");
     assert!(!yaml.contains("image"), "{yaml}");
-    let again: MCPServer = serde_yaml::from_str(&yaml).expect("parse");
+    let again: MCPServer = crate::yaml::from_str(&yaml).expect("parse");
     assert_eq!(again, server);
 }
