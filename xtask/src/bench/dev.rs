@@ -28,8 +28,7 @@ use crate::util::{project_root, target_dir};
 const STARTS: usize = 5;
 const ROUNDS: usize = 2;
 const SECONDS: u64 = 10;
-const RATE: u32 = 1_000;
-const CONNECTIONS: u32 = 16;
+use super::oha::{CONNECTIONS, RATE};
 
 /// A process stopped when dropped.
 struct Proc(Child);
@@ -120,45 +119,20 @@ fn call_body() -> String {
 }
 
 fn oha(oha: &Path, url: &str, token: Option<&str>) -> Result<Value> {
-    let mut args: Vec<String> = vec![
-        "--no-tui".into(),
-        "--output-format".into(),
-        "json".into(),
-        "-z".into(),
-        format!("{SECONDS}s"),
-        "-q".into(),
-        RATE.to_string(),
-        "--latency-correction".into(),
-        "-c".into(),
-        CONNECTIONS.to_string(),
-        "-m".into(),
-        "POST".into(),
-        "-d".into(),
-        call_body(),
-        "-H".into(),
-        "content-type: application/json".into(),
-        "-H".into(),
-        "accept: application/json, text/event-stream".into(),
-        "-H".into(),
-        "mcp-protocol-version: 2025-06-18".into(),
-    ];
+    let mut headers: Vec<(String, String)> = [
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+        ("mcp-protocol-version", "2025-06-18"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
     if let Some(t) = token {
-        args.extend(["-H".into(), format!("authorization: Bearer {t}")]);
+        headers.push(("authorization".into(), format!("Bearer {t}")));
     }
-    args.push(url.into());
-    let out = duct::cmd(oha, &args).stdout_capture().stderr_capture().unchecked().run()?;
-    if !out.status.success() {
-        bail!("oha failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
-    }
-    let run: Value = serde_json::from_slice(&out.stdout).context("oha printed no JSON summary")?;
-    let ms = |v: &Value| v.as_f64().map_or(f64::NAN, |s| s * 1000.0);
-    let statuses = run["statusCodeDistribution"].as_object().cloned().unwrap_or_default();
-    Ok(json!({
-        "p50_ms": ms(&run["latencyPercentiles"]["p50"]),
-        "p99_ms": ms(&run["latencyPercentiles"]["p99"]),
-        "ok": statuses.get("200").and_then(Value::as_u64).unwrap_or(0),
-        "other": statuses.iter().filter(|(k, _)| *k != "200").filter_map(|(_, v)| v.as_u64()).sum::<u64>(),
-    }))
+    let run = super::oha::run_oha_with(oha, url, &headers, SECONDS, &call_body())?;
+    let s = super::oha::summarize(&run);
+    Ok(json!({"p50_ms": s["p50_ms"], "p99_ms": s["p99_ms"], "ok": s["ok"], "other": s["other_status"]}))
 }
 
 /// One authenticated platform call with curl; (status, body).

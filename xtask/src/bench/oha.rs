@@ -195,6 +195,17 @@ fn call_body() -> String {
 
 /// One oha run against `url`; its JSON summary.
 fn run_oha(oha: &Path, url: &str, headers: &[(String, String)], seconds: u64) -> Result<Value> {
+    run_oha_with(oha, url, headers, seconds, &call_body())
+}
+
+/// One oha run at [`RATE`] with [`CONNECTIONS`] sending `body`; its JSON summary.
+pub(super) fn run_oha_with(
+    oha: &Path,
+    url: &str,
+    headers: &[(String, String)],
+    seconds: u64,
+    body: &str,
+) -> Result<Value> {
     let mut args: Vec<String> = vec![
         "--no-tui".into(),
         "--output-format".into(),
@@ -209,7 +220,7 @@ fn run_oha(oha: &Path, url: &str, headers: &[(String, String)], seconds: u64) ->
         "-m".into(),
         "POST".into(),
         "-d".into(),
-        call_body(),
+        body.to_string(),
     ];
     for (name, value) in headers {
         args.extend(["-H".into(), format!("{name}: {value}")]);
@@ -223,7 +234,7 @@ fn run_oha(oha: &Path, url: &str, headers: &[(String, String)], seconds: u64) ->
 }
 
 /// What one run measured: p50, p99 (ms), calls answered 200, other answers and errors.
-fn summarize(run: &Value) -> Value {
+pub(super) fn summarize(run: &Value) -> Value {
     let ms = |v: &Value| v.as_f64().map(|s| s * 1_000.0);
     let statuses = run["statusCodeDistribution"].as_object().cloned().unwrap_or_default();
     let ok = statuses.get("200").and_then(Value::as_u64).unwrap_or(0);
