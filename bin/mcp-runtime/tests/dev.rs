@@ -316,10 +316,21 @@ async fn snapshot(dev: &Dev) -> Vec<Vec<String>> {
         let list = body[field].as_array().or(body.as_array()).cloned().unwrap_or_default();
         let mut names: Vec<String> = list
             .iter()
-            .map(|i| i[key].as_str().or(i["metadata"]["name"].as_str()).unwrap_or_default().to_string())
+            .map(|i| {
+                // Teams and keys carry `name`; grants and sessions `{team, grant|session: {metadata}}`.
+                i[key]
+                    .as_str()
+                    .or(i["grant"]["metadata"]["name"].as_str())
+                    .or(i["session"]["metadata"]["name"].as_str())
+                    .unwrap_or_default()
+                    .to_string()
+            })
             .collect();
         names.sort();
-        assert!(!names.is_empty(), "{path} lists something: {body}");
+        assert!(
+            !names.is_empty() && names.iter().all(|n| !n.is_empty()),
+            "{path} lists named objects: {body}"
+        );
         out.push(names);
     }
     out

@@ -270,6 +270,12 @@ impl Platform {
         let grace = state.config.shutdown_grace;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let app = router.into_make_service_with_connect_info::<SocketAddr>();
+        // Streamed answers (the dashboard, `mcp-runtime dev`'s governed routes) end in a small
+        // write of their own: without TCP_NODELAY it waits for the peer's delayed ACK (~40 ms).
+        use axum::serve::ListenerExt as _;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             shutdown.await;
             let _ = stop_tx.send(true);

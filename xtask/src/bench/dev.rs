@@ -311,7 +311,7 @@ fn measure(cli: &Path, gateway: &Path, example: &Path, oha_bin: &Path, work: &Pa
     let sessions: Value = serde_json::from_str(&sessions).unwrap_or_default();
     let session = sessions["items"]
         .as_array()
-        .and_then(|i| i.iter().find_map(|s| s["metadata"]["name"].as_str().or(s["name"].as_str())))
+        .and_then(|i| i.iter().find_map(|s| s["session"]["metadata"]["name"].as_str()))
         .context("bench dev: the demo session")?
         .to_string();
     let route = format!("{}/demo/mcp", dev.url);
