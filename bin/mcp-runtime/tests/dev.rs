@@ -210,6 +210,21 @@ async fn the_readme_first_command_serves_and_its_printed_call_works() {
     let e = &events["events"][0];
     assert_eq!((e["decision"].as_str(), e["reason"].as_str()), (Some("allow"), Some("allowed")), "{e}");
 
+    // The in-process ingest endpoint takes events only with this process's own key.
+    for key in [None, Some("guess")] {
+        let mut req =
+            client.post(format!("{}/internal/ingest", dev.url)).header("content-type", "application/json");
+        if let Some(k) = key {
+            req = req.header("x-api-key", k);
+        }
+        let r = req
+            .body(json!({"source": "x", "event_type": "mcp.request", "payload": {}}).to_string())
+            .send()
+            .await
+            .expect("ingest");
+        assert_eq!(r.status().as_u16(), 401, "a forged audit event is refused ({key:?})");
+    }
+
     // A second start on the same directory: no new password, the same objects.
     drop(dev);
     let again = Dev::start(data.path(), &[]);
