@@ -401,10 +401,10 @@ impl EventStore {
         let mut out = Vec::with_capacity(busiest.len());
         for r in &busiest {
             let (server, tool) = (s(r, "server"), s(r, "tool_name"));
+            // Exactly this group: `eq` would skip an empty server name and mix groups.
             let mut w = scope_where(&scope);
-            w.eq("server", Some(&server));
-            w.parts.push("tool_name = ?".into());
-            w.args.push(Bind::Str(tool.clone()));
+            w.parts.push("server = ? AND tool_name = ?".into());
+            w.args.extend([Bind::Str(server.clone()), Bind::Str(tool.clone())]);
             let sql = format!("SELECT latency_ms FROM events{} ORDER BY latency_ms ASC", w.sql());
             let values: Vec<f64> =
                 fetch(self, &sql, &w.args).await?.iter().map(|r| f(r, "latency_ms")).collect();
