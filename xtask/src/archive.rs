@@ -134,6 +134,11 @@ pub fn gzip(data: &[u8]) -> Result<Vec<u8>> {
 pub fn entries(targz: &[u8]) -> Result<Vec<(String, String)>> {
     let mut data = Vec::new();
     flate2::read::GzDecoder::new(targz).read_to_end(&mut data).context("gunzip")?;
+    Ok(tar_entries(&data))
+}
+
+/// [`entries`] of an uncompressed tar (an OCI image layout archive).
+pub fn tar_entries(data: &[u8]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut at = 0;
     while at + 512 <= data.len() {
@@ -152,12 +157,13 @@ pub fn entries(targz: &[u8]) -> Result<Vec<(String, String)>> {
         out.push((path, hex::encode(digest.finalize())));
         at += 512 + size.div_ceil(512) * 512;
     }
-    Ok(out)
+    out
 }
 
-/// The first entry where two archives differ (path, or "<end>" when one is longer).
+/// The first entry where two archives (gzip-compressed or plain tar) differ.
 pub fn first_difference(a: &[u8], b: &[u8]) -> Result<Option<String>> {
-    let (a, b) = (entries(a)?, entries(b)?);
+    let read = |x: &[u8]| if x.starts_with(&[0x1f, 0x8b]) { entries(x) } else { Ok(tar_entries(x)) };
+    let (a, b) = (read(a)?, read(b)?);
     for i in 0..a.len().max(b.len()) {
         match (a.get(i), b.get(i)) {
             (Some(x), Some(y)) if x == y => {}

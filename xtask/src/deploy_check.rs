@@ -69,7 +69,12 @@ mod tests {
     }
 
     fn render(tree: &'static str) -> Vec<Doc> {
-        let dir = project_root().join("deploy").join(tree);
+        render_in(&project_root().join("deploy"), tree)
+    }
+
+    /// [`render`] of the tree `tree` of a copy of `deploy/` at `deploy`.
+    fn render_in(deploy: &std::path::Path, tree: &'static str) -> Vec<Doc> {
+        let dir = deploy.join(tree);
         let output = match Command::new("kubectl").arg("kustomize").arg(&dir).output() {
             Ok(output) => output,
             Err(err) => panic!(
@@ -445,6 +450,51 @@ mod tests {
             assert!(image_problem(tree, &elsewhere).is_some(), "{tree}: {elsewhere}");
         }
         assert!(image_problem("eks", "1.dkr.ecr.us-east-1.amazonaws.com/mcp-runtime/mcp-gateway").is_some());
+    }
+
+    /// `cargo xtask dist --write-digests` on a copy of `deploy/`: every own image of the pinned
+    /// overlays (containers and the operator's sidecar setting) is then referenced by digest, the
+    /// overlays still pass the image rules, and pinning again with other digests replaces them.
+    #[test]
+    fn overlays_pinned_by_dist_reference_every_own_image_by_digest() {
+        let copy = tempfile::tempdir().expect("tempdir");
+        let deploy = copy.path().join("deploy");
+        let status = Command::new("cp")
+            .arg("-r")
+            .arg(project_root().join("deploy"))
+            .arg(&deploy)
+            .status()
+            .expect("cp");
+        assert!(status.success());
+        let pin = |fill: char| {
+            let digests: Vec<(String, String)> = OWN_IMAGES
+                .iter()
+                .enumerate()
+                .map(|(i, image)| (image.to_string(), format!("sha256:{i}{}", fill.to_string().repeat(63))))
+                .collect();
+            let changed = crate::dist::write_digests(copy.path(), &digests).expect("pin");
+            (digests, changed)
+        };
+        let (_, changed) = pin('a');
+        assert!(changed.len() >= 4, "changed only {changed:?}");
+        let (digests, _) = pin('b');
+        for tree in ["kind", "k3s", "eks"] {
+            let docs = render_in(&deploy, tree);
+            let mut failures = Vec::new();
+            check_images(tree, &docs, &mut failures);
+            assert!(failures.is_empty(), "deploy/{tree} pinned: {failures:?}");
+            let own: Vec<String> = docs.iter().flat_map(images).filter(|i| is_own(i)).collect();
+            assert!(own.len() >= 5, "deploy/{tree}: {own:?}");
+            for image in own {
+                let (_, digest) = digests
+                    .iter()
+                    .find(|(name, _)| image.contains(&format!("/mcp-runtime/{name}@")))
+                    .unwrap_or_else(|| panic!("deploy/{tree}: {image} is not pinned"));
+                assert!(image.ends_with(&format!("@{digest}")), "deploy/{tree}: {image}");
+            }
+        }
+        let (_, again) = pin('b');
+        assert!(again.is_empty(), "pinning twice with the same digests changed {again:?}");
     }
 
     #[test]

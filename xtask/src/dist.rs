@@ -52,6 +52,24 @@ pub struct Args {
     /// Skip the SBOMs (no cargo-cyclonedx install).
     #[arg(long)]
     pub no_sbom: bool,
+    /// Skip the OCI image archives.
+    #[arg(long)]
+    pub no_images: bool,
+    /// Check every image (skopeo, umoci, and its binary run in a chroot of its root file system).
+    #[arg(long)]
+    pub check_images: bool,
+    /// Pin the kind, k3s and eks overlays to the built image digests (`images:` entries get
+    /// `digest:` instead of `newTag:`, the operator's sidecar image `@sha256:`).
+    #[arg(long)]
+    pub write_digests: bool,
+}
+
+/// What goes into one output directory.
+#[derive(Clone, Copy, Debug)]
+pub struct Outputs {
+    pub sbom: bool,
+    pub images: bool,
+    pub check_images: bool,
 }
 
 /// What a build is made from.
@@ -92,18 +110,26 @@ pub fn run(args: &Args) -> Result<()> {
     let out = args.out.clone().unwrap_or_else(|| source.root.join("target/dist").join(&source.version));
     let build_dir = args.build_dir.clone().unwrap_or_else(|| source.root.join(BUILD_DIR));
     let started = Instant::now();
+    let outputs = Outputs { sbom: !args.no_sbom, images: !args.no_images, check_images: args.check_images };
+    if args.write_digests && args.no_images {
+        bail!("dist: --write-digests needs the images (drop --no-images)");
+    }
     if !args.verify {
-        build_into(&source, &bins, &build_dir, &out, !args.no_sbom)?;
+        build_into(&source, &bins, &build_dir, &out, outputs)?;
         eprintln!("dist: {} in {:.0?}", out.display(), started.elapsed());
         print_sums(&out)?;
-        return Ok(());
+        return finish(&source, &out, args);
     }
     let first = out.with_extension("run1");
     let second = out.with_extension("run2");
     for (run, dir) in [(1, &first), (2, &second)] {
         eprintln!("dist --verify: build {run} of 2 from a clean target directory");
         let _ = std::fs::remove_dir_all(&build_dir);
-        build_into(&source, &bins, &build_dir, dir, !args.no_sbom)?;
+        let run_started = Instant::now();
+        // The images of the first build are checked (run); the second must equal it byte for byte.
+        let outputs = Outputs { check_images: outputs.check_images && run == 1, ..outputs };
+        build_into(&source, &bins, &build_dir, dir, outputs)?;
+        eprintln!("dist --verify: build {run} took {:.0?}", run_started.elapsed());
     }
     let differences = compare(&first, &second)?;
     if !differences.is_empty() {
@@ -118,7 +144,19 @@ pub fn run(args: &Args) -> Result<()> {
         started.elapsed(),
         out.display()
     );
-    print_sums(&out)
+    print_sums(&out)?;
+    finish(&source, &out, args)
+}
+
+fn finish(source: &Source, out: &Path, args: &Args) -> Result<()> {
+    if args.write_digests {
+        let text = std::fs::read_to_string(out.join(IMAGE_DIGESTS)).context("read the image digests")?;
+        let digests = parse_digests(&text)?;
+        for file in write_digests(&source.root, &digests)? {
+            eprintln!("dist: pinned the images of {} to their digests", file.display());
+        }
+    }
+    Ok(())
 }
 
 /// The selected binaries, in the shipped order.
@@ -188,7 +226,7 @@ pub fn build_into(
     bins: &[(&str, &str)],
     target_dir: &Path,
     out: &Path,
-    sbom: bool,
+    outputs: Outputs,
 ) -> Result<()> {
     let env = build_env(source, target_dir)?;
     let argv = build_argv(bins);
@@ -202,7 +240,7 @@ pub fn build_into(
     let release = target_dir.join(TARGET).join("release");
     let mut artifacts = Vec::new();
     let packages: Vec<&str> = bins.iter().map(|(_, p)| *p).collect();
-    let sboms = if sbom { sboms(source, &packages)? } else { Default::default() };
+    let sboms = if outputs.sbom { sboms(source, &packages)? } else { Default::default() };
     for (bin, package) in bins {
         let binary = std::fs::read(release.join(bin)).with_context(|| format!("read the built {bin}"))?;
         let name = archive_name(bin, &source.version);
@@ -215,9 +253,155 @@ pub fn build_into(
             artifacts.push((name, archive::sha256(data)));
         }
     }
+    if outputs.images {
+        images_into(source, bins, &release, out, outputs.check_images, &mut artifacts)?;
+    }
     let provenance = provenance(source, bins, &env, &argv, &artifacts)?;
     std::fs::write(out.join("provenance.json"), &provenance)?;
     write_sums(out)
+}
+
+/// The file of `dist` listing every image and its manifest digest (`image sha256:…` per line).
+pub const IMAGE_DIGESTS: &str = "IMAGES";
+
+/// The image archive of every built binary that has an image (`<image>-<version>.oci.tar`, named
+/// `mcp-runtime/<image>:<version>`) and the [`IMAGE_DIGESTS`] file.
+fn images_into(
+    source: &Source,
+    bins: &[(&str, &str)],
+    release: &Path,
+    out: &Path,
+    check: bool,
+    artifacts: &mut Vec<(String, String)>,
+) -> Result<()> {
+    let images: Vec<(&str, &str)> = crate::images::IMAGES
+        .iter()
+        .filter(|(_, _, bin)| bins.iter().any(|(b, _)| b == bin))
+        .map(|(image, _, bin)| (*image, *bin))
+        .collect();
+    if images.is_empty() {
+        return Ok(());
+    }
+    let base = crate::oci::base_layer(&source.root, source.epoch)?;
+    let mut listing = String::new();
+    for (image, bin) in images {
+        let binary = std::fs::read(release.join(bin)).with_context(|| format!("read the built {bin}"))?;
+        let reference = format!("mcp-runtime/{image}:{}", source.version);
+        let built = crate::oci::image_of(&base, bin, &binary, &reference, source)?;
+        let name = format!("{image}-{}.oci.tar", source.version);
+        let data = archive::tar(&built.layout, source.epoch)?;
+        std::fs::write(out.join(&name), &data)?;
+        artifacts.push((name.clone(), archive::sha256(&data)));
+        listing.push_str(&format!("{image} {}\n", built.digest));
+        eprintln!("dist: image {image} {}", built.digest);
+        if check {
+            crate::oci::check(&out.join(&name), &base.1, bin, &binary)?;
+        }
+    }
+    std::fs::write(out.join(IMAGE_DIGESTS), listing)?;
+    Ok(())
+}
+
+/// Parses [`IMAGE_DIGESTS`].
+pub fn parse_digests(text: &str) -> Result<Vec<(String, String)>> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let (image, digest) = line.split_once(' ').context("IMAGES: expected `image sha256:<hex>`")?;
+            let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                bail!("IMAGES: {digest:?} is not a sha256 digest");
+            }
+            Ok((image.to_string(), digest.to_string()))
+        })
+        .collect()
+}
+
+/// The overlays `--write-digests` pins.
+pub const PINNED_OVERLAYS: &[&str] = &["deploy/kind", "deploy/k3s", "deploy/eks"];
+
+/// Pins the own images of every overlay under `root` (see [`pin_overlay`]); returns the files
+/// it changed.
+pub fn write_digests(root: &Path, digests: &[(String, String)]) -> Result<Vec<PathBuf>> {
+    let mut changed = Vec::new();
+    for overlay in PINNED_OVERLAYS {
+        let mut files = Vec::new();
+        yaml_files(&root.join(overlay), &mut files)?;
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
+            let pinned = pin_overlay(&text, digests)
+                .with_context(|| format!("pin the images of {}", file.display()))?;
+            if pinned != text {
+                let tmp = file.with_extension("yaml.tmp");
+                std::fs::write(&tmp, &pinned)?;
+                std::fs::rename(&tmp, &file)?;
+                changed.push(file);
+            }
+        }
+    }
+    Ok(changed)
+}
+
+/// Every `.yaml` file under `dir` (its patches and nested overlays included).
+fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            yaml_files(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "yaml") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Rewrites one kustomization (or patch): in `images:`, an entry `name: mcp-runtime/<image>` gets
+/// `digest: <digest>` in place of its `newTag:`; a value `…/mcp-runtime/<image>:<tag>` (the
+/// operator's `MCP_GATEWAY_PROXY_IMAGE`) becomes `…/mcp-runtime/<image>@<digest>`. Everything
+/// else, comments included, is kept as written. Running it again with the same digests changes
+/// nothing; with new ones it replaces the old digests.
+pub fn pin_overlay(text: &str, digests: &[(String, String)]) -> Result<String> {
+    let digest_of = |image: &str| digests.iter().find(|(i, _)| i == image).map(|(_, d)| d.as_str());
+    let mut out = Vec::new();
+    let mut current: Option<&str> = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        if let Some(name) = trimmed.strip_prefix("- name: ") {
+            current = name.trim().strip_prefix("mcp-runtime/").and_then(digest_of);
+            out.push(line.to_string());
+            continue;
+        }
+        if let Some(digest) = current
+            && (trimmed.starts_with("newTag:") || trimmed.starts_with("digest:"))
+        {
+            out.push(format!("{indent}digest: {digest}"));
+            continue;
+        }
+        if let Some(value) = trimmed.strip_prefix("value: ")
+            && let Some(pinned) = pin_reference(value.trim(), &digest_of)
+        {
+            out.push(format!("{indent}value: {pinned}"));
+            continue;
+        }
+        out.push(line.to_string());
+    }
+    let mut pinned = out.join("\n");
+    if text.ends_with('\n') {
+        pinned.push('\n');
+    }
+    Ok(pinned)
+}
+
+/// `host/mcp-runtime/<image>:<tag>` (or `@sha256:…`) → `host/mcp-runtime/<image>@<digest>`.
+fn pin_reference<'a>(value: &str, digest_of: &impl Fn(&str) -> Option<&'a str>) -> Option<String> {
+    let (repository, _) = value.split_once('@').or_else(|| value.rsplit_once(':'))?;
+    let image = repository.rsplit_once("/mcp-runtime/")?.1;
+    if image.contains('/') || image.contains(':') {
+        return None;
+    }
+    Some(format!("{repository}@{}", digest_of(image)?))
 }
 
 /// `mcp-gateway-0.1.0-x86_64-unknown-linux-gnu.tar.gz`
@@ -449,7 +633,7 @@ pub fn compare(a: &Path, b: &Path) -> Result<Vec<String>> {
         if x == y {
             continue;
         }
-        let detail = if name.ends_with(".tar.gz") {
+        let detail = if name.ends_with(".tar.gz") || name.ends_with(".oci.tar") {
             match archive::first_difference(&x, &y)? {
                 Some(entry) => format!(" (first differing entry: {entry})"),
                 None => " (same entries, different compression)".to_string(),
