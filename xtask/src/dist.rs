@@ -16,8 +16,8 @@ use anyhow::{Context, Result, bail};
 use duct::cmd;
 use serde_json::{Value, json};
 
-use crate::archive::{self, Entry, Tree};
 use crate::util::project_root;
+use mcp_oci::archive::{self, Entry, Tree};
 
 /// The target triple of the archives (the host; the release workflow runs on it).
 pub const TARGET: &str = "x86_64-unknown-linux-gnu";
@@ -417,7 +417,7 @@ pub fn archive_binary(bin: &str, version: &str, binary: &[u8], epoch: u64) -> Re
         &format!("{bin}-{version}-{TARGET}/{bin}"),
         Entry::File { data: binary.to_vec(), exec: true },
     );
-    archive::gzip(&archive::tar(&tree, epoch)?)
+    Ok(archive::gzip(&archive::tar(&tree, epoch)?)?)
 }
 
 /// The CycloneDX SBOM of every workspace package, from one `cargo cyclonedx` run (crates.io,
@@ -524,21 +524,7 @@ fn strip_paths(value: &mut Value, root: &str) {
     }
 }
 
-/// `SOURCE_DATE_EPOCH` as RFC 3339 UTC (days from the civil-from-days algorithm).
-pub fn rfc3339(epoch: u64) -> String {
-    let days = (epoch / 86_400) as i64;
-    let secs = epoch % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
-}
+pub use mcp_oci::image::rfc3339;
 
 /// The provenance statement: what was built, from what, with what, how.
 fn provenance(

@@ -3,7 +3,6 @@
 //! Each command lives in its own module with a `run` function; processes are started through
 //! `duct` with arguments passed separately (never a shell string), from the workspace root.
 
-mod archive;
 mod bench;
 mod ci;
 mod conformance;

@@ -12,8 +12,13 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
+
+use crate::{Error, Result};
+
+macro_rules! bail {
+    ($($arg:tt)*) => { return Err(Error::Invalid(format!($($arg)*))) };
+}
 
 /// One entry of an archive.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,15 +60,25 @@ pub fn insert(tree: &mut Tree, path: &str, entry: Entry) {
 pub fn add_dir(tree: &mut Tree, dir: &Path, prefix: &str) -> Result<()> {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(current) = stack.pop() {
-        for entry in std::fs::read_dir(&current).with_context(|| format!("read {}", current.display()))? {
-            let entry = entry?;
+        for entry in
+            std::fs::read_dir(&current).map_err(|e| Error::io(format!("read {}", current.display()), e))?
+        {
+            let entry = entry.map_err(|e| Error::io(format!("read {}", current.display()), e))?;
             let path = entry.path();
-            let rel = path.strip_prefix(dir).context("walk")?.to_string_lossy().replace('\\', "/");
+            let rel = path
+                .strip_prefix(dir)
+                .map_err(|_| Error::Invalid(format!("{} is outside {}", path.display(), dir.display())))?
+                .to_string_lossy()
+                .replace('\\', "/");
             let name =
                 if prefix.is_empty() { rel } else { format!("{}/{rel}", prefix.trim_end_matches('/')) };
-            let meta = std::fs::symlink_metadata(&path)?;
+            let meta = std::fs::symlink_metadata(&path)
+                .map_err(|e| Error::io(format!("stat {}", path.display()), e))?;
             if meta.file_type().is_symlink() {
-                let target = std::fs::read_link(&path)?.to_string_lossy().to_string();
+                let target = std::fs::read_link(&path)
+                    .map_err(|e| Error::io(format!("read link {}", path.display()), e))?
+                    .to_string_lossy()
+                    .to_string();
                 insert(tree, &name, Entry::Symlink(target));
             } else if meta.is_dir() {
                 insert(tree, &name, Entry::Dir);
@@ -71,7 +86,8 @@ pub fn add_dir(tree: &mut Tree, dir: &Path, prefix: &str) -> Result<()> {
             } else {
                 use std::os::unix::fs::PermissionsExt;
                 let exec = meta.permissions().mode() & 0o111 != 0;
-                let data = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+                let data =
+                    std::fs::read(&path).map_err(|e| Error::io(format!("read {}", path.display()), e))?;
                 insert(tree, &name, Entry::File { data, exec });
             }
         }
@@ -101,7 +117,7 @@ pub fn tar(tree: &Tree, epoch: u64) -> Result<Vec<u8>> {
         octal(&mut header[124..136], size as u64)?;
         octal(&mut header[136..148], epoch)?;
         header[156] = typeflag;
-        put(&mut header[157..257], link.as_bytes()).with_context(|| format!("link target of {path}"))?;
+        put(&mut header[157..257], link.as_bytes())?;
         header[257..263].copy_from_slice(b"ustar\0");
         header[263..265].copy_from_slice(b"00");
         put(&mut header[345..500], prefix.as_bytes())?;
@@ -125,15 +141,15 @@ pub fn gzip(data: &[u8]) -> Result<Vec<u8>> {
         .mtime(0)
         .operating_system(255)
         .write(Vec::new(), flate2::Compression::best());
-    encoder.write_all(data)?;
-    Ok(encoder.finish()?)
+    encoder.write_all(data).map_err(|e| Error::io("gzip", e))?;
+    encoder.finish().map_err(|e| Error::io("gzip", e))
 }
 
 /// Reads a gzip-compressed tar back as (path, header and data digest) in archive order, so two
 /// archives can be compared entry by entry.
 pub fn entries(targz: &[u8]) -> Result<Vec<(String, String)>> {
     let mut data = Vec::new();
-    flate2::read::GzDecoder::new(targz).read_to_end(&mut data).context("gunzip")?;
+    flate2::read::GzDecoder::new(targz).read_to_end(&mut data).map_err(|e| Error::io("gunzip", e))?;
     Ok(tar_entries(&data))
 }
 
