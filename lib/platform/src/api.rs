@@ -89,6 +89,7 @@ pub fn routes() -> (Router<Arc<AppState>>, Vec<RouteInfo>) {
         .add(Method::DELETE, "/api/v1/teams/{team}/members/{user_id}", "member.remove", remove_member);
     // The runtime (servers, grants, sessions, session tokens, agents): one block.
     let r = crate::runtime::api::register(r);
+    let r = crate::registry_push::register(r);
     // Analytics, replay, registry, catalog (insight): one block.
     let r = r
         .add(Method::GET, "/api/v1/events", "event.list", crate::analytics::events)

@@ -181,6 +181,9 @@ pub struct Config {
     /// alternative to ClickHouse for a single node (`mcp-runtime dev`); not with
     /// `PLATFORM_CLICKHOUSE_URL`.
     pub events_db: Option<PathBuf>,
+    /// The container registry images are pushed to (`PLATFORM_REGISTRY_URL`, …; see
+    /// [`crate::registry_push`]).
+    pub registry: Option<crate::registry_push::RegistryConfig>,
 }
 
 /// Which runtime backend holds servers, grants and sessions.
@@ -468,7 +471,9 @@ impl Config {
                     .into(),
             });
         }
+        let registry = crate::registry_push::RegistryConfig::from_source(src)?;
         Ok(Config {
+            registry,
             listen,
             data_dir,
             database_url,

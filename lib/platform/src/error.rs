@@ -20,7 +20,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("not_found", 404, "no such route or object, or an object of a team the caller is not in"),
     ("method_not_allowed", 405, "the route exists but not with this method"),
     ("conflict", 409, "the object exists already, or the change would break an invariant"),
-    ("payload_too_large", 413, "the body is larger than PLATFORM_MAX_BODY_BYTES"),
+    (
+        "payload_too_large",
+        413,
+        "the body is larger than PLATFORM_MAX_BODY_BYTES (an image push: PLATFORM_REGISTRY_PUSH_MAX_BYTES)",
+    ),
     ("unsupported_media_type", 415, "a body that is not application/json"),
     (
         "too_many_requests",
@@ -28,6 +32,7 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "sign-in lockout, or a team's active-server limit or push cooldown; see Retry-After",
     ),
     ("internal_error", 500, "a fault on our side (logged with its cause)"),
+    ("registry_error", 502, "the container registry refused or failed an image push; the message says why"),
     ("service_unavailable", 503, "the store or another dependency cannot be reached"),
 ];
 

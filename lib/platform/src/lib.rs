@@ -39,6 +39,7 @@ pub mod lockout;
 pub mod oidc;
 pub mod openapi;
 pub mod registry;
+pub mod registry_push;
 pub mod replay;
 pub mod runtime;
 pub mod secrets;

@@ -35,6 +35,7 @@ use crate::store::{ApiKey, Member, Role, Team, User};
         rt::adapter_session, rt::refresh_session_token,
         rt::list_agents, rt::register_agent, rt::get_agent, rt::rename_agent,
         rt::deactivate_agent, rt::reactivate_agent,
+        crate::registry_push::push, crate::registry_push::info,
         // insight: analytics, replay, registry, catalog
         crate::analytics::events, crate::analytics::stats, crate::analytics::sources,
         crate::analytics::event_types, crate::analytics::usage, crate::analytics::latency,

@@ -39,6 +39,7 @@ pub mod oidc;
 pub mod platform;
 pub mod postgres;
 pub mod python;
+pub mod registry;
 pub mod services;
 
 pub use mcp_examples::{

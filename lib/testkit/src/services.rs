@@ -153,7 +153,7 @@ fn tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
-fn wait_ready(
+pub(crate) fn wait_ready(
     child: &mut Child,
     what: &str,
     log: &Path,
@@ -208,7 +208,7 @@ fn clickhouse_answers(port: u16) -> bool {
     http_get(port, "/ping").is_some_and(|r| r.contains("Ok."))
 }
 
-fn log_file(path: &Path) -> Result<(Stdio, Stdio), ServiceError> {
+pub(crate) fn log_file(path: &Path) -> Result<(Stdio, Stdio), ServiceError> {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
