@@ -412,6 +412,16 @@ pub fn parse_uri(raw: Option<&str>) -> Result<Target, Refusal> {
     Ok(Target::Repository { first: segments[0].to_string(), repository: segments[..end].join("/") })
 }
 
+/// The registry request's URI: exactly one `X-Forwarded-Uri` of visible ASCII.
+pub fn forwarded_uri(headers: &HeaderMap) -> Result<&str, Refusal> {
+    let mut values = headers.get_all("x-forwarded-uri").iter();
+    match (values.next(), values.next()) {
+        (None, _) => Err(Refusal("missing_uri")),
+        (Some(v), None) => v.to_str().map_err(|_| Refusal("malformed_path")),
+        (Some(_), Some(_)) => Err(Refusal("malformed_path")),
+    }
+}
+
 /// The method the registry request used: `X-Forwarded-Method` (Traefik always sends it). When
 /// the ingress preserves the method (`preserveRequestMethod`), the two must agree.
 pub fn forwarded_method(request: &Method, headers: &HeaderMap) -> Result<Method, Refusal> {
@@ -534,8 +544,8 @@ fn from_principal(p: Principal) -> RegistryCaller {
 
 /// The caller: `mcpr_` credentials and API keys in any of the three places, access tokens as
 /// `Bearer` only.
-async fn identify(state: &AppState, headers: &HeaderMap, ip: IpAddr) -> Result<RegistryCaller, ApiError> {
-    let (secret, bearer) = match presented(headers)? {
+async fn identify(state: &AppState, presented: Presented, ip: IpAddr) -> Result<RegistryCaller, ApiError> {
+    let (secret, bearer) = match presented {
         Presented::None => return Err(ApiError::unauthorized("authentication required")),
         Presented::Basic(s) | Presented::ApiKeyHeader(s) => (s, false),
         Presented::Bearer(s) => (s, true),
@@ -692,24 +702,27 @@ pub(crate) async fn authz(
     request_method: Method,
     headers: HeaderMap,
 ) -> Response {
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let uri = forwarded_uri(&headers);
     let mut record = Record {
         caller: None,
         method: None,
         target: None,
-        uri: text("x-forwarded-uri"),
-        host: text("x-forwarded-host"),
+        uri: uri.ok(),
+        host: headers.get("x-forwarded-host").and_then(|v| v.to_str().ok()),
         ip,
     };
-    let caller = match identify(&state, &headers, ip).await {
+    let identified = match presented(&headers) {
+        Ok(Presented::None) => Err((ApiError::unauthorized("authentication required"), "no_credentials")),
+        Ok(p) => identify(&state, p, ip).await.map_err(|e| (e, "bad_credentials")),
+        Err(e) => Err((e, "bad_credentials")),
+    };
+    let caller = match identified {
         Ok(c) => c,
-        Err(err) if err.status == StatusCode::UNAUTHORIZED => {
-            let reason =
-                if err.message == "authentication required" { "no_credentials" } else { "bad_credentials" };
+        Err((err, reason)) if err.status == StatusCode::UNAUTHORIZED => {
             record.emit(&state, "registry.denied", StatusCode::UNAUTHORIZED, None, reason);
             return challenge(err);
         }
-        Err(err) => {
+        Err((err, _)) => {
             record.emit(&state, "registry.denied", err.status, None, "error");
             return err.into_response();
         }
@@ -732,7 +745,7 @@ pub(crate) async fn authz(
         Err(r) => return refuse(&record, r, None),
     };
     record.method = Some(&method);
-    let target = match parse_uri(record.uri) {
+    let target = match uri.and_then(|u| parse_uri(Some(u))) {
         Ok(t) => t,
         Err(r) => return refuse(&record, r, None),
     };

@@ -293,6 +293,41 @@ async fn credentials_are_shown_once_hashed_and_revoked_at_once(backend: Backend)
     assert_eq!(ask(&h, &as_basic, Some("PUT"), pull, false).await.status, 200);
     let used = h.call("GET", "/api/v1/user/registry-credentials", Some(&member), None).await;
     assert!(used.body["items"][0]["last_used_at"].as_i64().is_some(), "{:?}", used.body);
+    // Exactly one credential, well formed, or 401 with the challenge.
+    for extra in [
+        vec![
+            ("authorization".to_string(), basic("whoever", &value)),
+            ("x-api-key".to_string(), value.clone()),
+        ],
+        vec![("authorization".to_string(), "Basic not-base64!".to_string())],
+        vec![("authorization".to_string(), format!("Basic {}", STANDARD.encode(&value)))],
+        vec![("authorization".to_string(), format!("Digest {value}"))],
+        vec![("x-api-key".to_string(), "not-a-key".to_string())],
+    ] {
+        let r = ask(&h, &extra, Some("GET"), pull, false).await;
+        assert_eq!(r.status, 401, "{extra:?}: {:?}", r.body);
+        assert_eq!(r.headers.get("www-authenticate").and_then(|v| v.to_str().ok()), Some(CHALLENGE));
+    }
+    let x_api_key = vec![("x-api-key".to_string(), value.clone())];
+    assert_eq!(ask(&h, &x_api_key, Some("GET"), pull, false).await.status, 200);
+    let two_uris = h
+        .raw(
+            "GET",
+            AUTHZ_PATH,
+            None,
+            None,
+            &[
+                ("x-api-key", value.as_str()),
+                ("x-forwarded-method", "GET"),
+                ("x-forwarded-uri", "/v2/alpha/app/manifests/latest"),
+                ("x-forwarded-uri", "/v2/beta/app/manifests/latest"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (two_uris.status, two_uris.body["error"]["details"]["reason"].as_str()),
+        (403, Some("malformed_path"))
+    );
     // ...and nowhere else in the API.
     let me = h.call("GET", "/api/v1/me", Some(&value), None).await;
     assert_eq!(me.status, 401);
