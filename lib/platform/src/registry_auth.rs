@@ -45,6 +45,8 @@ pub const SHOWN_PREFIX_LEN: usize = CREDENTIAL_PREFIX.len() + 8;
 pub const AUTHZ_PATH: &str = "/api/v1/registry/authz";
 /// The realm of the Basic challenge.
 pub const REALM: &str = "mcp-runtime-registry";
+/// Characters of a forwarded path kept in an audit event.
+const AUDIT_PATH_MAX: usize = 512;
 /// The namespace prefix a team's repositories may also be addressed with.
 pub const TEAM_NAMESPACE_PREFIX: &str = "mcp-team-";
 
@@ -659,7 +661,11 @@ impl Record<'_> {
             Some(Target::Catalog) => "_catalog".into(),
             _ => String::new(),
         };
-        let path = self.uri.map(|u| u.split_once('?').map(|(p, _)| p).unwrap_or(u));
+        // The path as sent (query left out), bounded: anyone may send a long one.
+        let path = self.uri.map(|u| {
+            let p = u.split_once('?').map(|(p, _)| p).unwrap_or(u);
+            p.chars().take(AUDIT_PATH_MAX).collect::<String>()
+        });
         state.audit.record(PlatformEvent {
             actor: self.caller.map(|c| c.user.id.clone()).unwrap_or_else(|| "anonymous".into()),
             actor_email: self.caller.map(|c| c.user.email.clone()),
