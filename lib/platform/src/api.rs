@@ -166,6 +166,8 @@ pub fn routes() -> (Router<Arc<AppState>>, Vec<RouteInfo>) {
         .add(Method::GET, "/api/v1/dashboard/summary", "dashboard.summary", crate::dashboard::summary)
         .add(Method::GET, "/api/v1/admin/components", "admin.components", crate::dashboard::components)
         .add(Method::GET, "/api/v1/admin/audit", "admin.audit", crate::dashboard::audit);
+    // Registry access: credentials for `docker login` and the forward-auth decision (one block).
+    let r = crate::registry_auth::register(r);
     (r.router, r.list)
 }
 
@@ -209,6 +211,10 @@ pub async fn audit_layer(State(state): St, req: Request, next: axum::middleware:
         return next.run(req).await;
     }
     let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
+    // The registry's forward-auth decisions record their own events (pulls included).
+    if matched.as_deref() == Some(crate::registry_auth::AUTHZ_PATH) {
+        return next.run(req).await;
+    }
     let reading = req.method() == Method::GET || req.method() == Method::HEAD;
     if reading && !matched.as_deref().is_some_and(|p| p.starts_with("/api/v1/auth/")) {
         return next.run(req).await;

@@ -181,47 +181,44 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
     }
 }
 
-async fn resolve(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    let client_ip = client_ip(parts, &state.config.trusted_proxies);
-    let token = bearer(parts)?.ok_or_else(|| ApiError::unauthorized("authentication required"))?;
-    if token.starts_with(API_KEY_PREFIX) {
-        let hash = state.hasher.hash(token);
-        let key = state
-            .store
-            .api_key_by_hash(&hash)
-            .await?
-            .ok_or_else(|| ApiError::invalid_token("unknown API key"))?;
-        let at = now();
-        if key.revoked_at.is_some() {
-            return Err(ApiError::invalid_token("API key revoked"));
-        }
-        if key.expires_at.is_some_and(|e| e <= at) {
-            return Err(ApiError::invalid_token("API key expired"));
-        }
-        let user = state
-            .store
-            .user(&key.user_id)
-            .await?
-            .ok_or_else(|| ApiError::invalid_token("unknown account"))?;
-        if user.disabled_at.is_some() {
-            return Err(ApiError::invalid_token("account disabled"));
-        }
-        if key.last_used_at.is_none_or(|t| at - t >= 60) {
-            state.store.touch_api_key(&key.id, at).await?;
-        }
-        let scopes = key.scopes.clone();
-        let write = scopes.iter().any(|s| s == "write");
-        let read = write || scopes.iter().any(|s| s == "read");
-        let reading = parts.method == Method::GET || parts.method == Method::HEAD;
-        if (reading && !read) || (!reading && !write) {
-            return Err(ApiError::forbidden(if reading {
-                "the API key lacks the read scope"
-            } else {
-                "the API key lacks the write scope"
-            }));
-        }
-        return Ok(Principal { user, credential: Credential::ApiKey { id: key.id, scopes }, client_ip });
+/// The account of an API key (`mcpk_…`): known, not revoked or expired, its account enabled.
+/// Scopes are not checked here (the caller judges them against what is asked).
+pub(crate) async fn api_key_principal(
+    state: &AppState,
+    token: &str,
+    client_ip: IpAddr,
+) -> Result<Principal, ApiError> {
+    let hash = state.hasher.hash(token);
+    let key = state
+        .store
+        .api_key_by_hash(&hash)
+        .await?
+        .ok_or_else(|| ApiError::invalid_token("unknown API key"))?;
+    let at = now();
+    if key.revoked_at.is_some() {
+        return Err(ApiError::invalid_token("API key revoked"));
     }
+    if key.expires_at.is_some_and(|e| e <= at) {
+        return Err(ApiError::invalid_token("API key expired"));
+    }
+    let user =
+        state.store.user(&key.user_id).await?.ok_or_else(|| ApiError::invalid_token("unknown account"))?;
+    if user.disabled_at.is_some() {
+        return Err(ApiError::invalid_token("account disabled"));
+    }
+    if key.last_used_at.is_none_or(|t| at - t >= 60) {
+        state.store.touch_api_key(&key.id, at).await?;
+    }
+    Ok(Principal { user, credential: Credential::ApiKey { id: key.id, scopes: key.scopes }, client_ip })
+}
+
+/// The account of a platform access token: valid signature and claims, account enabled,
+/// sign-in not ended.
+pub(crate) async fn access_token_principal(
+    state: &AppState,
+    token: &str,
+    client_ip: IpAddr,
+) -> Result<Principal, ApiError> {
     let claims = verify_access(state, token)?;
     let user =
         state.store.user(&claims.sub).await?.ok_or_else(|| ApiError::invalid_token("unknown account"))?;
@@ -232,6 +229,34 @@ async fn resolve(parts: &Parts, state: &AppState) -> Result<Principal, ApiError>
         return Err(ApiError::invalid_token("signed out"));
     }
     Ok(Principal { user, credential: Credential::AccessToken { sid: claims.sid }, client_ip })
+}
+
+/// Whether API key `scopes` allow a reading (`GET`/`HEAD`) or a writing request; `write`
+/// implies `read`.
+pub(crate) fn scopes_allow(scopes: &[String], reading: bool) -> bool {
+    let write = scopes.iter().any(|s| s == "write");
+    let read = write || scopes.iter().any(|s| s == "read");
+    if reading { read } else { write }
+}
+
+async fn resolve(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let client_ip = client_ip(parts, &state.config.trusted_proxies);
+    let token = bearer(parts)?.ok_or_else(|| ApiError::unauthorized("authentication required"))?;
+    if token.starts_with(API_KEY_PREFIX) {
+        let principal = api_key_principal(state, token, client_ip).await?;
+        let reading = parts.method == Method::GET || parts.method == Method::HEAD;
+        if let Credential::ApiKey { scopes, .. } = &principal.credential
+            && !scopes_allow(scopes, reading)
+        {
+            return Err(ApiError::forbidden(if reading {
+                "the API key lacks the read scope"
+            } else {
+                "the API key lacks the write scope"
+            }));
+        }
+        return Ok(principal);
+    }
+    access_token_principal(state, token, client_ip).await
 }
 
 impl FromRequestParts<Arc<AppState>> for Principal {

@@ -17,6 +17,8 @@
 //!   (ClickHouse through `mcp-sentinel`'s queries), admin-wide and team-scoped.
 //! - [`replay`]: recorded tool calls judged again under a proposed policy.
 //! - [`registry`]: a read-only MCP Registry (v0.1) of the servers each caller may see.
+//! - [`registry_auth`]: registry credentials (`mcpr_…`) and the container registry's
+//!   forward-auth decision (pull/push by team role).
 //! - [`catalog`]: servers and tools, declared against live inventory (drift), connect configs.
 //! - [`dashboard`]: the dashboard summary, component health and the platform audit timeline.
 //! - [`runtime`]: runtime backends (Local, Kubernetes) behind [`runtime::RuntimeBackend`].
@@ -39,6 +41,7 @@ pub mod lockout;
 pub mod oidc;
 pub mod openapi;
 pub mod registry;
+pub mod registry_auth;
 pub mod registry_push;
 pub mod replay;
 pub mod runtime;

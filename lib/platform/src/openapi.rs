@@ -47,6 +47,8 @@ use crate::store::{ApiKey, Member, Role, Team, User};
         crate::registry::list, crate::registry::versions, crate::registry::version,
         crate::catalog::servers, crate::catalog::tools, crate::catalog::connect,
         crate::dashboard::summary, crate::dashboard::components, crate::dashboard::audit,
+        crate::registry_auth::list_credentials, crate::registry_auth::create_credential,
+        crate::registry_auth::revoke_credential, crate::registry_auth::authz,
     ),
     components(schemas(ErrorBody, ErrorDetail, User, Team, Member, ApiKey, Role, crate::runtime::agents::Agent)),
     modifiers(&Bearer),
@@ -61,6 +63,12 @@ impl utoipa::Modify for Bearer {
         let mut scheme = Http::new(HttpAuthScheme::Bearer);
         scheme.description = Some("a platform access token (JWT) or an API key (mcpk_…)".into());
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+        let mut basic = Http::new(HttpAuthScheme::Basic);
+        basic.description = Some(
+            "registry forward-auth only: any username, the password a registry credential (mcpr_…) or an API key"
+                .into(),
+        );
+        components.add_security_scheme("registry_basic", SecurityScheme::Http(basic));
     }
 }
 

@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "accounts_teams_keys", include_str!("../migrations/0001_accounts_teams_keys.sql")),
     (2, "oidc_logins", include_str!("../migrations/0002_oidc_logins.sql")),
     (3, "runtime", include_str!("../migrations/0003_runtime.sql")),
+    (4, "registry_credentials", include_str!("../migrations/0004_registry_credentials.sql")),
 ];
 
 /// The schema version this binary needs.

@@ -9,6 +9,7 @@ mod dashboard;
 mod matrix;
 mod oidc;
 mod registry;
+mod registry_authz;
 mod registry_push;
 mod replay;
 mod revocation;

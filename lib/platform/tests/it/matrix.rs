@@ -140,6 +140,11 @@ async fn fixture(h: &Harness, c: &Callers, method: &str, path: &str) -> (String,
         let name = if path.starts_with("/v0.1/") { name.replace('/', "%2F") } else { "srv".into() };
         path = path.replace("{name}", &name).replace("{version}", "latest");
     }
+    // Registry access fixtures (one block): {id} is a registry credential of the member.
+    if path == "/api/v1/user/registry-credentials/{id}" {
+        let id = crate::registry_authz::credential_fixture(h, &c.member.id).await;
+        path = path.replace("{id}", &id);
+    }
     let filled = path.replace("{team}", &team.name).replace("{user_id}", &target.id).replace("{id}", &key.id);
     let refresh = || async {
         mcp_platform::api::issue_tokens(&h.state, c.member.clone(), None).await.expect("tokens").refresh_token
@@ -153,6 +158,7 @@ async fn fixture(h: &Harness, c: &Callers, method: &str, path: &str) -> (String,
             Some(json!({"email": format!("{}@services.local", unique("u")), "kind": "service"}))
         }
         ("POST", "/api/v1/api-keys") => Some(json!({"name": "k"})),
+        ("POST", "/api/v1/user/registry-credentials") => Some(json!({"name": "ci"})),
         ("POST", "/api/v1/auth/oidc/token") => Some(json!({"id_token": "x"})),
         ("POST", "/api/v1/teams") => Some(json!({"name": unique("n"), "owner_id": c.owner})),
         ("PATCH", "/api/v1/teams/{team}") => Some(json!({"display_name": "Renamed"})),
