@@ -65,6 +65,8 @@ pub fn run(args: &Args) -> Result<()> {
     if !args.no_tests {
         step("real servers for the analytics tests: tansu (built once, cached)");
         crate::services::install_tansu().context("ci: services install")?;
+        step("Traefik for the registry forward-auth tests (cached)");
+        crate::e2e::install_traefik().context("ci: install Traefik")?;
         step("cargo test");
         cmd!("cargo", "test", "--workspace", "--locked").dir(&root).run().context("ci: cargo test")?;
     }

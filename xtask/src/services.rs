@@ -25,8 +25,19 @@ const TANSU_VERSION: &str = "0.6.0";
 const CLICKHOUSE_BIN: &str = "/usr/sbin/clickhouse-server";
 /// Debian packages: ClickHouse 18.16, the C toolchain the bundled librdkafka build needs, and
 /// PostgreSQL for the platform store tests (`mcp_testkit::postgres` installs it too when missing).
-const APT_PACKAGES: &[&str] =
-    &["clickhouse-server", "clickhouse-client", "g++", "make", "zlib1g-dev", "postgresql"];
+/// What the test suite's real servers need: ClickHouse, the C toolchain of the bundled
+/// librdkafka, PostgreSQL, the distribution registry (`docker-registry`) and skopeo (an
+/// independent registry client).
+const APT_PACKAGES: &[&str] = &[
+    "clickhouse-server",
+    "clickhouse-client",
+    "g++",
+    "make",
+    "zlib1g-dev",
+    "postgresql",
+    "docker-registry",
+    "skopeo",
+];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -11,6 +11,7 @@ mod oidc;
 mod registry;
 mod registry_authz;
 mod registry_push;
+mod registry_traefik;
 mod replay;
 mod revocation;
 mod revoke_e2e;

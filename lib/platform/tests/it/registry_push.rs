@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::support::{Backend, Harness};
 
 /// An image archive (OCI layout) of a small "binary"; (archive, digest).
-fn image_archive(content: &[u8], tag: &str) -> (Vec<u8>, String) {
+pub(crate) fn image_archive(content: &[u8], tag: &str) -> (Vec<u8>, String) {
     let app = image::app_tree("ledger", content);
     let layer = Layer::new(&archive::tar(&app, 1_700_000_000).expect("tar")).expect("layer");
     let reference = format!("example.test/pay/ledger:{tag}");
@@ -36,7 +36,7 @@ fn docker_save_archive(content: &[u8]) -> Vec<u8> {
     archive::tar(&tree, 0).expect("tar")
 }
 
-async fn people(h: &Harness, team: &str) -> (String, String) {
+pub(crate) async fn people(h: &Harness, team: &str) -> (String, String) {
     let admin = h.admin_token().await;
     let (owner_id, owner) = h.signed_in(&format!("owner-{team}@example.org")).await;
     let (member_id, member) = h.signed_in(&format!("member-{team}@example.org")).await;
