@@ -77,6 +77,13 @@ pub const AGENT_REACTIVATE: Endpoint = ep("POST", "/api/v1/runtime/agents/{id}/r
 // Runtime: policy replay.
 pub const POLICY_REPLAY: Endpoint = ep("POST", "/api/v1/runtime/policy/replay");
 
+// Runtime: the image registry.
+pub const REGISTRY_PUSH: Endpoint = ep("POST", "/api/v1/runtime/registry/push");
+pub const REGISTRY_INFO: Endpoint = ep("GET", "/api/v1/runtime/registry");
+pub const REGISTRY_CREDENTIALS: Endpoint = ep("GET", "/api/v1/user/registry-credentials");
+pub const REGISTRY_CREDENTIAL_CREATE: Endpoint = ep("POST", "/api/v1/user/registry-credentials");
+pub const REGISTRY_CREDENTIAL_DELETE: Endpoint = ep("DELETE", "/api/v1/user/registry-credentials/{id}");
+
 // Catalog.
 pub const CATALOG_SERVERS: Endpoint = ep("GET", "/api/v1/catalog/servers");
 pub const CATALOG_TOOLS: Endpoint = ep("GET", "/api/v1/catalog/tools");
@@ -138,6 +145,11 @@ pub const ALL: &[Endpoint] = &[
     AGENT_UPDATE,
     AGENT_DEACTIVATE,
     AGENT_REACTIVATE,
+    REGISTRY_PUSH,
+    REGISTRY_INFO,
+    REGISTRY_CREDENTIALS,
+    REGISTRY_CREDENTIAL_CREATE,
+    REGISTRY_CREDENTIAL_DELETE,
     POLICY_REPLAY,
     CATALOG_SERVERS,
     CATALOG_TOOLS,

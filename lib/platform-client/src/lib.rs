@@ -246,7 +246,7 @@ impl Client {
         endpoint: &Endpoint,
         params: &[&str],
         query: &[(&str, String)],
-        body: Option<Vec<u8>>,
+        body: Option<Body>,
     ) -> Result<(u16, Vec<u8>, String), ClientError> {
         let url = self.url(endpoint, params, query)?;
         let credential = self.credential();
@@ -290,7 +290,7 @@ impl Client {
         endpoint: &Endpoint,
         url: &str,
         credential: &Credential,
-        body: Option<Vec<u8>>,
+        body: Option<Body>,
     ) -> Result<(u16, Vec<u8>, Option<u64>), ClientError> {
         let mut req = http::Request::builder()
             .method(endpoint.method)
@@ -303,10 +303,11 @@ impl Client {
                 req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
             }
         }
-        if body.is_some() {
-            req = req.header(http::header::CONTENT_TYPE, "application/json");
+        let timeout = body.as_ref().and_then(|b| b.timeout).unwrap_or(self.timeout);
+        if let Some(body) = &body {
+            req = req.header(http::header::CONTENT_TYPE, body.content_type);
         }
-        self.exchange(url, req, body.unwrap_or_default()).await
+        self.exchange(url, req, body.map(|b| b.data).unwrap_or_default(), timeout).await
     }
 
     /// Sends one request and reads the whole answer (bounded by the timeout and [`MAX_BODY`]).
@@ -314,11 +315,12 @@ impl Client {
         &self,
         url: &str,
         req: http::request::Builder,
-        body: Vec<u8>,
+        body: bytes::Bytes,
+        timeout: Duration,
     ) -> Result<(u16, Vec<u8>, Option<u64>), ClientError> {
         use http_body_util::BodyExt;
         let req = req
-            .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+            .body(http_body_util::Full::new(body))
             .map_err(|e| ClientError::Transport(url.to_string(), e.to_string()))?;
         let work = async {
             let resp = self.http.request(req).await.map_err(|e| {
@@ -341,11 +343,11 @@ impl Client {
                 .map_err(|e| ClientError::Transport(url.to_string(), format!("reading the answer: {e}")))?;
             Ok((status, body.to_bytes().to_vec(), retry_after))
         };
-        match tokio::time::timeout(self.timeout, work).await {
+        match tokio::time::timeout(timeout, work).await {
             Ok(result) => result,
             Err(_) => Err(ClientError::Unreachable(
                 url.to_string(),
-                format!("no answer within {} s", self.timeout.as_secs()),
+                format!("no answer within {} s", timeout.as_secs()),
             )),
         }
     }
@@ -367,8 +369,14 @@ impl Client {
         if form.is_some() {
             req = req.header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         }
-        let (status, bytes, _) =
-            self.exchange(url, req, form.unwrap_or_default().as_bytes().to_vec()).await?;
+        let (status, bytes, _) = self
+            .exchange(
+                url,
+                req,
+                bytes::Bytes::from(form.unwrap_or_default().as_bytes().to_vec()),
+                self.timeout,
+            )
+            .await?;
         Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     }
 
@@ -377,7 +385,7 @@ impl Client {
             .map_err(|e| ClientError::Transport(endpoints::REFRESH.path.into(), e.to_string()))?;
         let url = self.url(&endpoints::REFRESH, &[], &[])?;
         let (status, bytes, retry_after) =
-            self.send_once(&endpoints::REFRESH, &url, &Credential::None, Some(body)).await?;
+            self.send_once(&endpoints::REFRESH, &url, &Credential::None, Some(Body::json(body))).await?;
         let (status, bytes, url) = check(status, bytes, retry_after, &url)?;
         decode(status, &bytes, &url)
     }
@@ -397,7 +405,7 @@ impl Client {
             ),
             None => None,
         };
-        let (status, bytes, url) = self.send(endpoint, params, query, body).await?;
+        let (status, bytes, url) = self.send(endpoint, params, query, body.map(Body::json)).await?;
         decode(status, &bytes, &url)
     }
 
@@ -415,7 +423,37 @@ impl Client {
             ),
             None => None,
         };
-        self.send(endpoint, params, &[], body).await.map(|_| ())
+        self.send(endpoint, params, &[], body.map(Body::json)).await.map(|_| ())
+    }
+
+    /// A request whose body is `data` of `content_type` (an image archive), answered in JSON,
+    /// with its own timeout.
+    pub(crate) async fn call_raw<T: DeserializeOwned>(
+        &self,
+        endpoint: &Endpoint,
+        query: &[(&str, String)],
+        data: bytes::Bytes,
+        content_type: &'static str,
+        timeout: Duration,
+    ) -> Result<T, ClientError> {
+        let body = Body { data, content_type, timeout: Some(timeout) };
+        let (status, bytes, url) = self.send(endpoint, &[], query, Some(body)).await?;
+        decode(status, &bytes, &url)
+    }
+}
+
+/// A request body.
+#[derive(Clone)]
+struct Body {
+    data: bytes::Bytes,
+    content_type: &'static str,
+    /// Longer than the client's usual timeout (an upload).
+    timeout: Option<Duration>,
+}
+
+impl Body {
+    fn json(data: Vec<u8>) -> Body {
+        Body { data: bytes::Bytes::from(data), content_type: "application/json", timeout: None }
     }
 }
 

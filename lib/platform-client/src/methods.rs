@@ -104,6 +104,54 @@ impl Client {
         self.call_empty(&ep::MEMBER_DELETE, &[team, user_id], NO_BODY).await
     }
 
+    // ---- runtime: the image registry ------------------------------------------------------
+
+    /// `POST /api/v1/runtime/registry/push?team=&name=[&tag=]`: uploads an image archive (OCI
+    /// layout or docker save tar); the platform pushes it under the team's path.
+    pub async fn registry_push(
+        &self,
+        team: &str,
+        name: &str,
+        tag: Option<&str>,
+        archive: bytes::Bytes,
+    ) -> Result<Pushed, ClientError> {
+        let mut q = vec![("team", team.to_string()), ("name", name.to_string())];
+        opt(&mut q, "tag", tag);
+        self.call_raw(
+            &ep::REGISTRY_PUSH,
+            &q,
+            archive,
+            "application/x-tar",
+            std::time::Duration::from_secs(900),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/runtime/registry[?team=]`.
+    pub async fn registry_info(&self, team: Option<&str>) -> Result<RegistryInfo, ClientError> {
+        let mut q = Vec::new();
+        opt(&mut q, "team", team);
+        self.call(&ep::REGISTRY_INFO, &[], &q, NO_BODY).await
+    }
+
+    /// `GET /api/v1/user/registry-credentials`.
+    pub async fn registry_credentials(&self) -> Result<Page<RegistryCredential>, ClientError> {
+        self.call(&ep::REGISTRY_CREDENTIALS, &[], &[], NO_BODY).await
+    }
+
+    /// `POST /api/v1/user/registry-credentials`.
+    pub async fn create_registry_credential(
+        &self,
+        req: &CreateRegistryCredential,
+    ) -> Result<CreatedRegistryCredential, ClientError> {
+        self.call(&ep::REGISTRY_CREDENTIAL_CREATE, &[], &[], Some(req)).await
+    }
+
+    /// `DELETE /api/v1/user/registry-credentials/{id}`.
+    pub async fn delete_registry_credential(&self, id: &str) -> Result<(), ClientError> {
+        self.call_empty(&ep::REGISTRY_CREDENTIAL_DELETE, &[id], NO_BODY).await
+    }
+
     // ---- runtime: servers ----------------------------------------------------------------
 
     /// `GET /api/v1/runtime/servers[?team=]`.

@@ -412,3 +412,67 @@ pub struct EventMeta {
     pub next_cursor: Option<String>,
     pub has_more: bool,
 }
+
+/// `Pushed`: an image the platform pushed into its registry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Pushed {
+    pub team: String,
+    pub name: String,
+    pub repository: String,
+    pub tag: String,
+    pub digest: String,
+    /// `<host>/<team>/<name>@<digest>`: what to deploy.
+    pub image: String,
+    pub tagged: String,
+    pub platform: String,
+    pub size: u64,
+}
+
+/// `RegistryInfo`: what the platform's registry holds for the caller.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegistryInfo {
+    pub host: String,
+    pub repositories: Vec<RegistryRepository>,
+}
+
+/// `Repository`: one repository of the registry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegistryRepository {
+    pub team: String,
+    pub repository: String,
+    pub image: String,
+    pub tags: Vec<String>,
+}
+
+/// `RegistryCredential`: a registry credential (never its value).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegistryCredential {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// `CreateRegistryCredential`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CreateRegistryCredential {
+    pub name: String,
+}
+
+/// `CreatedRegistryCredential`: the value is shown this once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CreatedRegistryCredential {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: i64,
+    pub username: String,
+    pub value: String,
+}
