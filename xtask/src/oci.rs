@@ -54,35 +54,9 @@ fn find_deb(dir: &Path, name: &str) -> Result<PathBuf> {
         .with_context(|| format!("apt-get download {name} left no .deb"))
 }
 
-/// The verified `.deb` of every locked package, from the cache or `apt-get download`.
+/// The verified `.deb` of every locked package, from [`DEB_CACHE`] or `apt-get download`.
 pub fn fetch(locked: &[Locked]) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(DEB_CACHE)?;
-    let mut out = Vec::new();
-    for p in locked {
-        let cached = Path::new(DEB_CACHE).join(format!("{}.deb", p.sha256));
-        if cached.is_file() && archive::sha256(&std::fs::read(&cached)?) == p.sha256 {
-            out.push(cached);
-            continue;
-        }
-        let dir = tempfile::tempdir()?;
-        cmd!("apt-get", "download", format!("{}={}", p.name, p.version)).dir(dir.path()).stdout_null().run().with_context(
-            || {
-                format!(
-                    "apt-get download {}={} (not on the mirror any more? run `cargo xtask images --update-lock`)",
-                    p.name, p.version
-                )
-            },
-        )?;
-        let deb = find_deb(dir.path(), &p.name)?;
-        let data = std::fs::read(&deb)?;
-        let got = archive::sha256(&data);
-        if got != p.sha256 {
-            bail!("{} {}: sha256 {got} does not match {LOCK_FILE} ({})", p.name, p.version, p.sha256);
-        }
-        std::fs::write(&cached, &data)?;
-        out.push(cached);
-    }
-    Ok(out)
+    Ok(mcp_oci::image::fetch(locked, Path::new(DEB_CACHE))?)
 }
 
 /// Writes the merged file system of `layers` (trees, base first) under `dir`, for the run check.

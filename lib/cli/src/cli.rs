@@ -12,7 +12,7 @@ use jiff::Timestamp;
 
 use crate::error::CliError;
 use crate::platform::Env;
-use crate::{access, agent, analytics, auth, catalog, cluster, completion, policy, server, team};
+use crate::{access, agent, analytics, auth, catalog, cluster, completion, policy, registry, server, team};
 
 /// `--version`: version, git commit and build date (set by build.rs).
 pub(crate) const VERSION: &str = concat!(
@@ -52,6 +52,9 @@ pub(crate) enum Command {
     /// Scaffold, validate and generate server metadata; deploy and inspect servers
     #[command(subcommand)]
     Server(server::ServerCommand),
+    /// Push images to the platform's registry; registry credentials for docker and skopeo
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
     /// Write, apply and manage access grants and agent sessions
     #[command(subcommand)]
     Access(access::AccessCommand),
@@ -88,6 +91,7 @@ impl Command {
         match self {
             Command::Auth(cmd) => cmd.run(ctx),
             Command::Server(cmd) => cmd.run(ctx),
+            Command::Registry(cmd) => cmd.run(ctx),
             Command::Access(cmd) => cmd.run(ctx),
             Command::Policy(cmd) => cmd.run(ctx),
             Command::Team(cmd) => cmd.run(ctx),

@@ -102,6 +102,12 @@ pub enum CliError {
         /// What went wrong.
         message: String,
     },
+    /// An image could not be built, read or exported.
+    #[error("image: {message}")]
+    Image {
+        /// What went wrong.
+        message: String,
+    },
     /// An agent adapter could not start or stopped on an error.
     #[error("adapter: {message}")]
     Adapter {
@@ -281,6 +287,7 @@ impl CliError {
             CliError::Invalid { .. } | CliError::ValidationFailed { .. } | CliError::BadManifest { .. } => 1,
             CliError::SignIn(_) | CliError::Encode { .. } => 1,
             CliError::Cluster(_) | CliError::ChecksFailed { .. } | CliError::Dev { .. } => 1,
+            CliError::Image { .. } => 1,
             CliError::Denied => 3,
             CliError::NotSignedIn { .. } => 4,
             CliError::NotFound { .. } => 6,

@@ -45,6 +45,7 @@ mod metadata;
 mod names;
 mod platform;
 mod policy;
+mod registry;
 mod report;
 mod server;
 mod team;

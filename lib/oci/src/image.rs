@@ -75,6 +75,69 @@ pub fn format_lock(packages: &[Locked]) -> String {
     text
 }
 
+/// The verified `.deb` of every locked package: from `cache` (files named by their sha256) or
+/// downloaded with `apt-get download NAME=VERSION` (Debian and its derivatives) into it.
+/// Nothing unverified is kept.
+pub fn fetch(locked: &[Locked], cache: &std::path::Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(cache).map_err(|e| Error::io(format!("create {}", cache.display()), e))?;
+    let mut out = Vec::new();
+    for p in locked {
+        let cached = cache.join(format!("{}.deb", p.sha256));
+        if std::fs::read(&cached).is_ok_and(|data| archive::sha256(&data) == p.sha256) {
+            out.push(cached);
+            continue;
+        }
+        let dir = tempfile::tempdir().map_err(|e| Error::io("create a temporary directory", e))?;
+        let status = std::process::Command::new("apt-get")
+            .arg("download")
+            .arg(format!("{}={}", p.name, p.version))
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .map_err(|e| {
+                Error::io(
+                    format!(
+                        "run apt-get download {}={} (the pinned base is made from Debian packages; \
+                         on another system put the .deb files named <sha256>.deb into {})",
+                        p.name,
+                        p.version,
+                        cache.display()
+                    ),
+                    e,
+                )
+            })?;
+        if !status.success() {
+            bail!(
+                "apt-get download {}={} failed ({status}); is the package still on the mirror? \
+                 (`cargo xtask images --update-lock` pins the current candidates)",
+                p.name,
+                p.version
+            );
+        }
+        let deb = std::fs::read_dir(dir.path())
+            .map_err(|e| Error::io("read the download directory", e))?
+            .flatten()
+            .map(|e| e.path())
+            .find(|f| f.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&format!("{}_", p.name))))
+            .ok_or_else(|| Error::Invalid(format!("apt-get download {} left no .deb", p.name)))?;
+        let data = std::fs::read(&deb).map_err(|e| Error::io(format!("read {}", deb.display()), e))?;
+        let got = archive::sha256(&data);
+        if got != p.sha256 {
+            bail!("{} {}: sha256 {got} does not match {LOCK_FILE} ({})", p.name, p.version, p.sha256);
+        }
+        std::fs::write(&cached, &data).map_err(|e| Error::io(format!("write {}", cached.display()), e))?;
+        out.push(cached);
+    }
+    Ok(out)
+}
+
+/// The pinned base layer ([`LOCK`]-style `lock` text) and its tree, with `epoch` mtimes.
+pub fn base_layer(lock: &str, cache: &std::path::Path, epoch: u64) -> Result<(Layer, Tree)> {
+    let debs = fetch(&parse_lock(lock)?, cache)?;
+    let tree = base_tree(&debs)?;
+    Ok((Layer::new(&archive::tar(&tree, epoch)?)?, tree))
+}
+
 /// The base layer: the packages' files (documentation other than copyright notices left out),
 /// the CA bundle `update-ca-certificates` would make, `/etc/passwd` and `/etc/group` with the
 /// non-root user, and `/tmp`.

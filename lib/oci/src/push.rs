@@ -59,26 +59,7 @@ fn registry_error(what: impl std::fmt::Display) -> Error {
     Error::Registry(what.to_string())
 }
 
-/// A repository name as the distribution specification allows it: lowercase path components
-/// of `[a-z0-9]+([._-][a-z0-9]+)*` separated by `/`.
-pub fn valid_repository(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 255
-        && name.split('/').all(|part| {
-            !part.is_empty()
-                && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-                && part.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-                && part.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric())
-        })
-}
-
-/// A tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn valid_tag(tag: &str) -> bool {
-    !tag.is_empty()
-        && tag.len() <= 128
-        && tag.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-}
+pub use crate::read::{valid_repository, valid_tag};
 
 impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -30,6 +30,10 @@ pub struct Env {
     /// `MCP_PLATFORM_API_TOKEN`: a bearer token (API key or access token) used instead of the
     /// saved credential.
     pub token: Option<String>,
+    /// `SOURCE_DATE_EPOCH`: the time stamped into images `server build` assembles.
+    pub source_date_epoch: Option<String>,
+    /// `PATH`: where `server build --dockerfile` looks for a container builder.
+    pub path: Option<String>,
 }
 
 impl Env {
@@ -42,6 +46,8 @@ impl Env {
             api_url: get("MCP_PLATFORM_API_URL"),
             profile: get("MCP_PLATFORM_API_PROFILE"),
             token: get("MCP_PLATFORM_API_TOKEN"),
+            source_date_epoch: get("SOURCE_DATE_EPOCH"),
+            path: get("PATH"),
         }
     }
 }

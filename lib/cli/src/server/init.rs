@@ -153,6 +153,42 @@ pub(crate) fn run(args: Args, ctx: &mut Ctx<'_>) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Sets the image of the server `name` in the metadata under `dir` to `image` (a reference
+/// with its tag or digest, so any `imageTag` is removed) and rewrites that one file
+/// atomically; returns the file. Other fields and documents are kept as they are.
+pub(crate) fn set_image(ctx: &Ctx<'_>, dir: &Path, name: &str, image: &str) -> Result<PathBuf, CliError> {
+    let existing = Existing::load(ctx, dir)?;
+    let Some((file, doc, index)) = existing.find(name) else {
+        return Err(CliError::NotFound {
+            what: format!("server {name:?} in the metadata under {}", dir.display()),
+        });
+    };
+    let mut docs: Vec<Ordered> = file.docs.iter().map(|d| d.ordered.clone()).collect();
+    let entry = docs.get_mut(doc).and_then(|d| d.entry("servers")).and_then(|servers| match servers {
+        Ordered::Seq(list) => list.get_mut(index),
+        _ => None,
+    });
+    let Some(Ordered::Map(fields)) = entry else {
+        return Err(CliError::NotFound { what: format!("server {name:?} in {}", file.path.display()) });
+    };
+    fields.retain(|(k, _)| k != "imageTag");
+    match fields.iter_mut().find(|(k, _)| k == "image") {
+        Some((_, value)) => *value = Ordered::String(image.to_string()),
+        None => fields.insert(1.min(fields.len()), ("image".to_string(), Ordered::String(image.to_string()))),
+    }
+    let mut text = String::new();
+    for (i, value) in docs.iter().enumerate() {
+        if i > 0 {
+            text.push_str("---\n");
+        }
+        text.push_str(
+            &serde_saphyr::to_string(value).map_err(|source| serialize_error(name, source.into()))?,
+        );
+    }
+    fsio::write_atomic(&ctx.path(&file.path), &file.path, &text)?;
+    Ok(file.path.clone())
+}
+
 /// The metadata entry the flags describe.
 fn plan(args: &Args, cwd: &Path) -> Result<ServerMetadata, CliError> {
     let name = match &args.name {

@@ -6,8 +6,10 @@ use clap::Subcommand;
 use crate::cli::Ctx;
 use crate::error::CliError;
 
+mod build;
+pub(crate) use build::default_archive;
 mod generate;
-mod init;
+pub(crate) mod init;
 pub(crate) mod remote;
 mod validate;
 
@@ -20,6 +22,13 @@ pub(crate) enum ServerCommand {
     Validate(validate::Args),
     /// Write one MCPServer manifest per server in the metadata
     Generate(generate::Args),
+    /// Build a server's OCI image: daemonless from a binary or directory, or from a Dockerfile
+    #[command(after_help = "Examples:\n  mcp-runtime server build ledger --binary target/release/ledger\n  \
+mcp-runtime server build ledger --dir dist/ --entrypoint /app/ledger --arg --listen --arg 0.0.0.0:8088\n  \
+mcp-runtime server build ledger --dockerfile Dockerfile --context .\n\n\
+The image archive goes to .mcp/build/<NAME>.oci.tar and the metadata's image becomes <NAME>:<TAG>;\n\
+`mcp-runtime registry push <NAME>` uploads it and pins the metadata to the pushed digest.")]
+    Build(build::Args),
     /// Deploy servers from the metadata to the platform (as `generate` builds them)
     #[command(after_help = "Examples:\n  mcp-runtime server deploy --team payments\n  \
 mcp-runtime server deploy github --update --metadata-file .mcp/servers.yaml")]
@@ -52,6 +61,7 @@ impl ServerCommand {
             ServerCommand::Init(args) => init::run(args, ctx),
             ServerCommand::Validate(args) => validate::run(args, ctx),
             ServerCommand::Generate(args) => generate::run(args, ctx),
+            ServerCommand::Build(args) => build::run(args, ctx),
             ServerCommand::Deploy(args) => remote::deploy(args, ctx),
             ServerCommand::List(args) => remote::list(args, ctx),
             ServerCommand::Get(args) => remote::get(args, ctx),
