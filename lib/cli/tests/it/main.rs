@@ -7,6 +7,7 @@ mod cluster;
 mod help;
 mod oidc;
 mod platform;
+mod publish;
 mod readme;
 mod server_generate;
 mod server_init;
