@@ -29,8 +29,8 @@ use crate::names::{
     VALIDATE_SESSION_PATH, WORKLOAD_SERVICE_ACCOUNT,
 };
 use crate::team::{
-    DEFAULT_DENY_POLICY, LIMITS_NAME, OPERATOR_TEAM_BINDING, PLATFORM_TEAM_BINDING, QUOTA_NAME,
-    SERVERS_POLICY,
+    DEFAULT_DENY_POLICY, LIMITS_NAME, OPERATOR_TEAM_BINDING, PLATFORM_TEAM_BINDING, PULL_SECRET_NAME,
+    QUOTA_NAME, SERVERS_POLICY,
 };
 
 /// One permission the operator needs, and why.
@@ -233,6 +233,13 @@ pub const PLATFORM_TEAM_PERMISSIONS: &[Permission] = &[
         verbs: &["get"],
         names: &[],
         why: "reading back the policy the operator rendered for a server",
+    },
+    Permission {
+        group: "",
+        resources: &["secrets"],
+        verbs: &["get", "create", "patch"],
+        names: &[PULL_SECRET_NAME],
+        why: "the team's pull secret for the platform's registry (a pull-only credential of the team)",
     },
 ];
 

@@ -21,8 +21,9 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{
-    LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota, ResourceQuotaSpec,
+    LimitRange, LimitRangeItem, LimitRangeSpec, Namespace, ResourceQuota, ResourceQuotaSpec, Secret,
 };
 use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
@@ -63,6 +64,10 @@ pub const LIMITS_NAME: &str = "platform-default-limits";
 pub const DEFAULT_DENY_POLICY: &str = "platform-default-deny";
 /// The NetworkPolicy of the MCP server pods (gateway traffic).
 pub const SERVERS_POLICY: &str = "platform-mcp-servers";
+/// The team's image pull secret for the platform's registry (`kubernetes.io/dockerconfigjson`);
+/// the operator attaches it to servers that list no pull secret of their own
+/// (`PROVISIONED_REGISTRY_SECRET_NAME`).
+pub const PULL_SECRET_NAME: &str = "mcp-runtime-registry-pull";
 /// RoleBinding of the platform in a team namespace.
 pub const PLATFORM_TEAM_BINDING: &str = "mcp-platform-team";
 /// RoleBinding of the operator in a team namespace.
@@ -249,6 +254,26 @@ fn meta(name: &str, namespace: &str) -> ObjectMeta {
         namespace: Some(namespace.to_string()),
         labels: Some(BTreeMap::from([(MANAGED_BY_LABEL.to_string(), PLATFORM_MANAGED_BY.to_string())])),
         ..ObjectMeta::default()
+    }
+}
+
+/// The `.dockerconfigjson` of one registry credential.
+pub fn docker_config(registry_host: &str, username: &str, password: &str) -> Vec<u8> {
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    let config = serde_json::json!({
+        "auths": { registry_host: { "username": username, "password": password, "auth": auth } }
+    });
+    serde_json::to_vec(&config).unwrap_or_default()
+}
+
+/// [`PULL_SECRET_NAME`] in `namespace` holding `docker_config` ([`docker_config`]).
+pub fn pull_secret(namespace: &str, docker_config: &[u8]) -> Secret {
+    Secret {
+        metadata: meta(PULL_SECRET_NAME, namespace),
+        type_: Some("kubernetes.io/dockerconfigjson".to_string()),
+        data: Some(BTreeMap::from([(".dockerconfigjson".to_string(), ByteString(docker_config.to_vec()))])),
+        ..Secret::default()
     }
 }
 

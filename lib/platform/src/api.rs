@@ -943,6 +943,8 @@ async fn create_team(
     if let Err(err) = state.runtime.provision_team(&team).await {
         // The team exists; provisioning is idempotent and retried on the first publish.
         tracing::warn!(team = %team.name, error = %err, "provisioning the team's namespace failed");
+    } else if let Err(err) = crate::registry_push::provision_pull_secret(&state, &team).await {
+        tracing::warn!(team = %team.name, error = %err.message, "writing the team's registry pull secret failed");
     }
     let note = AuditNote {
         object_type: "team",

@@ -301,6 +301,70 @@ pub(crate) async fn push(
     ))
 }
 
+/// The account a team's pull secret signs in as: a service account, the team's viewer (pull
+/// under the team's path, nothing else).
+pub fn pull_account_email(team: &str) -> String {
+    format!("registry-pull@{team}.teams.mcp-runtime.internal")
+}
+
+/// Name of the registry credential behind a team's pull secret.
+const PULL_CREDENTIAL_NAME: &str = "team pull secret";
+
+/// A fresh pull-only registry credential for `team`: its service account (created once, a
+/// viewer of the team), a new `mcpr_` credential (earlier ones of the pull secret revoked);
+/// returns the `.dockerconfigjson` for the registry host.
+pub async fn pull_config(state: &AppState, team: &Team) -> Result<Vec<u8>, ApiError> {
+    let config = state.config.registry.clone().ok_or_else(not_configured)?;
+    let email = pull_account_email(&team.name);
+    let account = match state.store.user_by_email(&email).await? {
+        Some(user) => user,
+        None => {
+            crate::api::new_user(
+                state,
+                crate::api::CreateUser {
+                    email: email.clone(),
+                    password: None,
+                    display_name: Some(format!("Registry pulls of team {}", team.name)),
+                    kind: Some("service".into()),
+                    admin: Some(false),
+                },
+            )
+            .await?
+        }
+    };
+    if state.store.role(&team.id, &account.id).await?.is_none() {
+        state.store.put_member(&team.id, &account.id, Role::Viewer).await?;
+    }
+    for old in state.store.list_registry_credentials(&account.id).await? {
+        if old.name == PULL_CREDENTIAL_NAME && old.revoked_at.is_none() {
+            state.store.revoke_registry_credential(&old.id).await?;
+        }
+    }
+    let value =
+        crate::secrets::new_token(crate::registry_auth::CREDENTIAL_PREFIX).map_err(ApiError::internal)?;
+    let credential = crate::registry_auth::RegistryCredential {
+        id: uuid::Uuid::now_v7().to_string(),
+        user_id: account.id.clone(),
+        name: PULL_CREDENTIAL_NAME.to_string(),
+        prefix: value.chars().take(12).collect(),
+        created_at: crate::store::now(),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    state.store.insert_registry_credential(&credential, &state.hasher.hash(&value)).await?;
+    Ok(mcp_operator_core::team::docker_config(&config.host, &email, &value))
+}
+
+/// Writes `team`'s pull secret into its namespace (when a registry is configured).
+pub async fn provision_pull_secret(state: &AppState, team: &Team) -> Result<(), ApiError> {
+    if state.config.registry.is_none() {
+        return Ok(());
+    }
+    let docker_config = pull_config(state, team).await?;
+    state.runtime.apply_pull_secret(team, &docker_config).await?;
+    Ok(())
+}
+
 /// `GET /api/v1/runtime/registry` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

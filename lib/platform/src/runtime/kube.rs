@@ -433,6 +433,18 @@ impl RuntimeBackend for KubeBackend {
         self.provision(team).boxed()
     }
 
+    fn apply_pull_secret<'a>(&'a self, team: &'a Team, docker_config: &'a [u8]) -> RuntimeFuture<'a, ()> {
+        async move {
+            Self::slug_of(team)?;
+            let ns = team.namespace.as_str();
+            let secret = mcp_operator_core::team::pull_secret(ns, docker_config);
+            let api: Api<k8s_openapi::api::core::v1::Secret> = self.namespaced(ns);
+            self.apply(&api, mcp_operator_core::team::PULL_SECRET_NAME, &secret).await?;
+            Ok(())
+        }
+        .boxed()
+    }
+
     fn deprovision_team<'a>(&'a self, team: &'a Team) -> RuntimeFuture<'a, ()> {
         self.deprovision(team).boxed()
     }

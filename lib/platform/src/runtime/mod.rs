@@ -137,6 +137,14 @@ pub trait RuntimeBackend: Send + Sync + fmt::Debug {
     /// Makes `team`'s namespace ready to hold servers (idempotent).
     fn provision_team<'a>(&'a self, team: &'a Team) -> RuntimeFuture<'a, ()>;
 
+    /// Writes the team's image pull secret for the platform's registry
+    /// (`mcp_operator_core::team::PULL_SECRET_NAME`, `.dockerconfigjson` = `docker_config`)
+    /// into its namespace, so its servers pull the images pushed under its path. Backends
+    /// without pods (Local) have nothing to write.
+    fn apply_pull_secret<'a>(&'a self, _team: &'a Team, _docker_config: &'a [u8]) -> RuntimeFuture<'a, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Removes what [`RuntimeBackend::provision_team`] made, with every grant and session left
     /// in the namespace. Refused with [`RuntimeError::Conflict`] while the team has servers.
     fn deprovision_team<'a>(&'a self, team: &'a Team) -> RuntimeFuture<'a, ()>;

@@ -201,6 +201,59 @@ async fn skopeo_through_traefik_and_forward_auth_gets_exactly_its_teams_paths() 
     .await;
     assert!(!ok, "a revoked credential still pulls");
 
+    // The team's pull secret: a pull-only credential of the team's service account.
+    let team = h.state.store.team("pay").await.expect("store").expect("team pay");
+    let read = |config: Vec<u8>| {
+        let v: serde_json::Value = serde_json::from_slice(&config).expect("dockerconfigjson");
+        let entry = &v["auths"][registry.host().as_str()];
+        format!(
+            "{}:{}",
+            entry["username"].as_str().expect("username"),
+            entry["password"].as_str().expect("password")
+        )
+    };
+    let first = read(mcp_platform::registry_push::pull_config(&h.state, &team).await.expect("pull config"));
+    let (ok, _, err) = run(s(&[
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        &first,
+        &format!("docker://{host}/pay/ledger:1.0.0"),
+    ]))
+    .await;
+    assert!(ok, "the pull secret pulls its team's image: {err}");
+    let (ok, _, _) = run(s(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &first,
+        &format!("oci-archive:{}", archive.display()),
+        &format!("docker://{host}/pay/by-pull-secret:1"),
+    ]))
+    .await;
+    assert!(!ok, "the pull secret pushed");
+    let (ok, _, _) = run(s(&[
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        &first,
+        &format!("docker://{host}/other/tool:1"),
+    ]))
+    .await;
+    assert!(!ok, "the pull secret pulled another team's image");
+    // Writing it again replaces the credential: the old one stops working.
+    let second = read(mcp_platform::registry_push::pull_config(&h.state, &team).await.expect("pull config"));
+    assert_ne!(first, second);
+    let (ok, _, _) = run(s(&[
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        &first,
+        &format!("docker://{host}/pay/ledger:1.0.0"),
+    ]))
+    .await;
+    assert!(!ok, "a replaced pull secret still pulls");
+
     // What the registry holds now, as the API reports it.
     let r = h.call("GET", "/api/v1/runtime/registry?team=pay", Some(&member), None).await;
     let names: Vec<&str> = r.body["repositories"]

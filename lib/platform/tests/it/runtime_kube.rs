@@ -277,3 +277,25 @@ async fn a_server_without_a_host_is_applied_with_the_platforms_mcp_host() {
     let applied = fake.get("mcpservers", &t.namespace, "own-host").expect("applied");
     assert_eq!(applied["spec"]["ingressHost"], "tools.example.test");
 }
+
+/// The team's pull secret: a `kubernetes.io/dockerconfigjson` Secret in its namespace, written
+/// within the platform's RBAC.
+#[tokio::test]
+async fn the_pull_secret_is_written_into_the_team_namespace() {
+    let (fake, backend) = backend().await;
+    let team = team("pay");
+    backend.provision_team(&team).await.expect("provision");
+    let config = mcp_operator_core::team::docker_config("registry.example:5000", "u", "mcpr_x");
+    backend.apply_pull_secret(&team, &config).await.expect("pull secret");
+    backend.apply_pull_secret(&team, &config).await.expect("idempotent");
+    let secret = fake
+        .get("secrets", &team.namespace, mcp_operator_core::team::PULL_SECRET_NAME)
+        .expect("the secret is stored");
+    assert_eq!(secret["type"], "kubernetes.io/dockerconfigjson");
+    let data = secret["data"][".dockerconfigjson"].as_str().expect("data");
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(data).expect("base64");
+    let value: serde_json::Value = serde_json::from_slice(&decoded).expect("json");
+    assert_eq!(value["auths"]["registry.example:5000"]["password"], "mcpr_x");
+    assert_platform_rbac_allows(&fake.requests());
+}
