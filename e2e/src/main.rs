@@ -135,6 +135,16 @@ async fn run(cli: Cli) -> Result<usize> {
         }
         picked
     };
+    let selected: Vec<scenario::Scenario> = selected
+        .into_iter()
+        .filter(|s| match (&s.local_only, cli.kind) {
+            (Some(why), true) => {
+                eprintln!("skipping scenario {} on the cluster target: {why}", s.name);
+                false
+            }
+            _ => true,
+        })
+        .collect();
     let bin_dir = match &cli.bin_dir {
         Some(dir) => dir.clone(),
         None => std::env::current_exe()?.parent().context("binary directory")?.to_path_buf(),

@@ -19,6 +19,8 @@ pub struct PlatformRun {
     pub url: String,
     /// Where the Local backend writes one policy file per server.
     pub policy_dir: PathBuf,
+    /// The registry the platform pushes to (`platform.registry`): its URL, and the server.
+    pub registry: Option<(String, mcp_testkit::registry::Registry)>,
     /// The database server of a local platform (stopped when dropped, after the platform
     /// process).
     _postgres: Option<Postgres>,
@@ -27,7 +29,7 @@ pub struct PlatformRun {
 impl PlatformRun {
     /// A platform running elsewhere (the cluster's, port-forwarded).
     pub fn remote(url: String) -> PlatformRun {
-        PlatformRun { url, policy_dir: PathBuf::new(), _postgres: None }
+        PlatformRun { url, policy_dir: PathBuf::new(), registry: None, _postgres: None }
     }
 
     /// The policy file the Local backend writes for `server` of team `team`.
@@ -70,6 +72,13 @@ pub async fn start(
         // The gateways watch these directories from the start (inotify needs them to exist).
         std::fs::create_dir_all(policy_dir.join(format!("mcp-team-{}", slot.team)))?;
     }
+    let registry = if spec.registry {
+        let server = mcp_testkit::registry::Registry::start(&artifacts.join("registry"))
+            .context("start the registry (apt-get install docker-registry)")?;
+        Some((server.url(), server))
+    } else {
+        None
+    };
     let env = |cmd: &mut Command| {
         cmd.env("PLATFORM_LISTEN_ADDR", listen.to_string())
             .env("PLATFORM_DATABASE_URL", &database)
@@ -79,6 +88,9 @@ pub async fn start(
             .env("PLATFORM_MCP_HOST", &spec.mcp_host)
             .env("PLATFORM_KEY_PUBLISH_DELAY_SECS", "0")
             .env("RUST_LOG", "info");
+        if let Some((url, server)) = &registry {
+            cmd.env("PLATFORM_REGISTRY_URL", url).env("PLATFORM_REGISTRY_HOST", server.host());
+        }
         if let Some(links) = &pipeline {
             cmd.env("PLATFORM_CLICKHOUSE_URL", links.clickhouse_url)
                 .env("ANALYTICS_INGEST_URL", links.ingest.0)
@@ -114,5 +126,5 @@ pub async fn start(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Ok(PlatformRun { url, policy_dir, _postgres: Some(postgres) })
+    Ok(PlatformRun { url, policy_dir, registry, _postgres: Some(postgres) })
 }

@@ -131,13 +131,18 @@ pub async fn run_all(stack: &mut Stack, scenarios: &[Scenario], cli: &CliEnv) ->
     results
 }
 
-/// The values every scenario knows: `platform_url`, `ingress`, `mcp_url:<server>` and
-/// `route_host:<server>`.
+/// The values every scenario knows: `platform_url`, `ingress`, `mcp_url:<server>`,
+/// `route_host:<server>`, `example_server_bin` (the example MCP server's binary) and, with a
+/// registry, `registry_host` (the host image references name).
 fn builtin_vars(stack: &Stack) -> Vars {
     let mut vars = Vars::new();
     if let Some(platform) = &stack.platform {
         vars.insert("platform_url".into(), platform.url.clone());
+        if let Some((_, registry)) = &platform.registry {
+            vars.insert("registry_host".into(), registry.host());
+        }
     }
+    vars.insert("example_server_bin".into(), stack.example_server_bin.display().to_string());
     vars.insert("ingress".into(), stack.ingress.clone());
     for (name, served) in &stack.servers {
         if let Ok(url) = stack.mcp_url(name) {
@@ -584,9 +589,12 @@ async fn run_step(
                 // The step's own Host (a DNS-rebinding case) replaces the route's.
                 headers.retain(|(name, _)| !name.eq_ignore_ascii_case("host"));
             }
-            headers.extend(h.headers.clone());
+            // `${name}` in header values and the path: values saved by earlier steps.
+            for (name, value) in &h.headers {
+                headers.push((name.clone(), substitute(value, vars)?));
+            }
             let url = match &h.path {
-                Some(path) => format!("http://{}{path}", stack.ingress),
+                Some(path) => format!("http://{}{}", stack.ingress, substitute(path, vars)?),
                 None => stack.mcp_url(&h.server)?,
             };
             client.send(&h.method, &url, &headers, h.body.as_deref(), h.chunked).await?

@@ -47,6 +47,11 @@ pub struct PlatformSpec {
     /// The host of the public MCP URLs the platform renders (`PLATFORM_MCP_HOST`): the
     /// audience of the session tokens it issues.
     pub mcp_host: String,
+    /// A container registry (Debian's `docker-registry`) the platform pushes team images to
+    /// (`PLATFORM_REGISTRY_URL`), reached through the ingress at `/v2/…` behind forward-auth to
+    /// the platform's `/api/v1/registry/authz`, as `deploy/base/registry` is.
+    #[serde(default)]
+    pub registry: bool,
     /// Servers published through the API: for each, an example app and a gateway start with
     /// the stack, the gateway watching the policy file the Local backend writes for that
     /// server (closed, 503 `policy_unavailable`, until it is published).
@@ -154,6 +159,8 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     /// Where it was read from.
     pub file: PathBuf,
+    /// Runs on the local stack only (`--kind` skips it, saying why).
+    pub local_only: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +168,9 @@ pub struct Scenario {
 struct RawScenario {
     name: String,
     description: String,
+    /// Why the scenario cannot run on the cluster target, when it cannot.
+    #[serde(default)]
+    local_only: Option<String>,
     steps: Vec<RawStep>,
 }
 
@@ -732,5 +742,11 @@ fn load_one(file: &Path, stack: &StackFile, servers: &[String]) -> Result<Scenar
     if raw.name != stem {
         bail!("{}: name {:?} must match the file name", file.display(), raw.name);
     }
-    Ok(Scenario { name: raw.name, description: raw.description, steps, file: file.to_path_buf() })
+    Ok(Scenario {
+        name: raw.name,
+        description: raw.description,
+        steps,
+        file: file.to_path_buf(),
+        local_only: raw.local_only,
+    })
 }

@@ -309,6 +309,8 @@ pub struct Stack {
     cluster: Option<(Cluster, Fixtures)>,
     /// See [`ClusterTarget::verify_gateways`].
     verify_gateways: bool,
+    /// The example MCP server's binary (what `server build` packs in the publish scenario).
+    pub example_server_bin: PathBuf,
 }
 
 /// The real analytics pipeline: broker and ClickHouse (stopped when dropped, after the
@@ -424,7 +426,10 @@ impl Stack {
         let ping = SocketAddr::from(([127, 0, 0, 1], free_port()?));
         let traefik_dir = artifacts.join("traefik");
         std::fs::create_dir_all(&traefik_dir)?;
-        write_traefik_config(&traefik_dir, ingress_addr, ping, &servers)?;
+        let registry_route = platform_run.as_ref().and_then(|p| {
+            p.registry.as_ref().map(|(url, _)| (format!("{}/api/v1/registry/authz", p.url), url.clone()))
+        });
+        write_traefik_config(&traefik_dir, ingress_addr, ping, &servers, registry_route.as_ref())?;
         procs.push(Proc::spawn(
             "traefik",
             Command::new(&bins.traefik)
@@ -448,6 +453,7 @@ impl Stack {
             platform: platform_run,
             cluster: None,
             verify_gateways: true,
+            example_server_bin: bins.example_server.clone(),
         };
         stack.wait_ready(ping).await?;
         Ok(stack)
@@ -560,6 +566,7 @@ impl Stack {
             platform,
             cluster: Some((cluster, fixtures)),
             verify_gateways: target.verify_gateways,
+            example_server_bin: PathBuf::from("mcp-example-server"),
         })
     }
 
@@ -1055,6 +1062,7 @@ fn write_traefik_config(
     web: SocketAddr,
     ping: SocketAddr,
     servers: &BTreeMap<String, Served>,
+    registry: Option<&(String, String)>,
 ) -> Result<()> {
     let dynamic = dir.join("dynamic.yml");
     // As deploy/base/ingress: the fast proxy (Traefik's default proxy truncates replies from
@@ -1093,7 +1101,21 @@ fn write_traefik_config(
             served.local.as_ref().map(|l| l.gateway.to_string()).unwrap_or_default()
         ));
     }
-    let dynamic_config = format!("http:\n  routers:\n{routers}  services:\n{services}");
+    // The registry as deploy/base/registry publishes it: every request first asks the
+    // platform's forward-auth endpoint (with the caller's Authorization header).
+    let mut middlewares = String::new();
+    if let Some((authz, upstream)) = registry {
+        routers.push_str(
+            "    registry:\n      rule: \"PathPrefix(`/v2`)\"\n      entryPoints: [web]\n      middlewares: [registry-auth]\n      service: registry\n",
+        );
+        services.push_str(&format!(
+            "    registry:\n      loadBalancer:\n        passHostHeader: true\n        servers:\n          - url: \"{upstream}\"\n"
+        ));
+        middlewares.push_str(&format!(
+            "  middlewares:\n    registry-auth:\n      forwardAuth:\n        address: \"{authz}\"\n        trustForwardHeader: false\n        authRequestHeaders: [Authorization]\n"
+        ));
+    }
+    let dynamic_config = format!("http:\n  routers:\n{routers}  services:\n{services}{middlewares}");
     std::fs::write(dir.join("traefik.yml"), static_config)?;
     std::fs::write(&dynamic, dynamic_config)?;
     Ok(())
