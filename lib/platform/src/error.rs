@@ -137,8 +137,10 @@ impl ApiError {
 
     /// The error a status alone implies (for responses produced outside our handlers).
     pub fn from_status(status: StatusCode) -> ApiError {
+        // `registry_error` is given only by the registry push handler, never implied by a 502.
         let code = CODES
             .iter()
+            .filter(|(c, _, _)| *c != "registry_error")
             .find(|(_, s, _)| *s == status.as_u16())
             .map(|(c, _, _)| *c)
             .unwrap_or(if status.is_server_error() { "internal_error" } else { "invalid_request" });

@@ -365,6 +365,22 @@ pub async fn provision_pull_secret(state: &AppState, team: &Team) -> Result<(), 
     Ok(())
 }
 
+/// [`provision_pull_secret`] unless the team already has a pull credential: publishing a
+/// server calls it, so teams created before the registry was configured (or whose first
+/// provisioning failed) get their pull secret too.
+pub async fn ensure_pull_secret(state: &AppState, team: &Team) -> Result<(), ApiError> {
+    if state.config.registry.is_none() {
+        return Ok(());
+    }
+    if let Some(account) = state.store.user_by_email(&pull_account_email(&team.name)).await? {
+        let credentials = state.store.list_registry_credentials(&account.id).await?;
+        if credentials.iter().any(|c| c.name == PULL_CREDENTIAL_NAME && c.revoked_at.is_none()) {
+            return Ok(());
+        }
+    }
+    provision_pull_secret(state, team).await
+}
+
 /// `GET /api/v1/runtime/registry` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -367,6 +367,10 @@ pub(crate) async fn publish_server(
         }
     }
     state.runtime.provision_team(&team).await?;
+    if let Err(err) = crate::registry_push::ensure_pull_secret(&state, &team).await {
+        // The server can still be published; its pods pull once the secret is there.
+        tracing::warn!(team = %team.name, error = %err.message, "writing the team's registry pull secret failed");
+    }
     let mut labels = req.labels;
     labels.insert("platform.mcpruntime.org/managed".into(), "true".into());
     labels.insert("platform.mcpruntime.org/user-id".into(), p.user.id.clone());

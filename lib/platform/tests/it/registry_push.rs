@@ -178,3 +178,55 @@ async fn without_a_registry_the_routes_answer_404_naming_the_setting() {
     assert_eq!((r.status, r.code()), (404, "not_found"), "{:?}", r.body);
     assert!(r.body["error"]["message"].as_str().unwrap_or_default().contains("PLATFORM_REGISTRY_URL"));
 }
+
+/// A team that got no pull secret when it was created (made before the registry was
+/// configured) gets one when it publishes a server: its pull account, a viewer of the team,
+/// with one active pull credential; publishing again does not replace it.
+#[tokio::test]
+async fn publishing_a_server_gives_an_older_team_its_pull_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = tokio::task::spawn_blocking({
+        let d = dir.path().join("registry");
+        move || Registry::start(&d)
+    })
+    .await
+    .expect("join")
+    .unwrap_or_else(|e| panic!("{e}"));
+    let events = dir.path().join("events.db").display().to_string();
+    let h = Harness::start(
+        Backend::Sqlite,
+        &[("PLATFORM_REGISTRY_URL", &registry.url()), ("PLATFORM_EVENTS_DB", &events)],
+    )
+    .await;
+    let admin = h.admin_token().await;
+    let admin_id =
+        h.state.store.user_by_email(crate::support::ADMIN_EMAIL).await.expect("store").expect("admin").id;
+    let team = mcp_platform::store::Team {
+        id: uuid::Uuid::now_v7().to_string(),
+        name: "older".into(),
+        display_name: "Older".into(),
+        namespace: "mcp-team-older".into(),
+        created_at: mcp_platform::store::now(),
+    };
+    h.state.store.create_team(&team, &admin_id, &admin_id).await.expect("team");
+    let email = mcp_platform::registry_push::pull_account_email("older");
+    assert!(h.state.store.user_by_email(&email).await.expect("store").is_none());
+    let body = json!({"team": "older", "name": "one", "spec": {"image": "registry.local/example", "tools": [{"name": "echo", "sideEffect": "read"}]}});
+    let r = h.call("POST", "/api/v1/runtime/servers", Some(&admin), Some(body.clone())).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let account = h.state.store.user_by_email(&email).await.expect("store").expect("the pull account");
+    assert_eq!(
+        h.state.store.role(&team.id, &account.id).await.expect("store"),
+        Some(mcp_platform::store::Role::Viewer)
+    );
+    let active = |list: Vec<mcp_platform::registry_auth::RegistryCredential>| {
+        list.into_iter().filter(|c| c.revoked_at.is_none()).map(|c| c.id).collect::<Vec<_>>()
+    };
+    let first = active(h.state.store.list_registry_credentials(&account.id).await.expect("store"));
+    assert_eq!(first.len(), 1);
+    let mut again = body.clone();
+    again["name"] = json!("two");
+    let r = h.call("POST", "/api/v1/runtime/servers", Some(&admin), Some(again)).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(active(h.state.store.list_registry_credentials(&account.id).await.expect("store")), first);
+}
