@@ -186,7 +186,7 @@ pub struct Pushed {
 }
 
 #[utoipa::path(post, path = "/api/v1/runtime/registry/push", tag = "runtime", params(PushQuery),
-    request_body(content = Vec<u8>, content_type = "application/x-tar", description = "an image archive: OCI image layout tar or docker save tar"),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "an image archive: OCI image layout tar or docker save tar (any content type is taken; `mcp-runtime` sends application/x-tar)"),
     responses((status = 201, description = "pushed; the registry holds the digest for the tag", body = Pushed),
         (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)),
     security(("bearer" = [])))]

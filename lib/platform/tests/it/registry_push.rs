@@ -65,8 +65,9 @@ fn skopeo_digest(reference: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-#[tokio::test]
-async fn a_team_member_pushes_an_archive_into_the_team_path_of_a_real_registry() {
+/// A real registry, and a platform (SQLite, embedded events) pushing to it with `settings` on
+/// top; the directory holds both (keep it alive as long as they run).
+pub(crate) async fn with_registry(settings: &[(&str, &str)]) -> (tempfile::TempDir, Registry, Harness) {
     let dir = tempfile::tempdir().expect("tempdir");
     let registry = tokio::task::spawn_blocking({
         let d = dir.path().join("registry");
@@ -76,16 +77,17 @@ async fn a_team_member_pushes_an_archive_into_the_team_path_of_a_real_registry()
     .expect("join")
     .unwrap_or_else(|e| panic!("{e}"));
     let events = dir.path().join("events.db").display().to_string();
-    let h = Harness::start(
-        Backend::Sqlite,
-        &[
-            ("PLATFORM_REGISTRY_URL", &registry.url()),
-            ("PLATFORM_REGISTRY_HOST", &registry.host()),
-            ("PLATFORM_REGISTRY_PUSH_MAX_BYTES", "1000000"),
-            ("PLATFORM_EVENTS_DB", &events),
-        ],
-    )
-    .await;
+    let (url, host) = (registry.url(), registry.host());
+    let mut all = vec![("PLATFORM_REGISTRY_URL", url.as_str()), ("PLATFORM_REGISTRY_HOST", host.as_str())];
+    all.push(("PLATFORM_EVENTS_DB", events.as_str()));
+    all.extend_from_slice(settings);
+    let h = Harness::start(Backend::Sqlite, &all).await;
+    (dir, registry, h)
+}
+
+#[tokio::test]
+async fn a_team_member_pushes_an_archive_into_the_team_path_of_a_real_registry() {
+    let (_dir, registry, h) = with_registry(&[("PLATFORM_REGISTRY_PUSH_MAX_BYTES", "1000000")]).await;
     let (_, member) = people(&h, "pay").await;
     let (_, stranger) = people(&h, "other").await;
     let (tar, digest) = image_archive(b"\x7fELF ledger v1", "1.0.0");
@@ -184,20 +186,7 @@ async fn without_a_registry_the_routes_answer_404_naming_the_setting() {
 /// with one active pull credential; publishing again does not replace it.
 #[tokio::test]
 async fn publishing_a_server_gives_an_older_team_its_pull_secret() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let registry = tokio::task::spawn_blocking({
-        let d = dir.path().join("registry");
-        move || Registry::start(&d)
-    })
-    .await
-    .expect("join")
-    .unwrap_or_else(|e| panic!("{e}"));
-    let events = dir.path().join("events.db").display().to_string();
-    let h = Harness::start(
-        Backend::Sqlite,
-        &[("PLATFORM_REGISTRY_URL", &registry.url()), ("PLATFORM_EVENTS_DB", &events)],
-    )
-    .await;
+    let (_dir, _registry, h) = with_registry(&[]).await;
     let admin = h.admin_token().await;
     let admin_id =
         h.state.store.user_by_email(crate::support::ADMIN_EMAIL).await.expect("store").expect("admin").id;

@@ -6,11 +6,11 @@
 
 use std::process::Command;
 
-use mcp_testkit::registry::{Registry, Traefik};
+use mcp_testkit::registry::Traefik;
 use serde_json::json;
 
-use crate::registry_push::{image_archive, people};
-use crate::support::{Backend, Harness};
+use crate::registry_push::{image_archive, people, with_registry};
+use crate::support::Harness;
 
 /// Runs skopeo; (success, stdout, stderr).
 fn skopeo(args: &[&str]) -> (bool, String, String) {
@@ -34,24 +34,7 @@ async fn credential(h: &Harness, token: &str) -> (String, String) {
 
 #[tokio::test]
 async fn skopeo_through_traefik_and_forward_auth_gets_exactly_its_teams_paths() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let registry = tokio::task::spawn_blocking({
-        let d = dir.path().join("registry");
-        move || Registry::start(&d)
-    })
-    .await
-    .expect("join")
-    .unwrap_or_else(|e| panic!("{e}"));
-    let events = dir.path().join("events.db").display().to_string();
-    let h = Harness::start(
-        Backend::Sqlite,
-        &[
-            ("PLATFORM_REGISTRY_URL", &registry.url()),
-            ("PLATFORM_REGISTRY_HOST", &registry.host()),
-            ("PLATFORM_EVENTS_DB", &events),
-        ],
-    )
-    .await;
+    let (dir, registry, h) = with_registry(&[]).await;
     let authz = format!("{}/api/v1/registry/authz", h.base);
     let traefik = tokio::task::spawn_blocking({
         let (d, url) = (dir.path().join("traefik"), registry.url());
