@@ -27,9 +27,9 @@ fn migrate_is_idempotent_admin_create_and_keys_rotate_work() {
     let dir = tempfile::tempdir().expect("dir");
     let first = bin(dir.path()).arg("migrate").output().expect("run");
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
-    assert!(String::from_utf8_lossy(&first.stdout).contains("applied migrations [1, 2, 3]"));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied migrations [1, 2, 3, 4]"));
     let second = bin(dir.path()).arg("migrate").output().expect("run");
-    assert!(String::from_utf8_lossy(&second.stdout).contains("schema up to date at version 3"), "{second:?}");
+    assert!(String::from_utf8_lossy(&second.stdout).contains("schema up to date at version 4"), "{second:?}");
 
     let mut child = bin(dir.path())
         .args(["admin", "create", "--email", "Root@Example.org"])
