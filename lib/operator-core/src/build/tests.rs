@@ -324,3 +324,35 @@ fn upstream_server_runs_the_gateway_alone() {
     let err = ServerView::new(&server(&both), &cfg).expect_err("invalid").to_string();
     assert!(err.contains("spec.upstream: cannot be combined with spec.image"), "{err}");
 }
+
+/// What `mcp-runtime registry push` + `server deploy` publish: an image pinned to a digest under
+/// the team's registry path, no pull secret of its own. The app container runs exactly that
+/// reference (no tag appended) and the pod pulls with the team's provisioned pull secret.
+#[test]
+fn a_published_digest_runs_as_pinned_with_the_teams_pull_secret() {
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let image = format!("registry.local:32000/pay/ledger@{digest}");
+    let yaml = format!(
+        "
+apiVersion: mcpruntime.org/v1alpha1
+kind: MCPServer
+metadata: {{name: ledger, namespace: mcp-team-pay}}
+spec:
+  image: {image}
+  tools: [{{name: add, sideEffect: read}}]
+"
+    );
+    let cfg =
+        OperatorConfig { provisioned_pull_secret: Some(crate::team::PULL_SECRET_NAME.to_string()), ..cfg() };
+    let view = ServerView::new(&server(&yaml), &cfg).expect("valid");
+    let deployment = serde_json::to_value(desired(&view, &cfg, true).deployment).expect("json");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let app = pod["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .find(|c| c["image"].as_str().is_some_and(|i| i.contains("/pay/ledger")))
+        .expect("the app container");
+    assert_eq!(app["image"], image.as_str());
+    assert_eq!(pod["imagePullSecrets"], serde_json::json!([{"name": "mcp-runtime-registry-pull"}]));
+}
