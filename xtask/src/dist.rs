@@ -330,8 +330,7 @@ pub fn write_digests(root: &Path, digests: &[(String, String)]) -> Result<Vec<Pa
         files.sort();
         for file in files {
             let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
-            let pinned = pin_overlay(&text, digests)
-                .with_context(|| format!("pin the images of {}", file.display()))?;
+            let pinned = pin_overlay(&text, digests);
             if pinned != text {
                 let tmp = file.with_extension("yaml.tmp");
                 std::fs::write(&tmp, &pinned)?;
@@ -361,7 +360,7 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 /// operator's `MCP_GATEWAY_PROXY_IMAGE`) becomes `…/mcp-runtime/<image>@<digest>`. Everything
 /// else, comments included, is kept as written. Running it again with the same digests changes
 /// nothing; with new ones it replaces the old digests.
-pub fn pin_overlay(text: &str, digests: &[(String, String)]) -> Result<String> {
+pub fn pin_overlay(text: &str, digests: &[(String, String)]) -> String {
     let digest_of = |image: &str| digests.iter().find(|(i, _)| i == image).map(|(_, d)| d.as_str());
     let mut out = Vec::new();
     let mut current: Option<&str> = None;
@@ -391,7 +390,7 @@ pub fn pin_overlay(text: &str, digests: &[(String, String)]) -> Result<String> {
     if text.ends_with('\n') {
         pinned.push('\n');
     }
-    Ok(pinned)
+    pinned
 }
 
 /// `host/mcp-runtime/<image>:<tag>` (or `@sha256:…`) → `host/mcp-runtime/<image>@<digest>`.

@@ -15,8 +15,7 @@ use serde_json::Value;
 
 use mcp_oci::archive::{self, Entry, Tree};
 pub use mcp_oci::image::{
-    BASE_PACKAGES, Image, LOCK_FILE, Layer, Locked, Meta, USER, app_tree, assemble, base_tree, format_lock,
-    parse_lock,
+    BASE_PACKAGES, Image, LOCK_FILE, Layer, Locked, Meta, USER, app_tree, assemble, format_lock,
 };
 
 /// Where verified packages are kept between runs (by sha256).
@@ -52,11 +51,6 @@ fn find_deb(dir: &Path, name: &str) -> Result<PathBuf> {
         .map(|e| e.path())
         .find(|p| p.file_name().is_some_and(|f| f.to_string_lossy().starts_with(&format!("{name}_"))))
         .with_context(|| format!("apt-get download {name} left no .deb"))
-}
-
-/// The verified `.deb` of every locked package, from [`DEB_CACHE`] or `apt-get download`.
-pub fn fetch(locked: &[Locked]) -> Result<Vec<PathBuf>> {
-    Ok(mcp_oci::image::fetch(locked, Path::new(DEB_CACHE))?)
 }
 
 /// Writes the merged file system of `layers` (trees, base first) under `dir`, for the run check.
@@ -156,9 +150,7 @@ pub fn build_images(args: &crate::images::Args, tag: &str) -> Result<()> {
 /// The base layer and its tree.
 pub fn base_layer(root: &Path, epoch: u64) -> Result<(Layer, Tree)> {
     let lock = std::fs::read_to_string(root.join(LOCK_FILE)).with_context(|| format!("read {LOCK_FILE}"))?;
-    let debs = fetch(&parse_lock(&lock)?)?;
-    let tree = base_tree(&debs)?;
-    Ok((Layer::new(&archive::tar(&tree, epoch)?)?, tree))
+    Ok(mcp_oci::image::base_layer(&lock, Path::new(DEB_CACHE), epoch)?)
 }
 
 /// One image of `bin` on `base`.
@@ -355,19 +347,4 @@ pub fn push(file: &Path, reference: &str) -> Result<()> {
     argv.push(format!("docker://{reference}"));
     duct::cmd("skopeo", &argv).run().with_context(|| format!("skopeo copy to {reference}"))?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_committed_lock_parses_and_pins_every_base_package() {
-        let text = std::fs::read_to_string(crate::util::project_root().join(LOCK_FILE)).expect("lock file");
-        let locked = parse_lock(&text).expect("parses");
-        let names: Vec<&str> = locked.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, BASE_PACKAGES);
-        assert_eq!(format_lock(&locked), text, "the lock file is in its generated form");
-        assert!(parse_lock("libc6 1 amd64 nothex").is_err());
-    }
 }

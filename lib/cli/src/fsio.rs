@@ -37,7 +37,7 @@ pub(crate) fn create_dir(dir: &Path, shown: &Path) -> Result<(), CliError> {
 }
 
 /// Replaces `path` with `contents` atomically. An existing file keeps its permissions.
-pub(crate) fn write_atomic(path: &Path, shown: &Path, contents: &str) -> Result<(), CliError> {
+pub(crate) fn write_atomic(path: &Path, shown: &Path, contents: impl AsRef<[u8]>) -> Result<(), CliError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let file_name = path.file_name().ok_or_else(|| {
         CliError::write(shown, io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))
@@ -48,7 +48,7 @@ pub(crate) fn write_atomic(path: &Path, shown: &Path, contents: &str) -> Result<
 
     let result = (|| {
         let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        file.write_all(contents.as_bytes())?;
+        file.write_all(contents.as_ref())?;
         if let Ok(existing) = fs::metadata(path)
             && existing.is_file()
         {

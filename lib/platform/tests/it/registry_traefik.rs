@@ -73,6 +73,27 @@ async fn skopeo_through_traefik_and_forward_auth_gets_exactly_its_teams_paths() 
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let member_creds = format!("member-pay@example.org:{member_cred}");
     let stranger_creds = format!("member-other@example.org:{stranger_cred}");
+    // `skopeo inspect` of `<host>/<path>` with `user:password` (none: `--no-creds`), and
+    // `skopeo copy` of the test archive to `<host>/<path>`.
+    let inspect = |creds: Option<&str>, path: &str| {
+        let mut args = s(&["inspect", "--tls-verify=false"]);
+        match creds {
+            Some(creds) => args.extend(s(&["--creds", creds])),
+            None => args.push("--no-creds".into()),
+        }
+        args.push(format!("docker://{host}/{path}"));
+        run(args)
+    };
+    let push = |creds: &str, path: &str| {
+        run(s(&[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            creds,
+            &format!("oci-archive:{}", archive.display()),
+            &format!("docker://{host}/{path}"),
+        ]))
+    };
 
     // skopeo login with the credential (the registry's /v2/ check through forward-auth).
     let (ok, _, err) = run(s(&[
@@ -113,60 +134,23 @@ async fn skopeo_through_traefik_and_forward_auth_gets_exactly_its_teams_paths() 
     .await;
     assert!(ok, "skopeo copy (pull) as the team's member: {err}");
     // Push: a member may push under the team's path.
-    let (ok, _, err) = run(s(&[
-        "copy",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        &member_creds,
-        &format!("oci-archive:{}", archive.display()),
-        &format!("docker://{host}/pay/copied:1"),
-    ]))
-    .await;
+    let (ok, _, err) = push(&member_creds, "pay/copied:1").await;
     assert!(ok, "skopeo copy (push) as the team's member: {err}");
 
     // Another team's member: neither pull nor push under pay/.
-    let (ok, _, err) = run(s(&[
-        "inspect",
-        "--tls-verify=false",
-        "--creds",
-        &stranger_creds,
-        &format!("docker://{host}/pay/ledger:1.0.0"),
-    ]))
-    .await;
+    let (ok, _, err) = inspect(Some(&stranger_creds), "pay/ledger:1.0.0").await;
     assert!(!ok, "another team's member pulled pay/ledger");
     assert!(
         err.contains("403") || err.to_lowercase().contains("denied") || err.contains("unauthorized"),
         "{err}"
     );
-    let (ok, _, _) = run(s(&[
-        "copy",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        &stranger_creds,
-        &format!("oci-archive:{}", archive.display()),
-        &format!("docker://{host}/pay/intruder:1"),
-    ]))
-    .await;
+    let (ok, _, _) = push(&stranger_creds, "pay/intruder:1").await;
     assert!(!ok, "another team's member pushed under pay/");
     // Their own team's path works for them.
-    let (ok, _, err) = run(s(&[
-        "copy",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        &stranger_creds,
-        &format!("oci-archive:{}", archive.display()),
-        &format!("docker://{host}/other/tool:1"),
-    ]))
-    .await;
+    let (ok, _, err) = push(&stranger_creds, "other/tool:1").await;
     assert!(ok, "a member pushing under their own team's path: {err}");
     // Anonymous: refused.
-    let (ok, _, _) = run(s(&[
-        "inspect",
-        "--tls-verify=false",
-        "--no-creds",
-        &format!("docker://{host}/pay/ledger:1.0.0"),
-    ]))
-    .await;
+    let (ok, _, _) = inspect(None, "pay/ledger:1.0.0").await;
     assert!(!ok, "anonymous pull went through");
 
     // Revoked: the same credential stops working at once.
@@ -174,14 +158,7 @@ async fn skopeo_through_traefik_and_forward_auth_gets_exactly_its_teams_paths() 
         .call("DELETE", &format!("/api/v1/user/registry-credentials/{member_id}"), Some(&member), None)
         .await;
     assert_eq!(r.status, 204, "{:?}", r.body);
-    let (ok, _, _) = run(s(&[
-        "inspect",
-        "--tls-verify=false",
-        "--creds",
-        &member_creds,
-        &format!("docker://{host}/pay/ledger:1.0.0"),
-    ]))
-    .await;
+    let (ok, _, _) = inspect(Some(&member_creds), "pay/ledger:1.0.0").await;
     assert!(!ok, "a revoked credential still pulls");
 
     // The team's pull secret: a pull-only credential of the team's service account.
@@ -196,45 +173,16 @@ async fn skopeo_through_traefik_and_forward_auth_gets_exactly_its_teams_paths() 
         )
     };
     let first = read(mcp_platform::registry_push::pull_config(&h.state, &team).await.expect("pull config"));
-    let (ok, _, err) = run(s(&[
-        "inspect",
-        "--tls-verify=false",
-        "--creds",
-        &first,
-        &format!("docker://{host}/pay/ledger:1.0.0"),
-    ]))
-    .await;
+    let (ok, _, err) = inspect(Some(&first), "pay/ledger:1.0.0").await;
     assert!(ok, "the pull secret pulls its team's image: {err}");
-    let (ok, _, _) = run(s(&[
-        "copy",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        &first,
-        &format!("oci-archive:{}", archive.display()),
-        &format!("docker://{host}/pay/by-pull-secret:1"),
-    ]))
-    .await;
+    let (ok, _, _) = push(&first, "pay/by-pull-secret:1").await;
     assert!(!ok, "the pull secret pushed");
-    let (ok, _, _) = run(s(&[
-        "inspect",
-        "--tls-verify=false",
-        "--creds",
-        &first,
-        &format!("docker://{host}/other/tool:1"),
-    ]))
-    .await;
+    let (ok, _, _) = inspect(Some(&first), "other/tool:1").await;
     assert!(!ok, "the pull secret pulled another team's image");
     // Writing it again replaces the credential: the old one stops working.
     let second = read(mcp_platform::registry_push::pull_config(&h.state, &team).await.expect("pull config"));
     assert_ne!(first, second);
-    let (ok, _, _) = run(s(&[
-        "inspect",
-        "--tls-verify=false",
-        "--creds",
-        &first,
-        &format!("docker://{host}/pay/ledger:1.0.0"),
-    ]))
-    .await;
+    let (ok, _, _) = inspect(Some(&first), "pay/ledger:1.0.0").await;
     assert!(!ok, "a replaced pull secret still pulls");
 
     // What the registry holds now, as the API reports it.
