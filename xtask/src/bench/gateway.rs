@@ -230,7 +230,7 @@ fn oha_section(report: &Value) -> String {
         "\nIndependent open-loop generator, same run (after the phases above, on targets of its own \
 started the same way: release binaries, the same policy fixture, platform token and payload): `oha` \
 {} at {}, `--latency-correction`, {} keep-alive connections, {} interleaved rounds of {} s per target \
-(direct, gateway, gateway + audit, repeated) after a warm-up; a target's p99 is the median of its \
+(direct, gateway, gateway + audit, then back, repeated) after a warm-up; a target's p99 is the median of its \
 rounds.\n\n| | {} |\n|---|{}\n",
         config["version"].as_str().unwrap_or("?"),
         per_second(num(&config["rate"])),

@@ -2,7 +2,7 @@
 //! installed once into /var/tmp/mcp-runtime-tools) drives the same three targets as
 //! `lib/gateway/benches/proxy.rs` — the example server directly, the gateway, and the gateway
 //! with audit delivered to a sink — at 1,000 calls/s open loop with `--latency-correction` and
-//! 16 keep-alive connections, in interleaved rounds (direct, gateway, gateway + audit, repeated),
+//! 16 keep-alive connections, in interleaved rounds (direct, gateway, gateway + audit, then back),
 //! so its p99 can be read beside the bench's own. Every process here is started and stopped by
 //! this module (release binaries, loopback, the bench's policy fixture).
 
@@ -20,7 +20,7 @@ use crate::issuer::TestIssuer;
 /// Offered load, connections, rounds and the length of one run.
 pub const RATE: u32 = 1_000;
 pub const CONNECTIONS: u32 = 16;
-pub const ROUNDS: usize = 3;
+pub const ROUNDS: usize = 5;
 const SECONDS: u64 = 10;
 const WARMUP_SECONDS: u64 = 3;
 /// The targets, in the bench's order: (key, heading).
@@ -337,7 +337,11 @@ fn run_in(oha: &Path, gateway_bin: &Path, server_bin: &Path, dir: &Path) -> Resu
     }
     let mut rounds: Vec<(&str, Value)> = Vec::new();
     for round in 1..=ROUNDS {
-        for (key, url, headers) in &plan {
+        // Palindromic order (direct, gateway, gateway + audit, then back): drift of the shared
+        // machine over the run falls on every target alike.
+        let order: Vec<&(&str, String, Headers)> =
+            if round % 2 == 1 { plan.iter().collect() } else { plan.iter().rev().collect() };
+        for (key, url, headers) in order {
             let summary = summarize(&run_oha(oha, url, headers, SECONDS)?);
             eprintln!(
                 "bench gateway: oha round {round} {key}: p50 {} ms, p99 {} ms, {} ok, {} other, {} errors",

@@ -225,14 +225,14 @@ pub fn parse_duration(text: &str) -> Option<i64> {
         return None;
     }
     let mut total: i64 = 0;
-    let mut digits = String::new();
+    // The number read so far: `None` until its first digit (a unit needs one).
+    let mut number: Option<i64> = None;
     for c in text.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
+        if let Some(digit) = c.to_digit(10) {
+            number = Some(number.unwrap_or(0).checked_mul(10)?.checked_add(i64::from(digit))?);
             continue;
         }
-        let n: i64 = digits.parse().ok()?;
-        digits.clear();
+        let n = number.take()?;
         let unit = match c {
             's' => 1,
             'm' => 60,
@@ -242,7 +242,7 @@ pub fn parse_duration(text: &str) -> Option<i64> {
         };
         total = total.checked_add(n.checked_mul(unit)?)?;
     }
-    if !digits.is_empty() {
+    if number.is_some() {
         return None;
     }
     Some(total)
@@ -440,6 +440,9 @@ mod tests {
         assert_eq!(parse_duration(""), None);
         assert_eq!(parse_duration("24"), None);
         assert_eq!(parse_duration("1w"), None);
+        assert_eq!(parse_duration("h"), None);
+        assert_eq!(parse_duration("1hm"), None);
+        assert_eq!(parse_duration("99999999999999999999s"), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Respond: the app's answer on its way back.
 //!
-//! - What already arrived is sent in one write with its length (`gather`); a stream that
-//!   pauses is passed on as it comes.
+//! - A reply that ends within `RESPONSE_COALESCE_MS` is sent in one write with its length
+//!   (`gather`); a stream that goes on longer, and every GET stream, is passed on as it comes.
 //! - Discovery fails closed: in an exchange that lists tools and on every GET stream (replays
 //!   after `Last-Event-ID` included), every message carrying `result.tools` is pinned and
 //!   filtered to the caller's tools, whatever its id (so `1`, `1.0` and `1e0` cannot dodge the
@@ -53,8 +53,8 @@ pub async fn respond(
     }
     record_ownership(gw, &parts, ex);
 
-    let sse = content_type(&parts.headers).starts_with("text/event-stream");
-    let json = content_type(&parts.headers).starts_with("application/json");
+    let sse = content_type_is(&parts.headers, "text/event-stream");
+    let json = content_type_is(&parts.headers, "application/json");
     let discovery = parts.status.is_success() && (ex.lists_tools() || ex.method == Method::GET);
     let tasks = parts.status.is_success() && ex.messages.iter().any(|m| m.is_tool_call() && m.id.is_some());
     let observer = discovery.then(|| {
@@ -69,7 +69,11 @@ pub async fn respond(
     let tasks = tasks.then(|| (gw.owners.clone(), ex.identity.clone()));
     let head = ex.method == Method::HEAD;
 
-    let body: Body = match gather(body).await {
+    // A GET stream is passed on as it comes; a reply to a POST may be held for a moment so
+    // that it leaves in one piece.
+    let hold =
+        if ex.method == Method::GET { std::time::Duration::ZERO } else { gw.config.limits.response_coalesce };
+    let body: Body = match gather(body, hold).await {
         Gathered::Complete(bytes) => {
             // Without a list to govern, only a reply that names a task needs reading.
             let tasks =
@@ -130,8 +134,12 @@ fn error_value(err: &GatewayError, id: &Value) -> Value {
     mcp_protocol::denial_body(Some(id), message, err.reason(), data)
 }
 
-fn content_type(headers: &http::HeaderMap) -> String {
-    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase()
+/// Whether the `Content-Type` is `essence` (any case, parameters allowed).
+fn content_type_is(headers: &http::HeaderMap, essence: &str) -> bool {
+    headers.get(header::CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        v.len() >= essence.len() && v[..essence.len()].eq_ignore_ascii_case(essence.as_bytes())
+    })
 }
 
 fn visible(ex: &Exchange) -> ToolVisibility {
