@@ -120,10 +120,6 @@ pub struct Limits {
     /// `ANONYMOUS_STREAM_IDLE_TIMEOUT_MS` (default 60 s): a response stream of a request without
     /// an identity (observe mode) is closed after this long without a byte.
     pub anonymous_stream_idle: Duration,
-    /// `RESPONSE_COALESCE_MS` (default 5 ms, 0 turns it off): how long the app's reply to a
-    /// POST is held back while it has not ended, so that a reply the app writes in pieces leaves
-    /// in one write with its length (see [`crate::gather`]). GET streams are never held.
-    pub response_coalesce: Duration,
 }
 
 /// An IP network, `address/prefix`.
@@ -397,15 +393,7 @@ impl Config {
             max_connections: count("MAX_CONNECTIONS", 4_096)?,
             max_upstream_connections: count("MAX_UPSTREAM_CONNECTIONS", 256)?,
             anonymous_stream_idle: positive("ANONYMOUS_STREAM_IDLE_TIMEOUT_MS", 60_000)?,
-            response_coalesce: millis("RESPONSE_COALESCE_MS", 5)?,
         };
-        if limits.response_coalesce > Duration::from_secs(1) {
-            return Err(ConfigError {
-                key: "RESPONSE_COALESCE_MS",
-                value: limits.response_coalesce.as_millis().to_string(),
-                reason: "must be at most 1000 (it delays the first bytes of a streamed reply)".into(),
-            });
-        }
         let upstream_ca_file = src.get("UPSTREAM_CA_FILE").map(PathBuf::from);
         Ok(Config {
             upstream_ca_file,
@@ -457,17 +445,8 @@ mod tests {
         assert_eq!(c.admin_listen, SocketAddr::from(([0, 0, 0, 0], 9103)));
         assert_eq!(c.limits.max_connections, 4_096);
         assert_eq!(c.limits.header_read_timeout, Duration::from_secs(10));
-        assert_eq!(c.limits.response_coalesce, Duration::from_millis(5));
         assert!(c.trusted_proxies.iter().any(|n| n.contains("127.0.0.1".parse().expect("ip"))));
         assert!(!c.trusted_proxies.iter().any(|n| n.contains("10.1.2.3".parse().expect("ip"))));
-    }
-
-    #[test]
-    fn the_response_hold_is_bounded_and_can_be_turned_off() {
-        let off = config(&[("RESPONSE_COALESCE_MS", "0")]).expect("0 turns it off");
-        assert!(off.limits.response_coalesce.is_zero());
-        let err = config(&[("RESPONSE_COALESCE_MS", "5000")]).expect_err("too long");
-        assert_eq!(err.key, "RESPONSE_COALESCE_MS");
     }
 
     #[test]

@@ -5,21 +5,13 @@
 //! in a single read (head, priming event, message, end of stream) used to leave the gateway as
 //! three writes, each a TCP segment the agent has to wake up for. [`gather`] takes the frames
 //! that are already there — giving the upstream connection one scheduler turn at a time to
-//! decode what it has buffered — and stops as soon as a turn brings nothing new.
-//!
-//! An app's reply to a POST rarely arrives in one read: rmcp, for one, writes the head and an
-//! SSE priming event first and the message a few hundred microseconds later, from another task.
-//! Passed on as it came, that costs the agent an extra segment and wake-up per call, and the
-//! gateway a chunked reply. So a caller may give [`gather`] a `hold`: it then waits up to that
-//! long for the body to end (`RESPONSE_COALESCE_MS`, a few milliseconds), and a reply that ends
-//! within it leaves in one write with its length. A stream that goes on longer (a GET stream is
-//! never held, progress notifications, a slow tool) is passed on from then as it comes: its
-//! first bytes are late by at most `hold`, the rest not at all.
+//! decode what it has buffered — and stops as soon as a turn brings nothing new. It never waits
+//! for data that has not arrived: a stream that pauses (a GET stream, progress notifications,
+//! a slow tool) is passed on as it comes, one scheduler turn after its first frames.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
@@ -85,75 +77,45 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Prefixed<B> {
     }
 }
 
-/// Reads the frames of `body` that are available now, then waits up to `hold` for it to end
-/// (see the module docs).
-pub async fn gather<B: Body<Data = Bytes> + Unpin>(mut body: B, hold: Duration) -> Gathered<B> {
-    let mut got = Got { ready: VecDeque::new(), bytes: 0, ended: false, data_only: true };
+/// Reads the frames of `body` that are available now (see the module docs).
+pub async fn gather<B: Body<Data = Bytes> + Unpin>(mut body: B) -> Gathered<B> {
+    let mut ready: VecDeque<Result<Frame<Bytes>, B::Error>> = VecDeque::new();
+    let mut bytes = 0usize;
+    let mut ended = false;
+    let mut data_only = true;
     let mut turns = 0;
-    let mut deadline = None;
     loop {
-        let before = got.ready.len();
-        while !got.ended && got.bytes < MAX_GATHERED_BYTES {
+        let before = ready.len();
+        while !ended && bytes < MAX_GATHERED_BYTES {
             let polled = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut body).poll_frame(cx))).await;
             match polled {
                 Poll::Pending => break,
-                Poll::Ready(frame) => got.take(frame),
+                Poll::Ready(None) => ended = true,
+                Poll::Ready(Some(Ok(frame))) => {
+                    match frame.data_ref() {
+                        Some(data) => bytes += data.len(),
+                        None => data_only = false,
+                    }
+                    ready.push_back(Ok(frame));
+                }
+                Poll::Ready(Some(Err(err))) => {
+                    data_only = false;
+                    ended = true;
+                    ready.push_back(Err(err));
+                }
             }
         }
-        if got.ended || got.bytes >= MAX_GATHERED_BYTES {
+        let idle_turn = turns > 0 && ready.len() == before;
+        if ended || bytes >= MAX_GATHERED_BYTES || idle_turn || turns == MAX_TURNS {
             break;
         }
-        if turns < MAX_TURNS && (turns == 0 || got.ready.len() > before) {
-            turns += 1;
-            next_turn().await;
-            continue;
-        }
-        // Nothing more is buffered: wait for the next frame while the hold lasts.
-        if hold.is_zero() {
-            break;
-        }
-        let at = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + hold);
-        let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
-        match tokio::time::timeout_at(at, next).await {
-            Ok(frame) => got.take(frame),
-            Err(_elapsed) => break,
-        }
-        turns = 0;
+        turns += 1;
+        next_turn().await;
     }
-    let Got { ready, ended, data_only, .. } = got;
     if ended && data_only {
         return Gathered::Complete(concat(ready));
     }
     Gathered::Streaming(Prefixed { ready, rest: (!ended).then_some(body) })
-}
-
-/// The frames gathered so far.
-struct Got<E> {
-    ready: VecDeque<Result<Frame<Bytes>, E>>,
-    bytes: usize,
-    ended: bool,
-    /// No trailers and no error among them.
-    data_only: bool,
-}
-
-impl<E> Got<E> {
-    fn take(&mut self, frame: Option<Result<Frame<Bytes>, E>>) {
-        match frame {
-            None => self.ended = true,
-            Some(Ok(frame)) => {
-                match frame.data_ref() {
-                    Some(data) => self.bytes += data.len(),
-                    None => self.data_only = false,
-                }
-                self.ready.push_back(Ok(frame));
-            }
-            Some(Err(err)) => {
-                self.data_only = false;
-                self.ended = true;
-                self.ready.push_back(Err(err));
-            }
-        }
-    }
 }
 
 /// Lets every task that is ready run once (the upstream connection, woken by the polls above),
@@ -201,7 +163,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_finished_body_is_gathered_into_one_piece() {
         let body = StreamBody::new(futures::stream::iter(vec![data("a"), data("bc"), data(""), data("d")]));
-        match gather(body, Duration::ZERO).await {
+        match gather(body).await {
             Gathered::Complete(bytes) => assert_eq!(bytes, "abcd"),
             Gathered::Streaming(_) => panic!("expected the complete body"),
         }
@@ -217,7 +179,7 @@ mod tests {
                 tx.send(data(part)).await.expect("the receiver is alive");
             }
         });
-        match gather(StreamBody::new(rx), Duration::ZERO).await {
+        match gather(StreamBody::new(rx)).await {
             Gathered::Complete(bytes) => assert_eq!(bytes, "data: 1\n\ndata: 2\n\n"),
             Gathered::Streaming(_) => panic!("expected the complete body"),
         }
@@ -229,7 +191,7 @@ mod tests {
         let (tx, rx) = futures::channel::mpsc::unbounded::<Chunk>();
         tx.unbounded_send(data("first")).expect("the receiver is alive");
         let started = std::time::Instant::now();
-        let Gathered::Streaming(mut body) = gather(StreamBody::new(rx), Duration::ZERO).await else {
+        let Gathered::Streaming(mut body) = gather(StreamBody::new(rx)).await else {
             panic!("the stream has not ended");
         };
         assert!(started.elapsed() < std::time::Duration::from_millis(100));
@@ -242,70 +204,17 @@ mod tests {
         assert_eq!(rest, "later");
     }
 
-    /// A reply whose message comes after its head (rmcp's priming event, then the message from
-    /// another task) leaves in one piece when it ends within the hold.
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_reply_that_ends_within_the_hold_is_gathered_whole() {
-        let (tx, rx) = futures::channel::mpsc::unbounded::<Chunk>();
-        tx.unbounded_send(data("data: \nid: 0/1\n\n")).expect("the receiver is alive");
-        let sender = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-            tx.unbounded_send(data("data: {}\n\n")).expect("the receiver is alive");
-        });
-        let started = std::time::Instant::now();
-        match gather(StreamBody::new(rx), Duration::from_secs(5)).await {
-            Gathered::Complete(bytes) => assert_eq!(bytes, "data: \nid: 0/1\n\ndata: {}\n\n"),
-            Gathered::Streaming(_) => panic!("expected the complete body"),
-        }
-        // Answered when the body ended, not when the hold was over.
-        assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
-        sender.await.expect("the sender task ends");
-    }
-
-    /// A stream that goes on past the hold is passed on from then, what came first included.
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_stream_longer_than_the_hold_streams_after_it() {
-        let (tx, rx) = futures::channel::mpsc::unbounded::<Chunk>();
-        tx.unbounded_send(data("head")).expect("the receiver is alive");
-        let sender = tokio::spawn({
-            let tx = tx.clone();
-            async move {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                tx.unbounded_send(data("progress")).expect("the receiver is alive");
-            }
-        });
-        let started = std::time::Instant::now();
-        let hold = Duration::from_millis(50);
-        let Gathered::Streaming(mut body) = gather(StreamBody::new(rx), hold).await else {
-            panic!("the stream has not ended");
-        };
-        let waited = started.elapsed();
-        assert!(waited >= hold && waited < Duration::from_secs(5), "{waited:?}");
-        sender.await.expect("the sender task ends");
-        for expected in ["head", "progress"] {
-            let frame = body.frame().await.expect("a frame").expect("no error").into_data().expect("data");
-            assert_eq!(frame, expected);
-        }
-        tx.unbounded_send(data("result")).expect("the receiver is alive");
-        drop(tx);
-        assert_eq!(body.collect().await.expect("the body ends").to_bytes(), "result");
-    }
-
     #[tokio::test(flavor = "current_thread")]
     async fn trailers_and_large_bodies_stream() {
         let trailers = Ok(Frame::trailers(http::HeaderMap::new()));
         let body = StreamBody::new(futures::stream::iter(vec![data("x"), trailers]));
-        let Gathered::Streaming(body) = gather(body, Duration::ZERO).await else {
-            panic!("trailers are not data")
-        };
+        let Gathered::Streaming(body) = gather(body).await else { panic!("trailers are not data") };
         let collected = body.collect().await.expect("the body ends");
         assert!(collected.trailers().is_some());
 
         let big = vec![0u8; MAX_GATHERED_BYTES];
         let chunks: Vec<Chunk> = vec![Ok(Frame::data(Bytes::from(big))), data("tail")];
-        let Gathered::Streaming(body) =
-            gather(StreamBody::new(futures::stream::iter(chunks)), Duration::ZERO).await
-        else {
+        let Gathered::Streaming(body) = gather(StreamBody::new(futures::stream::iter(chunks))).await else {
             panic!("a body over the limit streams");
         };
         assert_eq!(body.collect().await.expect("the body ends").to_bytes().len(), MAX_GATHERED_BYTES + 4);

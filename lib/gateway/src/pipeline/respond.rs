@@ -1,7 +1,7 @@
 //! Respond: the app's answer on its way back.
 //!
-//! - A reply that ends within `RESPONSE_COALESCE_MS` is sent in one write with its length
-//!   (`gather`); a stream that goes on longer, and every GET stream, is passed on as it comes.
+//! - What already arrived is sent in one write with its length (`gather`); a stream that
+//!   pauses is passed on as it comes.
 //! - Discovery fails closed: in an exchange that lists tools and on every GET stream (replays
 //!   after `Last-Event-ID` included), every message carrying `result.tools` is pinned and
 //!   filtered to the caller's tools, whatever its id (so `1`, `1.0` and `1e0` cannot dodge the
@@ -69,11 +69,7 @@ pub async fn respond(
     let tasks = tasks.then(|| (gw.owners.clone(), ex.identity.clone()));
     let head = ex.method == Method::HEAD;
 
-    // A GET stream is passed on as it comes; a reply to a POST may be held for a moment so
-    // that it leaves in one piece.
-    let hold =
-        if ex.method == Method::GET { std::time::Duration::ZERO } else { gw.config.limits.response_coalesce };
-    let body: Body = match gather(body, hold).await {
+    let body: Body = match gather(body).await {
         Gathered::Complete(bytes) => {
             // Without a list to govern, only a reply that names a task needs reading.
             let tasks =
