@@ -748,10 +748,7 @@ async fn create_key(
     Caller(p): Caller,
     ApiJson(req): ApiJson<CreateKey>,
 ) -> Result<Response, ApiError> {
-    let name = req.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::invalid_field("name", "name must have 1 to 100 characters"));
-    }
+    let name = check_name("name", &req.name)?;
     let mut scopes = req.scopes.unwrap_or_else(|| vec!["read".into(), "write".into()]);
     scopes.sort();
     scopes.dedup();
@@ -892,12 +889,14 @@ pub struct CreateTeam {
     pub owner_id: Option<String>,
 }
 
-fn check_display_name(d: &str) -> Result<String, ApiError> {
-    let d = d.trim();
-    if d.is_empty() || d.chars().count() > 100 {
-        return Err(ApiError::invalid_field("display_name", "display_name must have 1 to 100 characters"));
+/// `value` trimmed, when it has 1 to 100 characters: the rule of every human-given name (API
+/// keys, registry credentials, team display names); else `invalid_field` naming `field`.
+pub(crate) fn check_name(field: &str, value: &str) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > 100 {
+        return Err(ApiError::invalid_field(field, format!("{field} must have 1 to 100 characters")));
     }
-    Ok(d.to_string())
+    Ok(value.to_string())
 }
 
 #[utoipa::path(post, path = "/api/v1/teams", tag = "teams", request_body = CreateTeam, responses((status = 201, description = "created", body = TeamView), (status = "default", description = "error (see the code list in docs/platform.md)", body = ErrorBody)), security(("bearer" = [])))]
@@ -920,7 +919,7 @@ async fn create_team(
             "namespace must be a DNS-1123 label of at most 63 characters",
         ));
     }
-    let display_name = check_display_name(req.display_name.as_deref().unwrap_or(&req.name))?;
+    let display_name = check_name("display_name", req.display_name.as_deref().unwrap_or(&req.name))?;
     let owner = match req.owner_id {
         Some(id) => {
             state
@@ -988,7 +987,7 @@ async fn rename_team(
     ApiJson(req): ApiJson<RenameTeam>,
 ) -> Result<Response, ApiError> {
     let (mut team, role) = team_access(&state, &p, &name, Role::Owner).await?;
-    let display_name = check_display_name(&req.display_name)?;
+    let display_name = check_name("display_name", &req.display_name)?;
     state.store.rename_team(&team.id, &display_name).await?;
     team.display_name = display_name;
     let note = AuditNote {

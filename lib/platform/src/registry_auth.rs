@@ -248,10 +248,7 @@ pub(crate) async fn create_credential(
     Caller(p): Caller,
     ApiJson(req): ApiJson<CreateRegistryCredential>,
 ) -> Result<Response, ApiError> {
-    let name = req.name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::invalid_field("name", "name must have 1 to 100 characters"));
-    }
+    let name = crate::api::check_name("name", &req.name)?;
     let (credential, value) = issue_credential(&state, &p.user.id, name).await?;
     let note = AuditNote {
         object_type: "registry_credential",
