@@ -36,8 +36,8 @@ pub use server::{
 };
 pub use session::{MCPAgentSession, MCPAgentSessionSpec};
 pub use validate::{
-    FieldError, Findings, MAX_TEAM_ID_LEN, UpstreamUrl, parse_rfc3339, parse_upstream_url, validate_grant,
-    validate_server, validate_session,
+    FieldError, Findings, MAX_TEAM_ID_LEN, UpstreamUrl, parse_duration_secs, parse_rfc3339,
+    parse_upstream_url, validate_grant, validate_server, validate_session,
 };
 
 /// API group of every MCP Runtime resource.

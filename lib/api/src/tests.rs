@@ -560,3 +560,13 @@ spec:
     let again: MCPServer = crate::yaml::from_str(&yaml).expect("parse");
     assert_eq!(again, server);
 }
+
+#[test]
+fn durations_with_units_read_as_seconds() {
+    assert_eq!(crate::parse_duration_secs("24h"), Some(86_400));
+    assert_eq!(crate::parse_duration_secs(" 1h30m "), Some(5_400));
+    assert_eq!(crate::parse_duration_secs("2d"), Some(172_800));
+    for unreadable in ["", "24", "1w", "h", "1hm", "5m3", "99999999999999999999s"] {
+        assert_eq!(crate::parse_duration_secs(unreadable), None, "{unreadable:?}");
+    }
+}

@@ -83,6 +83,38 @@ pub fn parse_rfc3339(value: &str) -> Result<jiff::Timestamp, jiff::Error> {
     value.trim().parse::<jiff::Timestamp>()
 }
 
+/// The seconds of a duration written with units, such as `24h`, `90m`, `1h30m`, `3600s` or
+/// `2d` (the form of `session.maxLifetime` and `session.idleTimeout`); `None` when it is empty,
+/// a number without a unit, an unknown unit or too large.
+pub fn parse_duration_secs(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    // The number read so far: `None` until its first digit (a unit needs one).
+    let mut number: Option<u64> = None;
+    for c in text.chars() {
+        if let Some(digit) = c.to_digit(10) {
+            number = Some(number.unwrap_or(0).checked_mul(10)?.checked_add(u64::from(digit))?);
+            continue;
+        }
+        let n = number.take()?;
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3_600,
+            'd' => 86_400,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    if number.is_some() {
+        return None;
+    }
+    Some(total)
+}
+
 /// Validates a (defaulted) MCPServer spec; `at` is the path of the spec, e.g. `spec`.
 ///
 /// Call [`crate::default_server`] first: the route rule below is about the effective route.

@@ -220,33 +220,14 @@ pub struct RuntimeConfig {
     pub cross_team_grant_max_ttl: Duration,
 }
 
-/// Parses `90`, `90s`, `5m`, `1h`, `1h30m` (Go-style durations of whole seconds).
+/// Parses `90`, `90s`, `5m`, `1h`, `1h30m` (Go-style durations of whole seconds; a bare number
+/// is seconds).
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let t = text.trim();
     if let Ok(secs) = t.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let mut total = 0u64;
-    let mut digits = String::new();
-    let mut any = false;
-    for c in t.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let n: u64 = digits.parse().ok()?;
-        digits.clear();
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return None,
-        };
-        total = total.checked_add(n.checked_mul(unit)?)?;
-        any = true;
-    }
-    (any && digits.is_empty()).then_some(Duration::from_secs(total))
+    mcp_api::parse_duration_secs(t).map(Duration::from_secs)
 }
 
 fn parse_num<T: std::str::FromStr>(key: &'static str, value: String) -> Result<T, ConfigError> {

@@ -218,34 +218,10 @@ pub(crate) fn header_text(headers: &HeaderMap, name: &str) -> String {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or_default().to_string()
 }
 
-/// A duration such as `24h`, `90m`, `1h30m`, `3600s` or `2d`; `None` when unreadable or empty.
+/// A duration such as `24h`, `90m`, `1h30m`, `3600s` or `2d` in seconds
+/// ([`mcp_api::parse_duration_secs`]); `None` when unreadable or empty.
 pub fn parse_duration(text: &str) -> Option<i64> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    let mut total: i64 = 0;
-    // The number read so far: `None` until its first digit (a unit needs one).
-    let mut number: Option<i64> = None;
-    for c in text.chars() {
-        if let Some(digit) = c.to_digit(10) {
-            number = Some(number.unwrap_or(0).checked_mul(10)?.checked_add(i64::from(digit))?);
-            continue;
-        }
-        let n = number.take()?;
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3_600,
-            'd' => 86_400,
-            _ => return None,
-        };
-        total = total.checked_add(n.checked_mul(unit)?)?;
-    }
-    if number.is_some() {
-        return None;
-    }
-    Some(total)
+    mcp_api::parse_duration_secs(text).and_then(|secs| i64::try_from(secs).ok())
 }
 
 fn verify_session_token(doc: &Document, keys: &KeyRing, token: &str) -> Result<Identity, String> {
